@@ -1,0 +1,73 @@
+"""The one record every part of the app reads to know a model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import torch
+from torch import nn
+
+StateDict = Mapping[str, torch.Tensor]
+
+
+def _same_state_dict(state_dict: StateDict) -> dict[str, torch.Tensor]:
+    return dict(state_dict)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What the weights' own ``transforms()`` does, as plain numbers."""
+
+    resize_size: int = 256
+    crop_size: int = 224
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    interpolation: str = "bilinear"  # torchvision InterpolationMode value
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Builder plus metadata for one registry entry (torchvision ``_api`` style).
+
+    ``gflops`` follows torchvision's convention (its ``_ops`` field: one
+    multiply-add counted once, i.e. GMACs).  ``weights_*`` are ``None`` when no
+    pretrained weights exist; then ``pretrained`` is False.
+    """
+
+    name: str
+    display_name: str
+    family: str
+    year: int
+    paper: str
+    builder: Callable[..., nn.Module] = field(repr=False, compare=False)
+    params: int
+    gflops: float
+    categories: tuple[str, ...] = field(repr=False)
+    gradcam_layer: str
+    stages: tuple[str, ...]  # module names ending stage 1..4, for comparable depths
+    preprocess: Preprocess = Preprocess()
+    acc1: float | None = None
+    acc5: float | None = None
+    weights_url: str | None = None
+    weights_file: str | None = None
+    weights_size: int | None = None  # bytes
+    adapt_state_dict: Callable[[StateDict], dict[str, torch.Tensor]] = field(
+        default=_same_state_dict, repr=False, compare=False
+    )
+
+    @property
+    def pretrained(self) -> bool:
+        return self.weights_url is not None
+
+    @property
+    def input_size(self) -> int:
+        return self.preprocess.crop_size
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.categories)
+
+    def build(self, *, num_classes: int | None = None) -> nn.Module:
+        """A randomly initialised model; ``num_classes`` defaults to ImageNet's."""
+        return self.builder(num_classes=num_classes or self.num_classes)

@@ -1,0 +1,21 @@
+"""ConvNet Studio entry point: no arguments (or only paths) opens the window;
+a subcommand (classify, models, weights, ...) runs headless."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from core.cli import SUBCOMMANDS, run_cli
+
+    args = sys.argv[1:] if argv is None else argv
+    if args and (args[0] in SUBCOMMANDS or args[0] in ("-h", "--help", "--version")):
+        return run_cli(args)
+    from gui.app import run_app
+
+    return run_app(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Suite-wide isolation: tests never read or write the user's caches or settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Fresh TORCH_HOME, config and data folders for every test."""
+    root = tmp_path_factory.mktemp("home")
+    for var, sub in (
+        ("TORCH_HOME", "torch"),
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_CACHE_HOME", "cache"),
+    ):
+        (root / sub).mkdir()
+        monkeypatch.setenv(var, str(root / sub))
+    monkeypatch.setenv("CONVNET_STUDIO_OFFLINE", "1")  # a test that wants the network says so
+    return root
+
+
+@pytest.fixture
+def fake_pretrained(isolated_home: Path):
+    """Write random-init weights under a model's real file name in the hub cache.
+
+    Returns a function: ``fake_pretrained("resnet18") -> Path``. The state dict
+    is exactly what the pretrained file would hold (same keys and shapes).
+    """
+    from core.zoo import get_spec
+
+    def write(name: str, *, seed: int = 0) -> Path:
+        spec = get_spec(name)
+        assert spec.weights_file, f"{name} has no pretrained weights"
+        torch.manual_seed(seed)
+        model = spec.build()
+        ckpt = Path(torch.hub.get_dir()) / "checkpoints"
+        ckpt.mkdir(parents=True, exist_ok=True)
+        path = ckpt / spec.weights_file
+        state = {k: v for k, v in model.state_dict().items() if not k.endswith((".alpha", ".beta"))}
+        torch.save(state, path)
+        return path
+
+    return write
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
