@@ -45,3 +45,15 @@ class Cancelled(StudioError):
 
     def __init__(self, what: str = "operation") -> None:
         super().__init__(f"{what} cancelled")
+
+
+class WeightsMissingError(WeightsError):
+    """Pretrained weights exist for the model but are not in the local cache yet."""
+
+    def __init__(self, model: str, size_bytes: int | None = None) -> None:
+        self.model = model
+        self.size_bytes = size_bytes
+        super().__init__(
+            f"pretrained weights for '{model}' are not downloaded yet "
+            f"(download them, or import a file: python main.py weights import FILE --model {model})"
+        )
