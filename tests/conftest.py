@@ -38,7 +38,7 @@ def fake_pretrained(isolated_home: Path):
         spec = get_spec(name)
         assert spec.weights_file, f"{name} has no pretrained weights"
         torch.manual_seed(seed)
-        model = spec.build()
+        model = _reference_architecture(name) or spec.build()
         ckpt = Path(torch.hub.get_dir()) / "checkpoints"
         ckpt.mkdir(parents=True, exist_ok=True)
         path = ckpt / spec.weights_file
@@ -47,6 +47,17 @@ def fake_pretrained(isolated_home: Path):
         return path
 
     return write
+
+
+def _reference_architecture(name: str):
+    """torchvision's own model for ``name`` as its pretrained file holds it (GoogLeNet with aux heads)."""
+    import torchvision
+
+    builder = getattr(torchvision.models, name, None)
+    if builder is None:
+        return None
+    extra = {"aux_logits": True, "init_weights": True} if name == "googlenet" else {}
+    return builder(weights=None, **extra)
 
 
 def pytest_configure(config: pytest.Config) -> None:

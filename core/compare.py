@@ -1,0 +1,206 @@
+"""Several architectures on the same photos: predictions, latency, size, accuracy.
+
+Models are loaded one after another through the engine (whose cache respects
+a memory budget), so comparing ten networks never holds ten in memory.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import torch
+
+from core.errors import Cancelled, StudioError
+from core.images import collect_images
+from core.inference import InferenceEngine, Prediction
+from core.zoo import get_spec
+
+ProgressFn = Callable[[int, int, str], None]  # (step done, steps total, what is running)
+
+PRESETS: dict[str, tuple[str, ...]] = {
+    "The classics": ("alexnet", "vgg16", "nin", "googlenet", "resnet50", "densenet121"),
+    "ResNet depths": ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
+    "VGG with and without BN": ("vgg11", "vgg11_bn", "vgg16", "vgg16_bn"),
+    "DenseNets": ("densenet121", "densenet161", "densenet169", "densenet201"),
+    "Residual variants": ("resnet50", "wrc_resnet50", "csp_resnet50"),
+}
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One model's line in the comparison: registry facts plus what this run measured."""
+
+    model: str
+    display_name: str
+    family: str
+    untrained: bool
+    latency_ms: float  # median forward time for one image on the engine's device, first run excluded
+    params: int
+    gflops: float
+    weights_size: int | None
+    acc1: float | None
+    predictions: tuple[Prediction, ...] = field(default=())
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model, "display_name": self.display_name, "family": self.family,
+            "untrained": self.untrained, "latency_ms": round(self.latency_ms, 3), "params": self.params,
+            "gflops": self.gflops, "weights_size": self.weights_size, "acc1": self.acc1,
+            "predictions": [p.to_json() for p in self.predictions],
+        }
+
+
+def measure_latency(engine: InferenceEngine, model: str, weights: str, sample: torch.Tensor, *, runs: int = 5) -> float:
+    """Median of ``runs`` timed forwards of one preprocessed image (after one untimed warm-up)."""
+    module, _, _ = engine.module(model, weights)
+    fmt = torch.channels_last if engine.channels_last else torch.contiguous_format
+    batch = sample[None].to(engine.device, memory_format=fmt)
+    times = []
+    with torch.inference_mode():
+        for i in range(runs + 1):
+            start = time.perf_counter()
+            module(batch)
+            if engine.device == "cuda":
+                torch.cuda.synchronize()
+            if i:
+                times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def compare(
+    engine: InferenceEngine,
+    paths: Sequence[str | Path],
+    models: Sequence[str],
+    *,
+    weights: str = "default",
+    topk: int = 5,
+    runs: int = 5,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> list[ModelRow]:
+    """Run every model on every path; one ModelRow per model, in the order given."""
+    specs = [get_spec(name) for name in models]
+    rows = []
+    for step, spec in enumerate(specs):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("comparison")
+        if progress:
+            progress(step, len(specs), spec.display_name)
+        info = engine.load(spec.name, weights)
+        predictions = tuple(engine.classify_iter(paths, model=spec.name, weights=weights, topk=topk, cancel=cancel))
+        sample = _first_decodable(engine, paths, spec)
+        latency = measure_latency(engine, spec.name, weights, sample, runs=runs) if sample is not None else float("nan")
+        rows.append(ModelRow(
+            model=spec.name, display_name=spec.display_name, family=spec.family, untrained=info.untrained,
+            latency_ms=latency, params=spec.params, gflops=spec.gflops, weights_size=spec.weights_size,
+            acc1=spec.acc1, predictions=predictions,
+        ))
+    if progress:
+        progress(len(specs), len(specs), "done")
+    return rows
+
+
+def _first_decodable(engine: InferenceEngine, paths: Iterable[str | Path], spec) -> torch.Tensor | None:
+    for path in paths:
+        try:
+            return engine.prepare(path, spec)
+        except StudioError:
+            continue
+    return None
+
+
+def agreement(rows: Sequence[ModelRow], image_index: int) -> dict[str, int]:
+    """How many models gave each top-1 label for one image (the majority first)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        prediction = row.predictions[image_index]
+        if prediction.ok:
+            counts[prediction.topk[0].label] = counts.get(prediction.topk[0].label, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+# -- accuracy on a labelled folder --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    model: str
+    untrained: bool
+    images: int
+    failed: int
+    top1: float
+    top5: float
+    per_class: dict[str, float]
+    images_per_second: float
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model, "untrained": self.untrained, "images": self.images, "failed": self.failed,
+            "top1": self.top1, "top5": self.top5, "per_class": self.per_class,
+            "images_per_second": round(self.images_per_second, 2),
+        }
+
+
+def _normalise(label: str) -> str:
+    return label.lower().replace("_", " ").strip()
+
+
+def labelled_images(folder: str | Path) -> list[tuple[Path, str]]:
+    """(image, class folder name) for every image under the class subfolders of ``folder``."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise StudioError(f"{root}: not a folder")
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise StudioError(f"{root}: no class subfolders (expected one folder per class)")
+    items = [(image, cls.name) for cls in classes for image in collect_images([cls]).images]
+    if not items:
+        raise StudioError(f"{root}: the class folders hold no images")
+    return items
+
+
+def evaluate(
+    engine: InferenceEngine,
+    folder: str | Path,
+    model: str,
+    *,
+    weights: str = "default",
+    batch_size: int = 16,
+    cancel: threading.Event | None = None,
+) -> Evaluation:
+    """Top-1/top-5 and per-class accuracy of ``model`` on a folder of class subfolders."""
+    items = labelled_images(folder)
+    spec = get_spec(model)
+    info = engine.load(spec.name, weights)
+    index = {_normalise(label): i for i, label in enumerate(spec.categories)}
+    unknown = sorted({cls for _, cls in items if _normalise(cls) not in index})
+    if unknown:
+        raise StudioError(f"{folder}: class folder(s) {', '.join(unknown[:5])} are not among {spec.name}'s categories")
+    hits1: dict[str, list[bool]] = {}
+    hits5 = failed = 0
+    start = time.perf_counter()
+    k = min(5, spec.num_classes)
+    results = engine.classify_iter([p for p, _ in items], model=spec.name, weights=weights, topk=k,
+                                   batch_size=batch_size, cancel=cancel)
+    for (_, cls), prediction in zip(items, results):
+        if not prediction.ok:
+            failed += 1
+            continue
+        truth = index[_normalise(cls)]
+        predicted = [t.index for t in prediction.topk]
+        hits1.setdefault(cls, []).append(predicted[0] == truth)
+        hits5 += truth in predicted
+    elapsed = time.perf_counter() - start
+    scored = sum(len(v) for v in hits1.values())
+    return Evaluation(
+        model=spec.name, untrained=info.untrained, images=len(items), failed=failed,
+        top1=sum(sum(v) for v in hits1.values()) / scored if scored else 0.0,
+        top5=hits5 / scored if scored else 0.0,
+        per_class={cls: sum(v) / len(v) for cls, v in sorted(hits1.items())},
+        images_per_second=len(items) / elapsed if elapsed > 0 else 0.0,
+    )

@@ -1,0 +1,138 @@
+"""Look inside a network: layer shapes, one layer's activations, Grad-CAM.
+
+Layer shapes come from one dry run on the meta device (no compute, no memory).
+Capturing a layer hooks that one module only and stops the forward pass right
+after it, so a deep network never holds all its activations at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.errors import StudioError
+from core.zoo.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str  # dotted module name, as in ``model.named_modules()``
+    kind: str  # the module's class name
+    shape: tuple[int, ...]  # output shape for one image, without the batch dimension
+    depth: int  # nesting level: 0 for the top-level children
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "type": self.kind, "shape": list(self.shape), "depth": self.depth}
+
+
+class UnknownLayerError(StudioError):
+    def __init__(self, layer: str, model: str) -> None:
+        super().__init__(f"model '{model}' has no layer '{layer}' (list them with: python main.py explain IMAGE --model {model} --out DIR, see layers.json)")
+
+
+class _Captured(Exception):
+    """Raised by the capture hook to end the forward pass early."""
+
+
+def list_layers(spec: ModelSpec, *, num_classes: int | None = None) -> list[LayerInfo]:
+    """Every named module with its output shape, from one forward on the meta device."""
+    with torch.device("meta"):
+        model = spec.build(num_classes=num_classes).eval()
+    shapes: dict[str, tuple[int, ...]] = {}
+    handles = []
+    for name, module in model.named_modules():
+        if not name:
+            continue
+
+        def hook(_module, _inputs, output, name=name) -> None:
+            if isinstance(output, torch.Tensor) and name not in shapes:
+                shapes[name] = tuple(output.shape[1:])
+
+        handles.append(module.register_forward_hook(hook))
+    size = spec.input_size
+    with torch.no_grad():
+        model(torch.empty(1, 3, size, size, device="meta"))
+    for handle in handles:
+        handle.remove()
+    return [
+        LayerInfo(name=name, kind=type(module).__name__, shape=shapes[name], depth=name.count("."))
+        for name, module in model.named_modules()
+        if name in shapes
+    ]
+
+
+def _module(model: nn.Module, layer: str, model_name: str) -> nn.Module:
+    try:
+        return model.get_submodule(layer)
+    except AttributeError:
+        raise UnknownLayerError(layer, model_name) from None
+
+
+def capture(model: nn.Module, layer: str, batch: torch.Tensor, *, model_name: str = "model") -> torch.Tensor:
+    """The output of ``layer`` for ``batch`` (CPU float), computing nothing past that layer."""
+    target = _module(model, layer, model_name)
+    captured: list[torch.Tensor] = []
+
+    def hook(_module, _inputs, output) -> None:
+        captured.append(output.detach().float().cpu())
+        raise _Captured
+
+    handle = target.register_forward_hook(hook)
+    try:
+        with torch.inference_mode():
+            model(batch)
+    except _Captured:
+        pass
+    finally:
+        handle.remove()
+    if not captured:
+        raise StudioError(f"layer '{layer}' of '{model_name}' produced no tensor output")
+    return captured[0]
+
+
+def rank_channels(activation: torch.Tensor) -> list[int]:
+    """Channel indices of a [C, H, W] activation, strongest (mean activation) first."""
+    return activation.flatten(1).mean(1).argsort(descending=True).tolist()
+
+
+@dataclass(frozen=True)
+class GradCam:
+    heatmap: np.ndarray  # float32 [H, W] in [0, 1], at the model's input resolution
+    class_index: int
+    probability: float
+
+
+def gradcam(model: nn.Module, layer: str, batch: torch.Tensor, *, class_index: int | None = None,
+            model_name: str = "model") -> GradCam:
+    """Grad-CAM (Selvaraju et al. 2017) of one image for ``class_index`` (default: top-1)."""
+    target = _module(model, layer, model_name)
+    saved: list[torch.Tensor] = []
+
+    def hook(_module, _inputs, output):
+        saved.append(output)
+        return output.clone()  # later in-place ops (DenseNet's relu_) must not touch what we differentiate
+
+    handle = target.register_forward_hook(hook)
+    try:
+        with torch.enable_grad():
+            image = batch[:1].detach().clone().requires_grad_(True)
+            logits = model(image).float()
+            probs = logits.softmax(1)[0]
+            index = int(probs.argmax()) if class_index is None else int(class_index)
+            if not 0 <= index < logits.shape[1]:
+                raise StudioError(f"class index {index} is out of range (0..{logits.shape[1] - 1})")
+            (grads,) = torch.autograd.grad(logits[0, index], saved[0])
+    finally:
+        handle.remove()
+    activation = saved[0].detach().float()
+    weights = grads.float().mean(dim=(2, 3), keepdim=True)
+    cam = F.relu((weights * activation).sum(1, keepdim=True))
+    cam = F.interpolate(cam, size=batch.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+    cam = cam - cam.min()
+    peak = cam.max()
+    cam = cam / peak if peak > 0 else cam
+    return GradCam(heatmap=cam.cpu().numpy().astype(np.float32), class_index=index, probability=float(probs[index]))

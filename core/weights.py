@@ -1,0 +1,429 @@
+"""Find, download, verify, import and safely load pretrained weights.
+
+Weights live in torch's hub cache (``checkpoints_dir()``), shared with
+torchvision, under torchvision's own file names (``resnet18-f37072fd.pth``).
+Every load goes through ``torch.load(..., weights_only=True)``; there is no
+unsafe fallback anywhere.  Every write is a temp file in the same folder
+followed by ``os.replace``, so the cache never holds a partial file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import pickle
+import re
+import tempfile
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Callable, Iterator, Mapping
+
+import torch
+from torch import nn
+
+from core.errors import Cancelled, DownloadError, WeightsError
+from core.zoo.spec import ModelSpec
+
+__all__ = [
+    "MAX_WEIGHTS_BYTES", "OFFLINE_ENV", "checkpoints_dir", "cached_path", "expected_path",
+    "download", "load_state_dict_file", "check_fits", "load_into", "import_weights", "list_weights",
+]
+
+MAX_WEIGHTS_BYTES = 2 * 1024**3
+OFFLINE_ENV = "CONVNET_STUDIO_OFFLINE"
+CHUNK_BYTES = 1024 * 1024
+HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's convention: name-<sha256 prefix>.pth
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+_BATCHES_TRACKED = "num_batches_tracked"
+
+ProgressFn = Callable[[int, "int | None"], None]  # (bytes done, bytes total or None)
+StateDict = dict[str, torch.Tensor]
+
+
+# -- where weights live ------------------------------------------------------
+def checkpoints_dir() -> Path:
+    """torch's hub checkpoint folder (follows ``TORCH_HOME`` at call time)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def expected_path(spec: ModelSpec) -> Path:
+    """Where ``spec``'s pretrained weights are (or will be) cached."""
+    if not spec.weights_file:
+        raise WeightsError(f"'{spec.name}' has no pretrained weights")
+    return checkpoints_dir() / spec.weights_file
+
+
+def cached_path(spec: ModelSpec) -> Path | None:
+    """The cached weights file of ``spec``, or None when not there (or no weights exist)."""
+    if not spec.weights_file:
+        return None
+    path = expected_path(spec)
+    return path if path.is_file() else None
+
+
+def list_weights() -> list[tuple[ModelSpec, Path | None]]:
+    """Every pretrained registry entry with its cached file (None when missing)."""
+    from core.zoo import list_specs
+
+    return [(spec, cached_path(spec)) for spec in list_specs() if spec.pretrained]
+
+
+# -- download ----------------------------------------------------------------
+def _import_hint(spec: ModelSpec) -> str:
+    return (f"import a weights file instead: python main.py weights import FILE --model {spec.name} "
+            "(or File > Import weights in the app)")
+
+
+def _offline() -> bool:
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _open(url: str, timeout: float):  # -> http.client.HTTPResponse
+    request = urllib.request.Request(url, headers={"User-Agent": "convnet-studio"})
+    handlers = []
+    if urllib.parse.urlsplit(url).hostname in _LOOPBACK_HOSTS:
+        handlers.append(urllib.request.ProxyHandler({}))  # never send loopback through a proxy
+    return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
+
+
+def download(
+    spec: ModelSpec,
+    *,
+    url: str | None = None,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float = 30.0,
+) -> Path:
+    """Download ``spec``'s weights into the cache and return the file.
+
+    The file is named after the URL's basename; its SHA-256 must start with the
+    hash in that name.  ``progress(done, total_or_None)`` is called once before
+    the first chunk and after each chunk; ``cancel`` is checked before each
+    chunk and raises ``Cancelled``.  An explicit ``url`` ignores
+    ``CONVNET_STUDIO_OFFLINE``.  On any failure nothing is left in the cache.
+    """
+    explicit = url is not None
+    url = url if url is not None else spec.weights_url
+    if not url:
+        raise WeightsError(f"'{spec.name}' has no pretrained weights to download")
+    if not explicit and _offline():
+        raise DownloadError(f"cannot download pretrained weights for '{spec.name}': no network "
+                            f"({OFFLINE_ENV} is set); {_import_hint(spec)}")
+    name = os.path.basename(urllib.parse.urlsplit(url).path)
+    if not _SAFE_NAME.fullmatch(name):
+        raise DownloadError(f"cannot download weights for '{spec.name}': bad file name in URL {url}")
+    match = HASH_REGEX.search(name)
+    hash_prefix = match.group(1) if match else ""
+    folder = checkpoints_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("download")
+    try:
+        response = _open(url, timeout)
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"cannot download weights for '{spec.name}': the server answered "
+                            f"HTTP {exc.code} {exc.reason} for {url}") from None
+    except ValueError as exc:  # unknown scheme, malformed URL
+        raise DownloadError(f"cannot download weights for '{spec.name}': bad URL {url} ({exc})") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        raise _network_error(spec, url, exc) from None
+    with response:
+        total = _content_length(response)
+        if total is not None and total > MAX_WEIGHTS_BYTES:
+            raise DownloadError(f"cannot download weights for '{spec.name}': {url} is "
+                                f"{_size(total)}, more than the {_size(MAX_WEIGHTS_BYTES)} allowed")
+        with _atomic_file(folder / name) as tmp:
+            digest = _stream(response, tmp, spec, url, total, progress, cancel)
+            if not digest.startswith(hash_prefix):
+                raise DownloadError(
+                    f"downloaded weights for '{spec.name}' are corrupt: SHA-256 {digest[:16]}... "
+                    f"does not start with {hash_prefix} from the file name {name}; nothing was saved, "
+                    "try again")
+    return folder / name
+
+
+def _content_length(response) -> int | None:
+    value = response.headers.get("Content-Length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _network_error(spec: ModelSpec, url: str, exc: BaseException) -> DownloadError:
+    reason = getattr(exc, "reason", None) or exc
+    return DownloadError(f"cannot download pretrained weights for '{spec.name}' from {url}: "
+                         f"no network connection? ({reason}); {_import_hint(spec)}")
+
+
+def _stream(response, tmp: Path, spec: ModelSpec, url: str, total: int | None,
+            progress: ProgressFn | None, cancel: threading.Event | None) -> str:
+    """Copy the body into ``tmp`` chunk by chunk; return its SHA-256 hex digest."""
+    sha = hashlib.sha256()
+    done = 0
+    if progress is not None:
+        progress(0, total)
+    with open(tmp, "wb") as out:
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("download")
+            try:
+                chunk = response.read(CHUNK_BYTES)
+            except (OSError, http.client.HTTPException) as exc:
+                raise _network_error(spec, url, exc) from None
+            if not chunk:
+                break
+            out.write(chunk)
+            sha.update(chunk)
+            done += len(chunk)
+            if done > MAX_WEIGHTS_BYTES:
+                raise DownloadError(f"cannot download weights for '{spec.name}': {url} is larger "
+                                    f"than the {_size(MAX_WEIGHTS_BYTES)} allowed")
+            if progress is not None:
+                progress(done, total)
+    if total is not None and done != total:
+        raise DownloadError(f"download of weights for '{spec.name}' was cut off after "
+                            f"{_size(done)} of {_size(total)}; nothing was saved, try again")
+    return sha.hexdigest()
+
+
+class _atomic_file:
+    """Context manager yielding a temp path next to ``dest``; renamed onto ``dest`` on success."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        try:
+            fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        except OSError as exc:
+            raise WeightsError(f"cannot write into {dest.parent}: {exc.strerror or exc}") from None
+        os.close(fd)
+        self.tmp = Path(name)
+
+    def __enter__(self) -> Path:
+        return self.tmp
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            try:
+                os.replace(self.tmp, self.dest)
+                return
+            except OSError as exc:
+                self.tmp.unlink(missing_ok=True)
+                raise WeightsError(f"cannot write {self.dest}: {exc.strerror or exc}") from None
+        self.tmp.unlink(missing_ok=True)
+
+
+# -- safe loading ------------------------------------------------------------
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n} bytes"
+
+
+def _file_kind(path: Path) -> str:
+    """'zip' (torch.save default), 'legacy' (torch.save protocol 2), 'pickle' or 'other'."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == b"PK\x03\x04":
+        return "zip"
+    if head[:2] == b"\x80\x02":
+        return "legacy"
+    return "pickle" if head[:1] == b"\x80" else "other"
+
+
+def load_state_dict_file(
+    path: str | os.PathLike[str], *, max_bytes: int = MAX_WEIGHTS_BYTES, mmap: bool = True
+) -> StateDict:
+    """Load a state dict safely (``weights_only=True``, never anything else).
+
+    Accepts a dict of tensors, or a checkpoint dict holding one under
+    ``'state_dict'`` or ``'model'``; strips a DataParallel ``module.`` prefix;
+    refuses empty, oversized, malformed or non-finite files with ``WeightsError``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"{path}: no such weights file")
+    if not path.is_file():
+        raise WeightsError(f"{path} is not a file")
+    size = path.stat().st_size
+    if size == 0:
+        raise WeightsError(f"{path} is empty (0 bytes), not a PyTorch weights file")
+    if size > max_bytes:
+        raise WeightsError(f"{path} is {_size(size)}, more than the {_size(max_bytes)} "
+                           "allowed for a weights file")
+    kind = _file_kind(path)
+    if kind == "pickle":
+        raise WeightsError(f"{path} is a plain Python pickle, not a PyTorch weights file; it may "
+                           "contain code and was refused")
+    if kind == "other":
+        raise WeightsError(f"{path} is not a valid PyTorch weights file (unknown format)")
+    obj = _torch_load(path, mmap=mmap and kind == "zip")
+    state = _extract_state_dict(obj)
+    if state is None:
+        raise WeightsError(f"{path} is not a valid PyTorch weights file (it holds a "
+                           f"{type(obj).__name__}, not a state dict of tensors)")
+    if all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    bad = _first_non_finite(state)
+    if bad is not None:
+        raise WeightsError(f"{path} contains NaN/Inf values in '{bad}'")
+    return state
+
+
+def _torch_load(path: Path, *, mmap: bool) -> object:
+    try:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        except RuntimeError as exc:
+            if not (mmap and "mmap" in str(exc)):
+                raise
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
+        if found or "Unsupported global" in str(exc):
+            what = f" ({found.group(1)})" if found else ""
+            raise WeightsError(f"{path} contains code or objects that are not allowed{what}; "
+                               "loading it was refused") from None
+        raise WeightsError(f"{path} is not a valid PyTorch weights file "
+                           f"(unsupported pickle content)") from None
+    except Exception as exc:  # torch raises RuntimeError, KeyError, EOFError, ... on junk
+        reason = str(exc).split(". ")[0].strip()[:200]
+        reason = reason if len(reason) > 8 else f"corrupt data, {type(exc).__name__} {reason}".strip()
+        raise WeightsError(f"{path} is not a valid PyTorch weights file ({reason})") from None
+
+
+def _is_tensor_dict(obj: object) -> bool:
+    return (isinstance(obj, dict) and len(obj) > 0
+            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()))
+
+
+def _extract_state_dict(obj: object) -> StateDict | None:
+    if _is_tensor_dict(obj):
+        return dict(obj)  # type: ignore[arg-type]
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model"):
+            if _is_tensor_dict(obj.get(key)):
+                return dict(obj[key])
+    return None
+
+
+def _first_non_finite(state: Mapping[str, torch.Tensor], block: int = 1 << 24) -> str | None:
+    for key, tensor in state.items():
+        if not tensor.is_floating_point() or tensor.is_meta:
+            continue
+        flat = tensor.detach().reshape(-1)
+        for start in range(0, flat.numel(), block):  # bounded temporaries for huge layers
+            if not bool(torch.isfinite(flat[start:start + block]).all()):
+                return key
+    return None
+
+
+# -- fitting a model ---------------------------------------------------------
+def _listed(keys: list[str], limit: int = 3) -> str:
+    more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def _fit_problems(expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) -> list[str]:
+    missing = [k for k in expected if k not in state and not k.endswith(_BATCHES_TRACKED)]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+              for k in expected if k in state and state[k].shape != expected[k].shape]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_listed(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_listed(unexpected)}")
+    if shapes:
+        problems.append(f"shape mismatches (file vs model): {_listed(shapes)}")
+    return problems
+
+
+def check_fits(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, name: str | None = None) -> None:
+    """Raise ``WeightsError`` unless ``state_dict`` has exactly ``model``'s keys and shapes.
+
+    Missing BatchNorm ``num_batches_tracked`` counters are tolerated (torchvision's
+    older files lack them).  Works on a model built on the meta device.
+    """
+    problems = _fit_problems(model.state_dict(), state_dict)
+    if problems:
+        what = name or type(model).__name__
+        raise WeightsError(f"these weights do not fit {what} (for another architecture?): "
+                           + "; ".join(problems))
+
+
+def load_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
+              spec: ModelSpec | None = None) -> nn.Module:
+    """Adapt (``spec.adapt_state_dict``), check and load weights into ``model``; return it.
+
+    Loads with ``assign=True``, so a model built under ``torch.device("meta")``
+    receives the file's (CPU) tensors; the model takes ownership of them.
+    Floating tensors are cast to the model's dtype.
+    """
+    state = dict(spec.adapt_state_dict(state_dict)) if spec is not None else dict(state_dict)
+    check_fits(model, state, name=spec.name if spec is not None else None)
+    for key, ref in model.state_dict().items():
+        if key not in state:  # only num_batches_tracked gets here (check_fits)
+            state[key] = torch.zeros((), dtype=torch.long)
+        elif state[key].is_floating_point() and state[key].dtype != ref.dtype:
+            state[key] = state[key].to(ref.dtype)
+    model.load_state_dict(state, strict=True, assign=True)
+    return model
+
+
+# -- importing a file --------------------------------------------------------
+def _meta_model(spec: ModelSpec) -> nn.Module:
+    with torch.device("meta"):
+        return spec.build()
+
+
+def _fits(spec: ModelSpec, state: StateDict, *, adapt: bool) -> bool:
+    try:
+        candidate = spec.adapt_state_dict(state) if adapt else state
+        return not _fit_problems(_meta_model(spec).state_dict(), candidate)
+    except Exception:  # an adapter that cannot handle a foreign state dict: no fit
+        return False
+
+
+def _detect_spec(state: StateDict, specs: list[ModelSpec]) -> ModelSpec:
+    """First pretrained spec fitting ``state`` as is, else the first fitting after its adapter."""
+    for adapt in (False, True):
+        for spec in specs:
+            if _fits(spec, state, adapt=adapt):
+                return spec
+    raise WeightsError("these weights do not match any known architecture "
+                       "(name the model with --model to see what differs)")
+
+
+def _sharing(spec: ModelSpec, specs: list[ModelSpec]) -> Iterator[ModelSpec]:
+    yield spec
+    yield from (s for s in specs if s.weights_file == spec.weights_file and s.name != spec.name)
+
+
+def import_weights(path: str | os.PathLike[str], *, model: str | None = None) -> tuple[ModelSpec, Path]:
+    """Install a weights file into the cache as ``model``'s pretrained weights.
+
+    The file is loaded safely, matched to ``model`` (or to the first registry
+    entry it fits), checked against every entry sharing that file name, and
+    written (as a plain state dict, temp file + ``os.replace``) under the
+    real file name.  Imported files skip the download hash check on purpose:
+    a user may import fine-tuned or re-saved ImageNet weights.
+    """
+    from core.zoo import get_spec, list_specs
+
+    state = load_state_dict_file(path)
+    specs = [s for s in list_specs() if s.pretrained]
+    spec = get_spec(model) if model is not None else _detect_spec(state, specs)
+    if not spec.weights_file:
+        raise WeightsError(f"'{spec.name}' has no pretrained weights file to import into; "
+                           "load a fine-tuned model bundle instead")
+    for user in _sharing(spec, specs):
+        check_fits(_meta_model(user), user.adapt_state_dict(state), name=user.name)
+    dest = expected_path(spec)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _atomic_file(dest) as tmp:
+        torch.save(state, tmp)
+    return spec, dest

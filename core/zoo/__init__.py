@@ -1,0 +1,11 @@
+"""Model registry: one :class:`ModelSpec` (builder + metadata) per classic CNN.
+
+>>> from core.zoo import get_spec, build_model
+>>> get_spec("resnet50").display_name
+'ResNet-50'
+"""
+
+from core.zoo._api import FAMILIES, build_model, get_spec, list_specs
+from core.zoo.spec import ModelSpec, Preprocess
+
+__all__ = ["FAMILIES", "ModelSpec", "Preprocess", "build_model", "get_spec", "list_specs"]

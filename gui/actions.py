@@ -1,0 +1,129 @@
+"""One action factory (labelme ``_utils/qt.py`` style); menus and toolbar built from lists.
+
+``ACTIONS`` is the table of every command in the window: its text, icon,
+shortcuts, tip and the name of the window method it triggers. Menus and the
+toolbar are lists of action names (``None`` is a separator).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Callable, Iterable
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu, QMenuBar, QToolBar, QWidget
+
+from gui.icons import icon as themed_icon
+
+
+def new_action(
+    parent: QObject,
+    text: str,
+    slot: Callable[[], object] | None = None,
+    *,
+    shortcuts: Iterable[str | QKeySequence.StandardKey] = (),
+    icon: str | None = None,
+    tip: str | None = None,
+    checkable: bool = False,
+    enabled: bool = True,
+    role: QAction.MenuRole | None = None,
+) -> QAction:
+    """A QAction with its icon, shortcuts (first one shown in menus) and a tip naming them."""
+    action = QAction(text, parent)
+    if icon:
+        action.setIcon(themed_icon(icon))
+        action.setProperty("icon_name", icon)
+    keys = [QKeySequence(s) for s in shortcuts]
+    keys = [k for k in keys if not k.isEmpty()]
+    if keys:
+        action.setShortcuts(keys)
+    plain = text.replace("&", "").rstrip("…").rstrip(".")
+    shown_tip = tip or plain
+    if keys:
+        shown_tip += f"  ({keys[0].toString(QKeySequence.SequenceFormat.NativeText)})"
+    action.setToolTip(shown_tip)
+    action.setStatusTip(tip or plain)
+    action.setCheckable(checkable)
+    action.setEnabled(enabled)
+    if role is not None:
+        action.setMenuRole(role)
+    if slot is not None:
+        action.triggered.connect(lambda _checked=False: slot())
+    return action
+
+
+def add_actions(target: QMenu | QToolBar | QMenuBar, items: Iterable[QAction | QMenu | QWidget | None]) -> None:
+    """Fill a menu or toolbar: None is a separator, a QMenu a submenu, a QWidget is embedded."""
+    for item in items:
+        if item is None:
+            target.addSeparator()
+        elif isinstance(item, QMenu):
+            target.addMenu(item)
+        elif isinstance(item, QAction):
+            target.addAction(item)
+        elif isinstance(item, QWidget) and isinstance(target, QToolBar):
+            target.addWidget(item)
+        else:
+            raise TypeError(f"cannot add {item!r} to {type(target).__name__}")
+
+
+def retint_icons(actions: Iterable[QAction]) -> None:
+    """Re-render themed icons after a palette change (light <-> dark)."""
+    for action in actions:
+        name = action.property("icon_name")
+        if name:
+            action.setIcon(themed_icon(name))
+
+
+# name: (text, window method, icon, shortcuts, tip)
+ACTIONS: dict[str, tuple[str, str, str | None, tuple, str]] = {
+    "open": ("&Open Images…", "open_images_dialog", "open", (QKeySequence.StandardKey.Open,), "Open photos to classify"),
+    "open_folder": ("Open &Folder…", "open_folder_dialog", "folder", ("Ctrl+Shift+O",), "Open a folder of photos (searched recursively)"),
+    "paste": ("&Paste", "paste", "paste", (QKeySequence.StandardKey.Paste,), "Classify an image or file paths from the clipboard"),
+    "import_weights": ("&Import Weights…", "import_weights_dialog", "import", ("Ctrl+I",), "Import a pretrained weights file you were given"),
+    "download_weights": ("&Download Weights", "download_weights", "download", ("Ctrl+Shift+D",), "Download the pretrained weights of the current model"),
+    "export": ("&Export Results…", "export_dialog", "export", ("Ctrl+E",), "Save the predictions as CSV or JSON"),
+    "quit": ("&Quit", "close", "quit", ("Ctrl+Q",), "Quit ConvNet Studio"),
+    "clear": ("C&lear Gallery", "clear_gallery", "clear", ("Ctrl+L", "Ctrl+Shift+Backspace"), "Remove every photo from the gallery"),
+    "reclassify": ("&Classify Again", "reclassify", "refresh", ("F5", "Ctrl+R"), "Classify every photo again with the current model"),
+    "stop": ("&Stop", "stop", "stop", ("Esc",), "Stop classifying"),
+    "choose_model": ("Choose &Model…", "focus_model_picker", "model", ("Ctrl+M",), "Pick another network"),
+    "choose_device": ("Choose De&vice…", "focus_device_picker", "chip", ("Ctrl+Shift+M",), "Pick where the network runs"),
+    "zoom_in": ("&Larger Thumbnails", "zoom_in", "zoom-in", (QKeySequence.StandardKey.ZoomIn, "Ctrl+="), "Show larger thumbnails"),
+    "zoom_out": ("S&maller Thumbnails", "zoom_out", "zoom-out", (QKeySequence.StandardKey.ZoomOut,), "Show smaller thumbnails"),
+    "about": ("&About ConvNet Studio", "about", "about", ("F1",), "Versions and the device in use"),
+}
+
+MENUS: list[tuple[str, list[str | None]]] = [
+    ("&File", ["open", "open_folder", None, "import_weights", "download_weights", None, "export", None, "quit"]),
+    ("&Edit", ["paste", None, "clear"]),
+    ("&Classify", ["reclassify", "stop", None, "choose_model", "choose_device"]),
+    ("&View", ["zoom_in", "zoom_out"]),
+    ("&Help", ["about"]),
+]
+
+TOOLBAR_LEAD: list[str | None] = ["open", "open_folder", "paste"]
+TOOLBAR_RUN: list[str | None] = ["reclassify", "stop"]
+TOOLBAR_TAIL: list[str | None] = ["export", "clear"]
+
+
+def create_actions(window: QObject) -> SimpleNamespace:
+    """Every action of ``ACTIONS``, wired to ``window``'s methods, as attributes by name."""
+    made = {}
+    for name, (text, method, icon_name, keys, tip) in ACTIONS.items():
+        role = {"quit": QAction.MenuRole.QuitRole, "about": QAction.MenuRole.AboutRole}.get(name)
+        action = new_action(window, text, getattr(window, method), shortcuts=keys, icon=icon_name, tip=tip, role=role)
+        action.setObjectName(f"action_{name}")
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        made[name] = action
+    return SimpleNamespace(**made)
+
+
+def build_menus(menubar: QMenuBar, actions: SimpleNamespace) -> dict[str, QMenu]:
+    menus = {}
+    for title, names in MENUS:
+        menu = menubar.addMenu(title)
+        add_actions(menu, [getattr(actions, n) if n else None for n in names])
+        menus[title.replace("&", "")] = menu
+    return menus

@@ -1,0 +1,72 @@
+"""Writing predictions to CSV or JSON, atomically (temp file + os.replace)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterable
+
+FORMATS = {".csv": "CSV", ".json": "JSON"}
+TOP_K = 5
+
+
+def _csv_text(predictions: list) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    header = ["path", "model", "untrained", "ok", "error"]
+    for k in range(1, TOP_K + 1):
+        header += [f"label_{k}", f"prob_{k}"]
+    writer.writerow(header)
+    for p in predictions:
+        row = [p.path, p.model, int(bool(p.untrained)), int(bool(p.ok)), p.error or ""]
+        for k in range(TOP_K):
+            top = p.topk[k] if k < len(p.topk) else None
+            row += [top.label, f"{top.prob:.6f}"] if top else ["", ""]
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def _json_text(predictions: list) -> str:
+    results = [
+        {
+            "path": p.path,
+            "model": p.model,
+            "untrained": bool(p.untrained),
+            "ok": bool(p.ok),
+            "error": p.error,
+            "topk": [{"label": t.label, "index": t.index, "prob": round(float(t.prob), 6)} for t in p.topk],
+        }
+        for p in predictions
+    ]
+    doc = {"exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "count": len(results), "results": results}
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Readers see the old file or the whole new one, never a half-written one."""
+    target = Path(path)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def export_predictions(path: str | os.PathLike[str], predictions: Iterable) -> int:
+    """Write ``predictions`` as CSV or JSON (chosen by the suffix); returns the row count."""
+    rows = list(predictions)
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"export to .csv or .json, not '{suffix or Path(path).name}'")
+    write_atomic(path, _csv_text(rows) if suffix == ".csv" else _json_text(rows))
+    return len(rows)

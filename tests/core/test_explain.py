@@ -1,0 +1,152 @@
+"""Layer listing, one-layer capture and Grad-CAM, checked against direct computation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from core.errors import StudioError
+from core.explain import UnknownLayerError, capture, gradcam, list_layers, rank_channels
+from core.zoo import get_spec, list_specs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_layer_shapes_match_a_real_forward_pass() -> None:
+    spec = get_spec("resnet18")
+    model = spec.build().eval()
+    real: dict[str, tuple[int, ...]] = {}
+    hooks = [
+        module.register_forward_hook(lambda _m, _i, out, name=name: real.setdefault(name, tuple(out.shape[1:])))
+        for name, module in model.named_modules() if name
+    ]
+    with torch.inference_mode():
+        model(torch.rand(1, 3, 224, 224))
+    for hook in hooks:
+        hook.remove()
+    layers = list_layers(spec)
+    assert {layer.name: layer.shape for layer in layers} == real
+    by_name = {layer.name: layer for layer in layers}
+    assert by_name["layer4"].shape == (512, 7, 7) and by_name["fc"].shape == (1000,)
+    assert by_name["layer1.0.conv1"].kind == "Conv2d" and by_name["layer1.0.conv1"].depth == 2
+    for stage in spec.stages:
+        assert stage in by_name
+
+
+def test_capture_returns_exactly_that_layers_output_and_stops_early() -> None:
+    spec = get_spec("resnet18")
+    model = spec.build().eval()
+    batch = torch.rand(2, 3, 224, 224)
+    reached_fc: list[bool] = []
+    model.fc.register_forward_hook(lambda *_: reached_fc.append(True))
+    got = capture(model, "layer2", batch)
+    with torch.inference_mode():
+        x = model.maxpool(model.relu(model.bn1(model.conv1(batch))))
+        expected = model.layer2(model.layer1(x))
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert reached_fc == []  # nothing after the captured layer ran
+    order = rank_channels(got[0])
+    means = got[0].flatten(1).mean(1)
+    assert means[order[0]] == means.max() and sorted(order) == list(range(128))
+    with pytest.raises(UnknownLayerError, match="no layer 'layer9'"):
+        capture(model, "layer9", batch, model_name="resnet18")
+
+
+class _TinyNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(16, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).mean((2, 3)))
+
+
+def _blob_images(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """32x32 noise; class 1 images carry a bright 6x6 square somewhere."""
+    images = torch.rand(n, 3, 32, 32, generator=generator) * 0.3
+    labels = torch.randint(0, 2, (n,), generator=generator)
+    for i in range(n):
+        if labels[i]:
+            r, c = torch.randint(0, 26, (2,), generator=generator).tolist()
+            images[i, :, r : r + 6, c : c + 6] = 1.0
+    return images, labels
+
+
+def test_gradcam_peaks_in_the_quadrant_holding_the_evidence() -> None:
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    model = _TinyNet()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        images, labels = _blob_images(32, generator)
+        loss = nn.functional.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    for quadrant, (r, c) in enumerate([(4, 4), (4, 20), (20, 4), (20, 20)]):
+        image = torch.rand(1, 3, 32, 32, generator=generator) * 0.3
+        image[:, :, r : r + 6, c : c + 6] = 1.0
+        cam = gradcam(model, "features", image, class_index=1)
+        row, col = divmod(int(cam.heatmap.argmax()), 32)
+        assert (row >= 16, col >= 16) == (quadrant >= 2, quadrant % 2 == 1), (quadrant, row, col)
+        assert cam.heatmap.shape == (32, 32) and cam.heatmap.max() == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [spec.name for spec in list_specs()])
+def test_gradcam_works_for_every_model_in_the_zoo(name: str) -> None:
+    spec = get_spec(name)
+    torch.manual_seed(0)
+    model = spec.build().eval()
+    size = spec.input_size
+    cam = gradcam(model, spec.gradcam_layer, torch.rand(1, 3, size, size))
+    assert cam.heatmap.shape == (size, size)
+    assert 0.0 <= cam.heatmap.min() and cam.heatmap.max() <= 1.0
+    assert 0 <= cam.class_index < 1000 and 0 < cam.probability <= 1
+
+
+def test_gradcam_rejects_a_class_out_of_range() -> None:
+    model = get_spec("resnet18").build().eval()
+    with pytest.raises(StudioError, match="out of range"):
+        gradcam(model, "layer4", torch.rand(1, 3, 224, 224), class_index=1000)
+
+
+_MEMORY_PROBE = r"""
+import json, resource, sys, torch
+from core.zoo import get_spec
+from core.explain import capture
+torch.set_num_threads(1)
+model = get_spec("densenet201").build().eval()
+batch = torch.rand(1, 3, 224, 224)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if sys.argv[1] == "ours":
+    capture(model, "features.denseblock3", batch)
+else:  # the naive way: hook every module and keep every activation
+    kept = []
+    for m in model.modules():
+        m.register_forward_hook(lambda _m, _i, out: kept.append(out))
+    with torch.inference_mode():
+        model(batch)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"extra_mb": (after - before) / 1024}))
+"""
+
+
+@pytest.mark.slow
+def test_capturing_one_densenet201_layer_keeps_peak_memory_small() -> None:
+    def extra_mb(mode: str) -> float:
+        out = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, mode], cwd=ROOT, capture_output=True,
+                             text=True, timeout=300, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])["extra_mb"]
+
+    ours, naive = extra_mb("ours"), extra_mb("all")
+    assert ours < 120, f"capturing one layer raised peak RSS by {ours:.0f} MB"
+    assert naive > 2 * ours, (ours, naive)  # the probe can tell the difference
