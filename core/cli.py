@@ -17,7 +17,7 @@ from core import __version__
 from core.errors import StudioError, UnknownModelError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SUBCOMMANDS = ("models", "classify", "weights", "explain")
+SUBCOMMANDS = ("models", "classify", "weights", "explain", "compare", "evaluate")
 
 
 class UsageError(StudioError):
@@ -260,6 +260,86 @@ def explain_image(engine, spec, path, photo, *, weights: str, layer: str, cam_la
     }
 
 
+# -- compare and evaluate -----------------------------------------------------
+
+
+def _model_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UsageError("--models needs at least one model name, e.g. --models resnet18,vgg16")
+    return [_check_model(name).name for name in names]
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from core.compare import compare
+    from core.images import collect_images
+    from core.inference import InferenceEngine
+
+    models = _model_list(args.models)
+    if not 1 <= args.topk <= 1000:
+        raise UsageError(f"--topk must be between 1 and 1000, got {args.topk}")
+    collection = collect_images(args.paths)
+    for err in collection.errors:
+        _eprint(f"error: {err}")
+    if not collection.images:
+        _eprint("error: no images to compare on")
+        return EXIT_FAILED
+    engine = InferenceEngine(device=args.device, cache_size=1)
+    try:
+        rows = compare(engine, collection.images, models, weights=args.weights, topk=args.topk, runs=args.runs,
+                       progress=_step_printer())
+    finally:
+        engine.close()
+    if args.json:
+        print(json.dumps([row.to_json() for row in rows], indent=2))
+    else:
+        _print_comparison(rows)
+    failed = collection.errors or any(not p.ok for row in rows for p in row.predictions)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _step_printer() -> Callable[[int, int, str], None] | None:
+    if not sys.stderr.isatty():
+        return None
+    return lambda done, total, what: _eprint(f"[{done}/{total}] {what}")
+
+
+def _print_comparison(rows) -> None:
+    print(f"{'model':<16}{'latency ms':>11}{'params':>9}{'GFLOPs':>8}{'acc@1':>7}  weights")
+    for row in rows:
+        acc = f"{row.acc1:.1f}" if row.acc1 is not None else "-"
+        print(f"{row.model:<16}{row.latency_ms:>11.1f}{row.params / 1e6:>8.1f}M{row.gflops:>8.2f}{acc:>7}  "
+              f"{'untrained' if row.untrained else 'pretrained'}")
+    for i, first in enumerate(rows[0].predictions):
+        print(f"\n{first.path}")
+        for row in rows:
+            p = row.predictions[i]
+            text = f"{p.topk[0].label} ({100 * p.topk[0].prob:.1f}%)" if p.ok else f"failed: {p.error}"
+            print(f"  {row.model:<16}{text}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.compare import evaluate
+    from core.inference import InferenceEngine
+
+    models = _model_list(args.models)
+    engine = InferenceEngine(device=args.device, cache_size=1)
+    try:
+        results = [evaluate(engine, args.folder, name, weights=args.weights) for name in models]
+    finally:
+        engine.close()
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], indent=2))
+    else:
+        print(f"{'model':<16}{'top-1':>8}{'top-5':>8}{'images':>8}{'img/s':>8}")
+        for r in results:
+            tag = "  (untrained)" if r.untrained else ""
+            print(f"{r.model:<16}{100 * r.top1:>7.1f}%{100 * r.top5:>7.1f}%{r.images:>8}{r.images_per_second:>8.1f}{tag}")
+            for cls, acc in r.per_class.items():
+                print(f"    {cls:<28}{100 * acc:6.1f}%")
+    return EXIT_FAILED if any(r.failed for r in results) else EXIT_OK
+
+
 # -- parser -----------------------------------------------------------------
 
 
@@ -309,6 +389,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for features.png, gradcam.png, layers.json")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("compare", help="several models on the same images: predictions, latency, size")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    p.add_argument("--models", required=True, help="comma-separated registry names, e.g. alexnet,vgg16,resnet50")
+    p.add_argument("--weights", default="default", choices=["default", "none"])
+    p.add_argument("--topk", type=_positive_or_zero_int, default=5)
+    p.add_argument("--runs", type=int, default=5, help="timed runs per model for the latency median (default: 5)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("evaluate", help="top-1/top-5 accuracy on a folder of class subfolders")
+    p.add_argument("folder", help="one subfolder per class, named like the model's categories")
+    p.add_argument("--models", required=True, help="comma-separated registry names")
+    p.add_argument("--weights", default="default", choices=["default", "none"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

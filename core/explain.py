@@ -135,4 +135,4 @@ def gradcam(model: nn.Module, layer: str, batch: torch.Tensor, *, class_index: i
     cam = cam - cam.min()
     peak = cam.max()
     cam = cam / peak if peak > 0 else cam
-    return GradCam(heatmap=cam.cpu().numpy().astype(np.float32), class_index=index, probability=float(probs[index]))
+    return GradCam(heatmap=cam.cpu().numpy().astype(np.float32), class_index=index, probability=float(probs[index].detach()))

@@ -104,6 +104,20 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def _module_bytes(module: nn.Module) -> int:
+    tensors = list(module.parameters()) + list(module.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def default_memory_budget() -> int:
+    """A quarter of the machine's RAM, at least 1 GiB: room for a few models, not the zoo."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 * 2**30
+    return max(2**30, total // 4)
+
+
 def _build_random(spec: ModelSpec, num_classes: int | None = None) -> nn.Module:
     """Random init, reproducible across runs (seed 0), without touching global RNG state."""
     with torch.random.fork_rng(devices=[]):
@@ -119,6 +133,7 @@ class InferenceEngine:
         device: str = "auto",
         *,
         cache_size: int = 3,
+        memory_budget: int | None = None,
         draft: bool = True,
         channels_last: bool = True,
         decode_workers: int | None = None,
@@ -126,6 +141,7 @@ class InferenceEngine:
         self._device = resolve_device(device)
         self._cache: OrderedDict[tuple[str, str], _Loaded] = OrderedDict()
         self.cache_size = max(1, cache_size)
+        self.memory_budget = memory_budget if memory_budget is not None else default_memory_budget()
         self.draft = draft
         self.channels_last = channels_last
         self._decode_workers = decode_workers or max(2, min(4, os.cpu_count() or 2))
@@ -163,9 +179,17 @@ class InferenceEngine:
             return self._cache[key]
         loaded = self._load_uncached(spec, weights, **download_opts)
         self._cache[key] = loaded
-        while len(self._cache) > self.cache_size:
+        while len(self._cache) > 1 and (len(self._cache) > self.cache_size or self.cached_bytes() > self.memory_budget):
             self._cache.popitem(last=False)
         return loaded
+
+    def cached_bytes(self) -> int:
+        """Bytes held by the parameters and buffers of every cached model."""
+        return sum(_module_bytes(loaded.module) for loaded in self._cache.values())
+
+    def cached_models(self) -> list[str]:
+        """Names of the cached models, least recently used first."""
+        return [name for name, _ in self._cache]
 
     @staticmethod
     def _weights_key(weights: str) -> str:

@@ -191,3 +191,20 @@ def test_no_network_gives_a_clear_message(photos) -> None:
     result = run("classify", str(photos[0]), "--model", "resnet18")
     assert result.returncode == 1
     assert "weights import" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_compare_and_evaluate_json(tmp_path: Path, photos) -> None:
+    result = run("compare", *map(str, photos), "--models", "resnet18,nin", "--weights", "none", "--runs", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["model"] for r in rows] == ["resnet18", "nin"]
+    assert all(r["latency_ms"] > 0 and len(r["predictions"]) == 2 for r in rows)
+    assert run("compare", str(photos[0]), "--models", "resnet18,bogus").returncode == 2
+    labelled = tmp_path / "labelled" / "tabby"
+    labelled.mkdir(parents=True)
+    for p in photos:
+        (labelled / p.name).write_bytes(p.read_bytes())
+    result = run("evaluate", str(tmp_path / "labelled"), "--models", "nin", "--weights", "none", "--json")
+    assert result.returncode == 0, result.stderr
+    (evaluation,) = json.loads(result.stdout)
+    assert evaluation["images"] == 2 and 0 <= evaluation["top1"] <= evaluation["top5"] <= 1

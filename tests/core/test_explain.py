@@ -22,10 +22,14 @@ def test_layer_shapes_match_a_real_forward_pass() -> None:
     spec = get_spec("resnet18")
     model = spec.build().eval()
     real: dict[str, tuple[int, ...]] = {}
-    hooks = [
-        module.register_forward_hook(lambda _m, _i, out, name=name: real.setdefault(name, tuple(out.shape[1:])))
-        for name, module in model.named_modules() if name
-    ]
+
+    def record(name: str):
+        def hook(_module, _inputs, output) -> None:
+            real.setdefault(name, tuple(output.shape[1:]))
+
+        return hook
+
+    hooks = [module.register_forward_hook(record(name)) for name, module in model.named_modules() if name]
     with torch.inference_mode():
         model(torch.rand(1, 3, 224, 224))
     for hook in hooks:

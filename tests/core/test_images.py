@@ -149,6 +149,8 @@ BAD_FILES: list[tuple[str, BadFile, str]] = [
     ("pdf", _write("doc.jpg", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"), "not an image"),
     ("script", _write("run.png", b"#!/bin/sh\necho hi\n"), "not an image"),
     ("binary", _write("noise.bmp", bytes(range(256)) * 4), "not an image"),
+    ("ppm-lookalike", _write("Python.jpg", b"Python notes: P6 is not a header here\n"), "not an image"),
+    ("bmp-lookalike", _write("BMW.png", b"BMW 320d, 2014, 180000 km\n"), "not an image"),
     ("zip", _write("archive.jpg", b"PK\x03\x04" + b"\x00" * 60), "not an image"),
     ("jpeg-half", _write("half.jpg", _JPEG[: len(_JPEG) // 2]), "truncated or corrupt image data"),
     ("jpeg-soi-only", _write("soi.jpg", b"\xff\xd8\xff"), "truncated or corrupt image data"),
@@ -340,6 +342,14 @@ def test_plain_formats(tmp_path: Path, fmt: str, ext: str) -> None:
     assert close_to(im.getpixel((2, 1)), (10, 20, 30), tol=2)
 
 
+def test_multi_picture_jpeg_gives_first_picture(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (64, 48), c) for c in (RED, BLUE)]
+    path = saved(tmp_path / "camera.mpo", frames[0], save_all=True, append_images=frames[1:])
+    renamed = path.rename(tmp_path / "camera.jpg")
+    assert close_to(load_image(str(renamed)).getpixel((5, 5)), RED)
+    assert load_image(renamed, draft_size=16).size == (32, 24)
+
+
 def test_content_wins_over_extension(tmp_path: Path) -> None:
     path = saved(tmp_path / "really_a_png.jpg", Image.new("RGB", (3, 2), BLUE), format="PNG")
     assert load_image(path).getpixel((0, 0)) == BLUE
@@ -426,6 +436,16 @@ def test_corrupt_exif_is_ignored(tmp_path: Path, payload: bytes) -> None:
     assert im.size == (40, 20) and close_to(im.getpixel((20, 10)), GREEN)
     assert image_size(path) == (40, 20)
     assert warnings.filters == before
+
+
+def test_corrupt_exif_makes_no_warning_noise(tmp_path: Path) -> None:
+    path = tmp_path / "noisy.jpg"
+    path.write_bytes(with_app1(jpeg_bytes(), b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x05\x01\x12"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_image(path)
+        image_size(path)
+    assert caught == []
 
 
 def test_corrupt_exif_in_png(tmp_path: Path) -> None:
@@ -568,6 +588,25 @@ def test_collect_images_walks_a_tree(tmp_path: Path) -> None:
         "README": "not an image file (no extension)",
     }
     assert all(isinstance(e, ImageError) for e in result.errors)
+
+
+def test_collect_images_odd_inputs(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"x")
+    os.symlink(folder, tmp_path / "link_to_photos")
+    os.symlink(tmp_path / "self_loop", tmp_path / "self_loop")  # a link to itself
+    inputs: list[object] = [folder, str(folder) + os.sep, tmp_path / "link_to_photos", tmp_path / "self_loop"]
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.jpg")
+        inputs.append(tmp_path / "pipe.jpg")
+    result = collect_images(inputs)  # type: ignore[arg-type]
+    assert result.images == [folder / "a.jpg"]  # the linked folder is the same real folder
+    reasons = sorted((Path(e.path).name, e.reason) for e in result.errors)
+    expected = [("self_loop", "broken link")]
+    if hasattr(os, "mkfifo"):
+        expected.insert(0, ("pipe.jpg", "not a regular file"))
+    assert reasons == expected
 
 
 def test_collect_images_unreadable_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -138,3 +138,13 @@ def test_bad_topk_and_device_are_errors(photos) -> None:
             engine.classify(photos, model="nin", topk=1001)
     with pytest.raises(StudioError, match="not available"):
         resolve_device("no-such-device")
+
+
+def test_memory_budget_keeps_only_what_fits() -> None:
+    with InferenceEngine(device="cpu", cache_size=5, memory_budget=60 * 2**20) as engine:
+        engine.module("resnet18", "none")  # ~45 MB
+        engine.module("nin", "none")  # ~30 MB: both exceed 60 MB, the older one goes
+        assert engine.cached_models() == ["nin"]
+        engine.module("googlenet", "none")  # ~27 MB: fits beside nin
+        assert engine.cached_models() == ["nin", "googlenet"]
+        assert engine.cached_bytes() <= 60 * 2**20
