@@ -35,8 +35,9 @@ _PAPERS: dict[str, tuple[int, str]] = {
     "csp": (2019, "CSPNet: A New Backbone that can Enhance Learning Capability of CNN (Wang, Liao et al.)"),
 }
 
+# torchvision's pattern, plus ``num_batches_tracked`` (absent from the old files, harmless if present).
 _LEGACY_DENSENET_KEY = re.compile(
-    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$"
 )
 _VGG_BLOCK_DEPTHS: dict[str, tuple[int, ...]] = {
     "vgg11": (1, 1, 2, 2, 2),
