@@ -22,7 +22,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 screenshots: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m benchmarks.screenshots
+	QT_QPA_PLATFORM=offscreen $(PY) -m gui.screenshots
 
 clean-venv:
 	rm -rf $(VENV)

@@ -76,6 +76,10 @@ def retint_icons(actions: Iterable[QAction]) -> None:
             action.setIcon(themed_icon(name))
 
 
+# shorter labels for toolbar buttons
+ICON_TEXT = {"open": "Open", "open_folder": "Folder", "reclassify": "Reclassify", "export": "Export",
+             "clear": "Clear", "import_weights": "Import Weights", "download_weights": "Download Weights"}
+
 # name: (text, window method, icon, shortcuts, tip)
 ACTIONS: dict[str, tuple[str, str, str | None, tuple, str]] = {
     "open": ("&Open Images…", "open_images_dialog", "open", (QKeySequence.StandardKey.Open,), "Open photos to classify"),
@@ -115,6 +119,8 @@ def create_actions(window: QObject) -> SimpleNamespace:
         role = {"quit": QAction.MenuRole.QuitRole, "about": QAction.MenuRole.AboutRole}.get(name)
         action = new_action(window, text, getattr(window, method), shortcuts=keys, icon=icon_name, tip=tip, role=role)
         action.setObjectName(f"action_{name}")
+        if name in ICON_TEXT:
+            action.setIconText(ICON_TEXT[name])
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         made[name] = action
     return SimpleNamespace(**made)

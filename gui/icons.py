@@ -25,10 +25,15 @@ def _svg_text(name: str) -> str:
 
 
 def render_svg(name: str, size: int, color: QColor | None = None, *, dpr: float = 1.0) -> QPixmap:
-    """One pixmap of icon ``name``, ``size`` logical pixels square, tinted ``color``."""
+    """One pixmap of icon ``name``, ``size`` logical pixels square, tinted ``color`` (cached)."""
+    return _render(name, size, None if color is None else color.name(QColor.NameFormat.HexRgb), float(dpr))
+
+
+@lru_cache(maxsize=512)
+def _render(name: str, size: int, color: str | None, dpr: float) -> QPixmap:
     text = _svg_text(name)
     if color is not None:
-        text = text.replace("currentColor", color.name(QColor.NameFormat.HexArgb if color.alpha() < 255 else QColor.NameFormat.HexRgb))
+        text = text.replace("currentColor", color)
     renderer = QSvgRenderer(QByteArray(text.encode("utf-8")))
     side = max(1, round(size * dpr))
     pixmap = QPixmap(side, side)

@@ -152,6 +152,7 @@ class InferenceClient(QObject):
         self.generation = 0
         self.device = ""
         self._next_id = 0
+        self._shut_down = False
         self._live: dict[int, _Request] = {}
         self._thread = QThread(self)
         self._thread.setObjectName("inference")
@@ -179,7 +180,9 @@ class InferenceClient(QObject):
     # -- requests ------------------------------------------------------------
 
     def classify(self, paths: list[str], model: str, weights: str = "default") -> int:
-        """Queue a request (an empty list just loads the model); returns its id."""
+        """Queue a request (an empty list just loads the model); returns its id (-1 after shutdown)."""
+        if self._shut_down:
+            return -1
         self._next_id += 1
         request = _Request(self.generation, list(paths), model)
         self._live[self._next_id] = request
@@ -194,7 +197,8 @@ class InferenceClient(QObject):
         self.generation += 1
 
     def set_device(self, device: str) -> None:
-        self._deviceRequested.emit(device)
+        if not self._shut_down:
+            self._deviceRequested.emit(device)
 
     def is_current(self, request_id: int) -> bool:
         request = self._live.get(request_id)
@@ -211,6 +215,7 @@ class InferenceClient(QObject):
     def shutdown(self) -> bool:
         """Cancel, ask the worker to close the engine and quit, wait. True if the thread ended."""
         self.supersede()
+        self._shut_down = True
         if not self._thread.isRunning():
             return True
         self._shutdownRequested.emit()
@@ -260,9 +265,11 @@ class InferenceClient(QObject):
 class Job(QObject):
     """One function run on a QThreadPool; reports through past-tense signals.
 
-    The function may take a ``report`` keyword (set ``reports=True``) to send
-    progress; ``cancel`` is a ``threading.Event`` it can watch. The job is a
-    child of ``parent`` and deletes itself (on the GUI thread) once finished.
+    With ``reports=True`` the function gets a ``report(done, total)`` keyword
+    (throttled into ``progressed``); with ``cancellable=True`` it gets
+    ``cancel``, the job's ``threading.Event``. The job is a child of ``parent``
+    and deletes itself (on the GUI thread) once finished. Connect only to
+    methods of GUI-thread QObjects, so that slots run queued on the GUI thread.
     """
 
     started = Signal()
@@ -272,11 +279,13 @@ class Job(QObject):
     finished = Signal()
 
     def __init__(self, fn: Callable[..., Any], *args: Any, parent: QObject | None = None,
-                 reports: bool = False, min_interval_s: float = 0.05, **kwargs: Any) -> None:
+                 reports: bool = False, cancellable: bool = False, min_interval_s: float = 0.05,
+                 **kwargs: Any) -> None:
         super().__init__(parent)
         self.cancel = threading.Event()
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self._reports = reports
+        self._cancellable = cancellable
         self._min_interval = min_interval_s
         self._last_report = 0.0
         self.finished.connect(self.deleteLater)
@@ -294,7 +303,11 @@ class Job(QObject):
     def _run(self) -> None:
         self.started.emit()
         try:
-            kwargs = dict(self._kwargs, report=self._report) if self._reports else self._kwargs
+            kwargs = dict(self._kwargs)
+            if self._reports:
+                kwargs["report"] = self._report
+            if self._cancellable:
+                kwargs["cancel"] = self.cancel
             result = self._fn(*self._args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - handed to the GUI as data
             self.errored.emit(exc)

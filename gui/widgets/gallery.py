@@ -1,6 +1,6 @@
 """The gallery: a virtualised grid of photo cards showing each photo's state.
 
-``GalleryModel`` (a QAbstractListModel) holds one ``GalleryItem`` per photo;
+``GalleryModel`` (``gui.gallery_model``) holds one ``GalleryItem`` per photo;
 ``CardDelegate`` paints a card (thumbnail, state chip, top-1 label and
 confidence, or the failure reason); ``GalleryView`` is a QListView in
 IconMode with uniform item sizes, so only visible cards are ever painted and
@@ -11,165 +11,17 @@ with ``pathsDropped``; the window decides what to do with them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from enum import IntEnum
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from gui.dropping import mime_has_paths, paths_from_mime
+from gui.gallery_model import GalleryItem, GalleryModel, ItemRole, State
 from gui.icons import render_svg
 from gui.painting import draw_chip, draw_text, line_height, scaled_font, text_width, with_alpha
 from gui.style import SPACING, mix, state_background, state_color
 from gui.thumbnails import ThumbnailLoader
-
-
-class State(IntEnum):
-    QUEUED = 0
-    CLASSIFYING = 1
-    DONE = 2
-    FAILED = 3
-    STOPPED = 4
-
-
-@dataclass
-class GalleryItem:
-    path: str
-    state: State = State.QUEUED
-    prediction: object | None = None  # core.inference.Prediction
-    error: str | None = None
-
-    @property
-    def reason(self) -> str:
-        """The failure reason without the path the core puts in front of it."""
-        text = self.error or ""
-        for prefix in (self.path + ": ", os.path.basename(self.path) + ": "):
-            if text.startswith(prefix):
-                return text[len(prefix):]
-        return text
-
-
-ItemRole = Qt.ItemDataRole.UserRole + 1
-
-
-class GalleryModel(QAbstractListModel):
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._items: list[GalleryItem] = []
-        self._rows: dict[str, int] = {}
-
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt signature
-        return 0 if parent.isValid() else len(self._items)
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or index.row() >= len(self._items):
-            return None
-        item = self._items[index.row()]
-        if role == ItemRole:
-            return item
-        if role == Qt.ItemDataRole.DisplayRole:
-            return os.path.basename(item.path)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return _tooltip(item)
-        return None
-
-    def item(self, row: int) -> GalleryItem:
-        return self._items[row]
-
-    def row_of(self, path: str) -> int | None:
-        return self._rows.get(path)
-
-    def paths(self) -> list[str]:
-        return [item.path for item in self._items]
-
-    def items(self) -> list[GalleryItem]:
-        return list(self._items)
-
-    def add_paths(self, paths: list[str]) -> list[str]:
-        """Append photos not already shown; returns the ones added."""
-        fresh = list(dict.fromkeys(p for p in paths if p not in self._rows))
-        if fresh:
-            start = len(self._items)
-            self.beginInsertRows(QModelIndex(), start, start + len(fresh) - 1)
-            for offset, path in enumerate(fresh):
-                self._rows[path] = start + offset
-                self._items.append(GalleryItem(path))
-            self.endInsertRows()
-        return fresh
-
-    def clear(self) -> None:
-        self.beginResetModel()
-        self._items.clear()
-        self._rows.clear()
-        self.endResetModel()
-
-    def set_state(self, paths: list[str], state: State, *, only_from: tuple[State, ...] = ()) -> None:
-        rows = []
-        for path in paths:
-            row = self._rows.get(path)
-            if row is None:
-                continue
-            item = self._items[row]
-            if only_from and item.state not in only_from:
-                continue
-            item.state = state
-            if state in (State.QUEUED, State.CLASSIFYING):
-                item.prediction, item.error = None, None
-            rows.append(row)
-        self._changed(rows)
-
-    def requeue_all(self) -> list[str]:
-        self.set_state(self.paths(), State.QUEUED)
-        return self.paths()
-
-    def stop_pending(self) -> int:
-        pending = [i.path for i in self._items if i.state in (State.QUEUED, State.CLASSIFYING)]
-        self.set_state(pending, State.STOPPED)
-        return len(pending)
-
-    def apply(self, prediction) -> int | None:
-        """Record a Prediction on its photo; returns the row (None if not shown)."""
-        row = self._rows.get(prediction.path)
-        if row is None:
-            return None
-        item = self._items[row]
-        item.prediction = prediction
-        item.state = State.DONE if prediction.ok else State.FAILED
-        item.error = None if prediction.ok else (prediction.error or "could not be classified")
-        self._changed([row])
-        return row
-
-    def refresh(self, path: str) -> None:
-        row = self._rows.get(path)
-        if row is not None:
-            self._changed([row])
-
-    def counts(self) -> dict[State, int]:
-        counts = {state: 0 for state in State}
-        for item in self._items:
-            counts[item.state] += 1
-        return counts
-
-    def finished_predictions(self) -> list:
-        return [i.prediction for i in self._items if i.prediction is not None]
-
-    def _changed(self, rows: list[int]) -> None:
-        if rows:
-            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), [ItemRole])
-
-
-def _tooltip(item: GalleryItem) -> str:
-    lines = [item.path]
-    if item.state == State.DONE and item.prediction is not None:
-        lines += [f"{t.label}: {t.prob:.1%}" for t in item.prediction.topk[:3]]
-        if item.prediction.untrained:
-            lines.append("(untrained model: predictions are not meaningful)")
-    elif item.state == State.FAILED:
-        lines.append(item.reason)
-    else:
-        lines.append(item.state.name.capitalize())
-    return "\n".join(lines)
 
 
 _CHIP_TEXT = {State.QUEUED: "Queued", State.CLASSIFYING: "Classifying…", State.STOPPED: "Not classified"}
@@ -181,11 +33,17 @@ class CardDelegate(QStyledItemDelegate):
     def __init__(self, loader: ThumbnailLoader, parent=None) -> None:
         super().__init__(parent)
         self.loader = loader
-        self.thumb = 160
+        self.thumb = 160  # the chosen (minimum) thumbnail side
+        self.shown = 160  # the side actually drawn: rows are stretched to fill the width
 
-    def card_size(self, option_font: QFont) -> QSize:
+    def card_size(self, option_font: QFont, thumb: int | None = None) -> QSize:
+        side = self.shown if thumb is None else thumb
         line = line_height(option_font)
-        return QSize(self.thumb + 2 * SPACING, SPACING + self.thumb + SPACING + 2 * line + SPACING // 2 + SPACING)
+        return QSize(side + 2 * SPACING, SPACING + side + SPACING + 2 * line + SPACING // 2 + SPACING)
+
+    def decode_size(self, dpr: float) -> int:
+        """Decode at a 64-px bucket above the drawn size, so resizing the window rarely re-decodes."""
+        return -(-round(self.shown * dpr) // 64) * 64
 
     def sizeHint(self, option, index) -> QSize:
         return self.card_size(option.font)
@@ -197,7 +55,9 @@ class CardDelegate(QStyledItemDelegate):
         pal = option.palette
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        card = QRectF(option.rect).adjusted(2, 2, -2, -2)
+        size = self.card_size(option.font)
+        card = QRectF(0, 0, size.width() - 4, size.height() - 4)
+        card.moveCenter(QRectF(option.rect).center())
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
         base = pal.color(QPalette.ColorRole.Base)
@@ -208,7 +68,7 @@ class CardDelegate(QStyledItemDelegate):
         painter.setBrush(fill)
         painter.drawRoundedRect(card, 8, 8)
 
-        thumb = QRectF(card.left() + SPACING - 2, card.top() + SPACING - 2, self.thumb, self.thumb)
+        thumb = QRectF(card.left() + SPACING - 2, card.top() + SPACING - 2, self.shown, self.shown)
         self._paint_thumbnail(painter, thumb, item, pal)
         self._paint_chips(painter, thumb, item, pal, option.font)
         text_rect = QRectF(thumb.left(), thumb.bottom() + SPACING, thumb.width(), card.bottom() - thumb.bottom() - SPACING)
@@ -222,7 +82,7 @@ class CardDelegate(QStyledItemDelegate):
         painter.setClipPath(clip)
         painter.fillRect(rect, mix(pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text), 0.1))
         dpr = painter.device().devicePixelRatioF() if painter.device() else 1.0
-        pixmap = self.loader.pixmap(item.path, round(self.thumb * dpr))
+        pixmap = self.loader.pixmap(item.path, self.decode_size(dpr))
         if pixmap is not None and not pixmap.isNull():
             # cover: fill the square, crop the longer side
             scale = max(rect.width() / pixmap.width(), rect.height() / pixmap.height())
@@ -233,7 +93,7 @@ class CardDelegate(QStyledItemDelegate):
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             painter.drawPixmap(target, pixmap, QRectF(pixmap.rect()))
             painter.setOpacity(1.0)
-        elif item.state == State.FAILED or self.loader.failed(item.path, round(self.thumb * dpr)):
+        elif item.state == State.FAILED or self.loader.failed(item.path, self.decode_size(dpr)):
             icon_color = state_color("error", pal) if item.state == State.FAILED else pal.color(QPalette.ColorRole.PlaceholderText)
             side = 40
             icon_rect = QRect(int(rect.center().x() - side / 2), int(rect.center().y() - side / 2), side, side)
@@ -250,7 +110,7 @@ class CardDelegate(QStyledItemDelegate):
             fg = pal.color(QPalette.ColorRole.HighlightedText) if busy else QColor(255, 255, 255)
             draw_chip(painter, thumb, _CHIP_TEXT[item.state], small, bg, fg, bottom_left=True)
         prediction = item.prediction
-        if prediction is not None and getattr(prediction, "untrained", False):
+        if prediction is not None and prediction.ok and prediction.untrained:
             draw_chip(painter, thumb, "untrained", small, state_background("warning", pal, 0.85), QColor(30, 24, 0), bottom_left=False)
 
     def _paint_caption(self, painter: QPainter, rect: QRectF, item: GalleryItem, pal: QPalette, font: QFont) -> None:
@@ -301,7 +161,7 @@ class GalleryView(QListView):
         self.setUniformItemSizes(True)
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(200)
-        self.setSpacing(SPACING // 2)
+        self.setViewportMargins(SPACING // 2, SPACING // 2, 0, 0)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.verticalScrollBar().setSingleStep(24)
@@ -317,8 +177,24 @@ class GalleryView(QListView):
 
     def set_thumb_size(self, size: int) -> None:
         self.delegate.thumb = size
-        self.setGridSize(self.delegate.card_size(self.font()) + QSize(SPACING // 2, SPACING // 2))
-        self.scheduleDelayedItemsLayout()
+        self._update_grid()
+
+    def _update_grid(self) -> None:
+        """Fit whole columns, then stretch the cards so no ragged gap is left on the right."""
+        gap = SPACING // 2
+        base = self.delegate.card_size(self.font(), self.delegate.thumb)
+        width = max(1, self.viewport().width() - gap)
+        columns = max(1, width // (base.width() + gap))
+        stretch = max(0, (width // columns) - gap - base.width())
+        self.delegate.shown = self.delegate.thumb + min(stretch, self.delegate.thumb // 2)
+        card = self.delegate.card_size(self.font())
+        cell = QSize(max(card.width() + gap, width // columns), card.height() + gap)
+        if cell != self.gridSize():
+            self.setGridSize(cell)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._update_grid()
 
     def current_item(self) -> GalleryItem | None:
         index = self.currentIndex()

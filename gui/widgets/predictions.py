@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt
 from PySide6.QtGui import QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -142,6 +142,7 @@ class PredictionsPane(QWidget):
         self.setObjectName("predictions")
         self._loader = loader
         self._path: str | None = None
+        self._restyling = False
         self.title = ElidedLabel("", self, mode=Qt.TextElideMode.ElideMiddle)
         self.title.setFont(scaled_font(self.font(), 1.2, bold=True))
         self.subtitle = ElidedLabel("", self, mode=Qt.TextElideMode.ElideMiddle)
@@ -190,8 +191,12 @@ class PredictionsPane(QWidget):
         return self._path
 
     def show_photo(self, path: str, *, prediction=None, status: str = "", error: str | None = None,
-                   model_label: str = "") -> None:
-        """Show ``path``; with a Prediction its top-k, else ``status`` or ``error``."""
+                   model_label: str = "", can_import: bool = True) -> None:
+        """Show ``path``; with a Prediction its top-k, else ``status`` or ``error``.
+
+        ``can_import`` says whether pretrained weights exist for the model, which
+        decides what the untrained note suggests.
+        """
         changed = path != self._path
         self._path = path
         self.placeholder.hide()
@@ -205,8 +210,11 @@ class PredictionsPane(QWidget):
         untrained = ok and bool(prediction.untrained)
         self.note.setVisible(untrained)
         if untrained:
-            self.note.setText(f"Untrained weights: {model_label or prediction.model} is running with random weights, "
-                              "so these guesses mean nothing. Import its weights (Ctrl+I) to get real predictions.")
+            name = model_label or prediction.model
+            self.note.setText(
+                f"Untrained weights: {name} is running with random weights, so these guesses mean nothing. "
+                + ("Import its weights (Ctrl+I) to get real predictions." if can_import
+                   else f"There are no pretrained ImageNet weights for {name}; fine-tune it first."))
         self.bars.set_rows([(t.label, float(t.prob)) for t in prediction.topk] if ok else [])
         self.bars.setVisible(ok)
         message = error if error else ("" if ok else status)
@@ -229,6 +237,13 @@ class PredictionsPane(QWidget):
             self._load_preview()
 
     def _restyle(self) -> None:
+        self._restyling = True
+        try:
+            self._apply_styles()
+        finally:
+            self._restyling = False
+
+    def _apply_styles(self) -> None:
         pal = self.palette()
         muted = pal.color(QPalette.ColorRole.PlaceholderText).name()
         warn_bg = state_background("warning", pal, 0.22).name()
@@ -245,5 +260,5 @@ class PredictionsPane(QWidget):
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
-        if event.type() == event.Type.PaletteChange:
+        if event.type() == QEvent.Type.PaletteChange and not self._restyling:
             self._restyle()

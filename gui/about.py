@@ -1,0 +1,47 @@
+"""The About box: what this is, and the versions and device in use."""
+
+from __future__ import annotations
+
+import platform
+
+from PySide6.QtCore import qVersion
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from gui.icons import render_svg
+
+
+def versions(device: str) -> dict[str, str]:
+    import PySide6
+    import torch
+    import torchvision
+
+    import core
+
+    return {
+        "ConvNet Studio": core.__version__,
+        "PyTorch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "Qt": qVersion(),
+        "PySide6": PySide6.__version__,
+        "Python": platform.python_version(),
+        "Device": device or "starting…",
+    }
+
+
+def about_html(device: str) -> str:
+    rows = "".join(f"<tr><td>{k}</td><td>&nbsp;&nbsp;<b>{v}</b></td></tr>" for k, v in versions(device).items())
+    return ("<h3>ConvNet Studio</h3>"
+            "<p>Drop photos and see what the classic convolutional networks think of them.</p>"
+            f"<table>{rows}</table>")
+
+
+def show_about(parent: QWidget, device: str) -> QMessageBox:
+    """Open (non-blocking, window-modal) and return the box."""
+    box = QMessageBox(parent)
+    box.setObjectName("aboutBox")
+    box.setWindowTitle("About ConvNet Studio")
+    box.setIconPixmap(render_svg("app", 64, dpr=parent.devicePixelRatioF()))
+    box.setText(about_html(device))
+    box.setStandardButtons(QMessageBox.StandardButton.Ok)
+    box.open()
+    return box

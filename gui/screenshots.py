@@ -1,0 +1,131 @@
+"""Screenshots of the main window for the README: ``python -m gui.screenshots``.
+
+Builds the window at 1280x800 with a dozen classified sample photos
+(scikit-image's bundled photos when it is installed, generated images
+otherwise), selects one and saves ``resources/screenshots/main_window.png``
+and ``main_window_dark.png``. It never touches the network or the user's
+settings; without cached weights the model runs untrained, and the window
+says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+OUT_DIR = Path(__file__).resolve().parent.parent / "resources" / "screenshots"
+SAMPLES = ("chelsea", "coffee", "astronaut", "rocket", "hubble_deep_field", "immunohistochemistry",
+           "colorwheel", "camera", "brick", "coins", "moon", "grass", "gravel", "retina", "cat")
+
+
+def write_samples(folder: Path, count: int = 12) -> list[Path]:
+    """``count`` JPEGs (plus one broken file to show a failure) in ``folder``."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    images = []
+    try:
+        from skimage import data
+
+        for name in SAMPLES:
+            try:
+                array = np.asarray(getattr(data, name)())
+            except Exception:  # noqa: BLE001 - some samples need a download; skip them
+                continue
+            images.append((name, Image.fromarray(array).convert("RGB")))
+    except ImportError:
+        pass
+    rng = np.random.default_rng(0)
+    while len(images) < count:  # generated stand-ins: smooth colour fields
+        y, x = np.mgrid[0:480, 0:640] / 480.0
+        c = rng.random(6)
+        rgb = np.stack([np.sin(x * 6 * c[i] + c[i + 3] * 6) * 0.5 + 0.5 for i in range(3)], -1)
+        images.append((f"pattern_{len(images)}", Image.fromarray((rgb * 255).astype("uint8"))))
+    paths = []
+    for i, (name, image) in enumerate(images[:count - 1]):
+        path = folder / f"{i + 1:02d}_{name}.jpg"
+        image.save(path, "JPEG", quality=90)
+        paths.append(path)
+    broken = folder / f"{count:02d}_scan.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 this file was cut off")
+    return paths + [broken]
+
+
+def _wait(app, predicate, timeout_s: float = 180.0) -> bool:
+    from PySide6.QtCore import QEventLoop
+
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.01)
+    return True
+
+
+def capture(model: str, out_dir: Path, variants: list[str], size: tuple[int, int]) -> list[Path]:
+    from PySide6.QtCore import QSettings
+
+    from gui.app import create_app
+    from gui.settings import Settings
+    from gui.style import dark_palette
+
+    work = Path(tempfile.mkdtemp(prefix="convnet-studio-shots-"))
+    os.environ.setdefault("CONVNET_STUDIO_OFFLINE", "1")
+    os.environ["CONVNET_STUDIO_SETTINGS"] = str(work / "settings.ini")
+    photos = write_samples(work / "photos")
+    app = create_app()
+    light_palette = app.palette()
+    from gui.main_window import MainWindow
+    from gui.gallery_model import State
+
+    window = MainWindow(Settings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)))
+    window.resize(*size)
+    window.show()
+    window.set_model(model)
+    window.open_paths([str(work / "photos")])
+
+    def settled() -> bool:
+        counts = window.gallery.counts()
+        return (window.gallery.rowCount() == len(photos) and not window.client.busy
+                and counts[State.DONE] + counts[State.FAILED] == len(photos))
+
+    if not _wait(app, settled):
+        raise SystemExit("classification did not finish in time")
+    window.gallery_view.select_row(0)
+    _wait(app, lambda: not window.loader._pending, 30)
+    saved = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for variant in variants:
+        app.setPalette(dark_palette() if variant == "dark" else light_palette)
+        _wait(app, lambda: not window.loader._pending, 30)
+        app.processEvents()
+        target = out_dir / ("main_window.png" if variant == "light" else f"main_window_{variant}.png")
+        window.grab().save(str(target))
+        saved.append(target)
+    window.close()
+    return saved
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gui.screenshots", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="resnet50", help="model to classify with (default resnet50)")
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"folder for the PNGs (default {OUT_DIR})")
+    parser.add_argument("--variants", default="light,dark", help="comma-separated: light, dark")
+    parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    for path in capture(args.model, args.out, [v.strip() for v in args.variants.split(",") if v.strip()],
+                        (width, height)):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""A model picker: a combo box grouped by family, each entry's tooltip its registry card."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QComboBox, QSizePolicy, QStyledItemDelegate, QStyleOptionViewItem
+
+NameRole = Qt.ItemDataRole.UserRole + 1
+
+
+def human_size(num_bytes: int | None) -> str:
+    if not num_bytes:
+        return "—"
+    size = float(num_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def human_count(n: int | None) -> str:
+    if n is None:
+        return "—"
+    return f"{n / 1e6:.1f} M" if n >= 1e5 else f"{n / 1e3:.1f} k"
+
+
+def spec_tooltip(spec) -> str:
+    """The registry card of one model (year, parameters, GFLOPs, accuracy, download size)."""
+    acc1 = f"{spec.acc1:.1f}%" if spec.acc1 is not None else "— (no ImageNet weights)"
+    acc5 = f" · acc@5 {spec.acc5:.1f}%" if spec.acc5 is not None else ""
+    download = human_size(spec.weights_size) if spec.pretrained else "none (runs untrained)"
+    return (
+        f"<b>{spec.display_name}</b> — {spec.family}, {spec.year}<br>"
+        f"<i>{spec.paper}</i><br>"
+        f"Parameters: {human_count(spec.params)}<br>"
+        f"GFLOPs: {spec.gflops:.2f}<br>"
+        f"ImageNet acc@1: {acc1}{acc5}<br>"
+        f"Download: {download}"
+    )
+
+
+class _FamilyDelegate(QStyledItemDelegate):
+    """Family headers bold and flush left; models indented under them."""
+
+    INDENT = 16
+
+    def paint(self, painter, option, index) -> None:
+        opt = QStyleOptionViewItem(option)
+        if index.data(NameRole) is not None:
+            opt.rect.adjust(self.INDENT, 0, 0, 0)
+        super().paint(painter, opt, index)
+
+    def sizeHint(self, option, index):
+        size = super().sizeHint(option, index)
+        size.setHeight(size.height() + 6)
+        if index.data(NameRole) is not None:
+            size.setWidth(size.width() + self.INDENT)
+        return size
+
+
+class ModelPicker(QComboBox):
+    """Emits ``modelChanged(name)`` when the person picks another model."""
+
+    modelChanged = Signal(str)
+
+    def __init__(self, specs: list, families: list[str] | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("modelPicker")
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.setMaxVisibleItems(24)
+        self._specs = {s.name: s for s in specs}
+        self._model = QStandardItemModel(self)
+        order = list(families or [])
+        order += sorted({s.family for s in specs} - set(order))
+        header_font = QFont(self.font())
+        header_font.setBold(True)
+        for family in order:
+            members = [s for s in specs if s.family == family]
+            if not members:
+                continue
+            header = QStandardItem(family)
+            header.setFlags(Qt.ItemFlag.NoItemFlags)
+            header.setFont(header_font)
+            header.setData(None, NameRole)
+            self._model.appendRow(header)
+            for spec in members:
+                item = QStandardItem(spec.display_name)
+                item.setData(spec.name, NameRole)
+                item.setToolTip(spec_tooltip(spec))
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+                self._model.appendRow(item)
+        self.setModel(self._model)
+        self.setItemDelegate(_FamilyDelegate(self))
+        self.currentIndexChanged.connect(self._on_index_changed)
+        self._last = self.current_model()
+
+    def _row_of(self, name: str) -> int:
+        for row in range(self._model.rowCount()):
+            if self._model.item(row).data(NameRole) == name:
+                return row
+        return -1
+
+    def current_model(self) -> str | None:
+        return self.currentData(NameRole)
+
+    def set_current_model(self, name: str, *, notify: bool = False) -> bool:
+        """Select ``name``; emits ``modelChanged`` only when ``notify``. False if unknown."""
+        row = self._row_of(name)
+        if row < 0:
+            return False
+        self.blockSignals(not notify)
+        try:
+            self.setCurrentIndex(row)
+        finally:
+            self.blockSignals(False)
+        self._sync(name, emit=notify)
+        return True
+
+    def names(self) -> list[str]:
+        return [n for n in (self._model.item(r).data(NameRole) for r in range(self._model.rowCount())) if n]
+
+    def _on_index_changed(self, row: int) -> None:
+        name = self._model.item(row).data(NameRole) if row >= 0 else None
+        if name is None:  # a header cannot be current; keep the previous model
+            if self._last:
+                self.set_current_model(self._last)
+            return
+        self._sync(name, emit=True)
+
+    def _sync(self, name: str, *, emit: bool) -> None:
+        spec = self._specs.get(name)
+        self.setToolTip(spec_tooltip(spec) if spec else "")
+        changed = name != self._last
+        self._last = name
+        if emit and changed:
+            self.modelChanged.emit(name)

@@ -1,0 +1,52 @@
+"""Helpers for GUI tests: real drops, sample photos, waiting for the gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from tests.support.photos import write_photos
+
+TIMEOUT_MS = 120_000  # two shared CPU cores: be patient, never sleep
+
+
+def photos(folder: Path, count: int = 4, *, size=(320, 240), fmt: str = "JPEG") -> list[Path]:
+    return write_photos(folder, count, size=size, fmt=fmt)
+
+
+def settled(window) -> bool:
+    """Every photo in the gallery is done or failed and no request is in flight."""
+    from gui.gallery_model import State
+
+    counts = window.gallery.counts()
+    return (not window.client.busy and window.gallery.rowCount() > 0
+            and counts[State.DONE] + counts[State.FAILED] == window.gallery.rowCount())
+
+
+def wait_settled(qtbot, window, rows: int) -> None:
+    qtbot.waitUntil(lambda: window.gallery.rowCount() == rows and settled(window), timeout=TIMEOUT_MS)
+
+
+def choose_model(qtbot, window, name: str) -> None:
+    """Pick ``name`` in the model picker the way a person does (emits modelChanged)."""
+    assert window.model_picker.set_current_model(name, notify=True)
+    assert window.model == name
+    qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT_MS)
+
+
+def drop_paths(target, paths) -> None:
+    """A real drag-enter + drop of file URLs onto ``target`` (e.g. the gallery's viewport)."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    centre = target.rect().center()
+    enter = QDragEnterEvent(QPointF(centre), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, enter)
+    assert enter.isAccepted(), "the drop target refused the drag"
+    drop = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(target, drop)
+    assert drop.isAccepted(), "the drop target refused the drop"

@@ -1,0 +1,120 @@
+"""First use of a model without cached weights: download dialog, cancel, offline banner, import."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+
+import pytest
+import torch
+from PySide6.QtCore import Qt
+
+from core import weights as core_weights
+from core.zoo import _api, get_spec
+from gui.gallery_model import State
+from tests.gui.helpers import TIMEOUT_MS, drop_paths, photos, wait_settled
+from tests.support.loopback import loopback  # noqa: F401 - fixture
+
+
+def _state_bytes(name: str) -> bytes:
+    torch.manual_seed(0)
+    model = get_spec(name).build()
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def _cache_files() -> list[str]:
+    folder = core_weights.checkpoints_dir()
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_download_dialog_shows_progress_and_cancels_cleanly(qtbot, make_window, loopback, monkeypatch, tmp_path):
+    spec = get_spec("resnet18")
+    blob = bytes(6 * 1024 * 1024)  # the wrong bytes: the test cancels long before the hash check
+    server = loopback(files={spec.weights_file: blob}, chunk_size=64 * 1024, throttle=0.02)
+    monkeypatch.setenv("CONVNET_STUDIO_MIRROR", server.base_url)
+    window = make_window()
+
+    window.model_picker.set_current_model("resnet18", notify=True)
+    qtbot.waitUntil(lambda: window.flow.dialog is not None, timeout=TIMEOUT_MS)
+    dialog = window.flow.dialog
+    assert dialog.isVisible() and "ResNet-18" in dialog.headline.text()
+    assert "46.8 MB" in dialog.headline.text()  # the registry's download size
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=TIMEOUT_MS)
+    assert " of " in dialog.detail.text()
+
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.flow.dialog is None and window.banner.isVisible(), timeout=TIMEOUT_MS)
+    assert "cancelled" in window.banner.text() and "untrained" in window.banner.text()
+    assert spec.weights_file in server.requests
+    assert _cache_files() == []  # nothing half-written left behind
+    assert window.flow.is_untrained("resnet18")
+
+
+def test_download_succeeds_then_classifies_with_the_weights(qtbot, make_window, loopback, monkeypatch, tmp_path):
+    data = _state_bytes("resnet18")
+    name = f"resnet18-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    spec = dataclasses.replace(get_spec("resnet18"), weights_file=name, weights_url=f"https://weights.invalid/{name}",
+                               weights_size=len(data))
+    monkeypatch.setitem(_api._by_key(), "resnet18", spec)  # a registry entry whose hash this file matches
+    server = loopback(files={name: data})
+    monkeypatch.setenv("CONVNET_STUDIO_MIRROR", server.base_url)
+    window = make_window()
+
+    with qtbot.waitSignal(window.flow.resolved, timeout=TIMEOUT_MS) as resolved:
+        window.model_picker.set_current_model("resnet18", notify=True)
+    assert resolved.args == ["resnet18", "default"]
+    drop_paths(window.gallery_view.viewport(), photos(tmp_path, 2))
+    wait_settled(qtbot, window, 2)
+
+    assert _cache_files() == [name]
+    assert not window.banner.isVisible()
+    assert all(i.state == State.DONE and not i.prediction.untrained for i in window.gallery.items())
+
+
+def test_offline_runs_untrained_with_banner_until_weights_are_imported(qtbot, make_window, tmp_path):
+    window = make_window()  # CONVNET_STUDIO_OFFLINE=1 and no mirror: the download fails at once
+    drop_paths(window.gallery_view.viewport(), photos(tmp_path, 2))
+    window.model_picker.set_current_model("resnet18", notify=True)
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=TIMEOUT_MS)
+    wait_settled(qtbot, window, 2)
+
+    text = window.banner.text()
+    assert "ResNet-18 runs untrained" in text and "imported" in text
+    assert window.actions.import_weights in [b.defaultAction() for b in window.banner.buttons()]
+    assert all(i.prediction.untrained for i in window.gallery.items())
+    assert window.predictions.note.isVisible() and "Untrained" in window.predictions.note.text()
+    assert "(untrained)" in window.status.model.text()
+
+    weights_file = tmp_path / "given" / "my-resnet18.pth"
+    weights_file.parent.mkdir()
+    weights_file.write_bytes(_state_bytes("resnet18"))
+    with qtbot.waitSignal(window.flow.resolved, timeout=TIMEOUT_MS):
+        window.flow.import_file(str(weights_file), window.model)
+    wait_settled(qtbot, window, 2)
+    assert not window.banner.isVisible()
+    assert all(not i.prediction.untrained for i in window.gallery.items())
+    assert not window.predictions.note.isVisible()
+    assert _cache_files() == [get_spec("resnet18").weights_file]
+
+
+def test_import_of_a_bad_file_says_why(qtbot, make_window, tmp_path):
+    window = make_window()
+    bad = tmp_path / "bad.pth"
+    bad.write_text("not weights")
+    window.flow.import_file(str(bad), "resnet18")
+    qtbot.waitUntil(window.banner.isVisible, timeout=TIMEOUT_MS)
+    assert window.banner.text().startswith("Could not import weights")
+
+
+@pytest.mark.parametrize("model", ["nin"])
+def test_model_without_pretrained_weights_runs_untrained_without_asking(qtbot, make_window, tmp_path, model):
+    window = make_window()
+    drop_paths(window.gallery_view.viewport(), photos(tmp_path, 1))
+    window.model_picker.set_current_model(model, notify=True)
+    wait_settled(qtbot, window, 1)
+    assert window.flow.dialog is None and not window.banner.isVisible()
+    assert window.gallery.item(0).prediction.untrained
+    assert window.predictions.note.isVisible() and "no pretrained ImageNet weights" in window.predictions.note.text()
