@@ -9,6 +9,7 @@ followed by ``os.replace``, so the cache never holds a partial file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -60,10 +61,8 @@ def expected_path(spec: ModelSpec) -> Path:
 
 def cached_path(spec: ModelSpec) -> Path | None:
     """The cached weights file of ``spec``, or None when not there (or no weights exist)."""
-    if not spec.weights_file:
-        return None
-    path = expected_path(spec)
-    return path if path.is_file() else None
+    path = expected_path(spec) if spec.weights_file else None
+    return path if path is not None and path.is_file() else None
 
 
 def list_weights() -> list[tuple[ModelSpec, Path | None]]:
@@ -91,14 +90,8 @@ def _open(url: str, timeout: float):  # -> http.client.HTTPResponse
     return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
 
 
-def download(
-    spec: ModelSpec,
-    *,
-    url: str | None = None,
-    progress: ProgressFn | None = None,
-    cancel: threading.Event | None = None,
-    timeout: float = 30.0,
-) -> Path:
+def download(spec: ModelSpec, *, url: str | None = None, progress: ProgressFn | None = None,
+             cancel: threading.Event | None = None, timeout: float = 30.0) -> Path:
     """Download ``spec``'s weights into the cache and return the file.
 
     The file is named after the URL's basename; its SHA-256 must start with the
@@ -117,8 +110,7 @@ def download(
     name = os.path.basename(urllib.parse.urlsplit(url).path)
     if not _SAFE_NAME.fullmatch(name):
         raise DownloadError(f"cannot download weights for '{spec.name}': bad file name in URL {url}")
-    match = HASH_REGEX.search(name)
-    hash_prefix = match.group(1) if match else ""
+    hash_prefix = match.group(1) if (match := HASH_REGEX.search(name)) else ""
     folder = checkpoints_dir()
     folder.mkdir(parents=True, exist_ok=True)
     if cancel is not None and cancel.is_set():
@@ -133,10 +125,8 @@ def download(
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise _network_error(spec, url, exc) from None
     with response:
-        total = _content_length(response)
-        if total is not None and total > MAX_WEIGHTS_BYTES:
-            raise DownloadError(f"cannot download weights for '{spec.name}': {url} is "
-                                f"{_size(total)}, more than the {_size(MAX_WEIGHTS_BYTES)} allowed")
+        length = response.headers.get("Content-Length", "")
+        total = int(length) if length.isdigit() else None
         with _atomic_file(folder / name) as tmp:
             digest = _stream(response, tmp, spec, url, total, progress, cancel)
             if not digest.startswith(hash_prefix):
@@ -145,14 +135,6 @@ def download(
                     f"does not start with {hash_prefix} from the file name {name}; nothing was saved, "
                     "try again")
     return folder / name
-
-
-def _content_length(response) -> int | None:
-    value = response.headers.get("Content-Length")
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _network_error(spec: ModelSpec, url: str, exc: BaseException) -> DownloadError:
@@ -164,8 +146,10 @@ def _network_error(spec: ModelSpec, url: str, exc: BaseException) -> DownloadErr
 def _stream(response, tmp: Path, spec: ModelSpec, url: str, total: int | None,
             progress: ProgressFn | None, cancel: threading.Event | None) -> str:
     """Copy the body into ``tmp`` chunk by chunk; return its SHA-256 hex digest."""
-    sha = hashlib.sha256()
-    done = 0
+    sha, done = hashlib.sha256(), 0
+    if (total or 0) > MAX_WEIGHTS_BYTES:
+        raise DownloadError(f"cannot download weights for '{spec.name}': {url} is {_size(total or 0)}, "
+                            f"more than the {_size(MAX_WEIGHTS_BYTES)} allowed")
     if progress is not None:
         progress(0, total)
     with open(tmp, "wb") as out:
@@ -182,8 +166,8 @@ def _stream(response, tmp: Path, spec: ModelSpec, url: str, total: int | None,
             sha.update(chunk)
             done += len(chunk)
             if done > MAX_WEIGHTS_BYTES:
-                raise DownloadError(f"cannot download weights for '{spec.name}': {url} is larger "
-                                    f"than the {_size(MAX_WEIGHTS_BYTES)} allowed")
+                raise DownloadError(f"cannot download weights for '{spec.name}': {url} is larger than "
+                                    f"the {_size(MAX_WEIGHTS_BYTES)} allowed")
             if progress is not None:
                 progress(done, total)
     if total is not None and done != total:
@@ -192,30 +176,22 @@ def _stream(response, tmp: Path, spec: ModelSpec, url: str, total: int | None,
     return sha.hexdigest()
 
 
-class _atomic_file:
-    """Context manager yielding a temp path next to ``dest``; renamed onto ``dest`` on success."""
-
-    def __init__(self, dest: Path) -> None:
-        self.dest = dest
-        try:
-            fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        except OSError as exc:
-            raise WeightsError(f"cannot write into {dest.parent}: {exc.strerror or exc}") from None
+@contextlib.contextmanager
+def _atomic_file(dest: Path) -> Iterator[Path]:
+    """Yield a temp path next to ``dest``: renamed onto ``dest`` on success, deleted otherwise."""
+    try:
+        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
         os.close(fd)
-        self.tmp = Path(name)
-
-    def __enter__(self) -> Path:
-        return self.tmp
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if exc_type is None:
-            try:
-                os.replace(self.tmp, self.dest)
-                return
-            except OSError as exc:
-                self.tmp.unlink(missing_ok=True)
-                raise WeightsError(f"cannot write {self.dest}: {exc.strerror or exc}") from None
-        self.tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise WeightsError(f"cannot write into {dest.parent}: {exc.strerror or exc}") from None
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise WeightsError(f"cannot write {dest}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 # -- safe loading ------------------------------------------------------------
@@ -244,10 +220,8 @@ def load_state_dict_file(
     refuses empty, oversized, malformed or non-finite files with ``WeightsError``.
     """
     path = Path(path)
-    if not path.exists():
-        raise WeightsError(f"{path}: no such weights file")
     if not path.is_file():
-        raise WeightsError(f"{path} is not a file")
+        raise WeightsError(f"{path} is not a file" if path.exists() else f"{path}: no such weights file")
     size = path.stat().st_size
     if size == 0:
         raise WeightsError(f"{path} is empty (0 bytes), not a PyTorch weights file")
@@ -282,13 +256,12 @@ def _torch_load(path: Path, *, mmap: bool) -> object:
                 raise
             return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
-        if found or "Unsupported global" in str(exc):
-            what = f" ({found.group(1)})" if found else ""
-            raise WeightsError(f"{path} contains code or objects that are not allowed{what}; "
-                               "loading it was refused") from None
-        raise WeightsError(f"{path} is not a valid PyTorch weights file "
-                           f"(unsupported pickle content)") from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if found:
+            raise WeightsError(f"{path} contains code or objects that are not allowed "
+                               f"({found.group(1)}); loading it was refused") from None
+        raise WeightsError(f"{path} is not a valid PyTorch weights file (it holds pickle "
+                           "instructions that are not allowed; loading it was refused)") from None
     except Exception as exc:  # torch raises RuntimeError, KeyError, EOFError, ... on junk
         reason = str(exc).split(". ")[0].strip()[:200]
         reason = reason if len(reason) > 8 else f"corrupt data, {type(exc).__name__} {reason}".strip()
@@ -332,14 +305,9 @@ def _fit_problems(expected: Mapping[str, torch.Tensor], state: Mapping[str, torc
     unexpected = [k for k in state if k not in expected]
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
               for k in expected if k in state and state[k].shape != expected[k].shape]
-    problems = []
-    if missing:
-        problems.append(f"missing keys: {_listed(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys: {_listed(unexpected)}")
-    if shapes:
-        problems.append(f"shape mismatches (file vs model): {_listed(shapes)}")
-    return problems
+    named = (("missing keys", missing), ("unexpected keys", unexpected),
+             ("shape mismatches (file vs model)", shapes))
+    return [f"{what}: {_listed(keys)}" for what, keys in named if keys]
 
 
 def check_fits(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, name: str | None = None) -> None:
@@ -380,27 +348,19 @@ def _meta_model(spec: ModelSpec) -> nn.Module:
         return spec.build()
 
 
-def _fits(spec: ModelSpec, state: StateDict, *, adapt: bool) -> bool:
-    try:
-        candidate = spec.adapt_state_dict(state) if adapt else state
-        return not _fit_problems(_meta_model(spec).state_dict(), candidate)
-    except Exception:  # an adapter that cannot handle a foreign state dict: no fit
-        return False
-
-
 def _detect_spec(state: StateDict, specs: list[ModelSpec]) -> ModelSpec:
     """First pretrained spec fitting ``state`` as is, else the first fitting after its adapter."""
+    expected = {spec.name: _meta_model(spec).state_dict() for spec in specs}
     for adapt in (False, True):
         for spec in specs:
-            if _fits(spec, state, adapt=adapt):
+            try:
+                candidate = spec.adapt_state_dict(state) if adapt else state
+            except Exception:  # an adapter that cannot handle a foreign state dict: no fit
+                continue
+            if not _fit_problems(expected[spec.name], candidate):
                 return spec
-    raise WeightsError("these weights do not match any known architecture "
+    raise WeightsError("this file does not match any known architecture "
                        "(name the model with --model to see what differs)")
-
-
-def _sharing(spec: ModelSpec, specs: list[ModelSpec]) -> Iterator[ModelSpec]:
-    yield spec
-    yield from (s for s in specs if s.weights_file == spec.weights_file and s.name != spec.name)
 
 
 def import_weights(path: str | os.PathLike[str], *, model: str | None = None) -> tuple[ModelSpec, Path]:
@@ -420,7 +380,8 @@ def import_weights(path: str | os.PathLike[str], *, model: str | None = None) ->
     if not spec.weights_file:
         raise WeightsError(f"'{spec.name}' has no pretrained weights file to import into; "
                            "load a fine-tuned model bundle instead")
-    for user in _sharing(spec, specs):
+    sharing = [s for s in specs if s.weights_file == spec.weights_file and s.name != spec.name]
+    for user in [spec, *sharing]:  # the cached file must load for every entry that reads it
         check_fits(_meta_model(user), user.adapt_state_dict(state), name=user.name)
     dest = expected_path(spec)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -160,15 +160,19 @@ def test_spec_without_weights_cannot_download() -> None:
 def test_loopback_server_serves_a_directory_and_stops(tmp_path: Path) -> None:
     import urllib.request
 
-    (tmp_path / "a.bin").write_bytes(b"hello")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "a.bin").write_bytes(b"hello")
+    (tmp_path / "secret").write_bytes(b"outside the root")
     before = threading.active_count()
-    with LoopbackServer(tmp_path) as server:
+    with LoopbackServer(root) as server:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with opener.open(server.url("a.bin"), timeout=5) as response:
             assert response.headers["Content-Length"] == "5"
             assert response.read() == b"hello"
         with pytest.raises(urllib.error.HTTPError):
-            opener.open(server.url("../" + tmp_path.name + "/a.bin"), timeout=5)
+            opener.open(server.url("../secret"), timeout=5)
+        assert server.requests == ["a.bin", "../secret"]
     assert threading.active_count() == before
 
 
@@ -275,7 +279,8 @@ def test_another_architecture_is_refused_naming_keys() -> None:
     message = str(info.value)
     assert "for another architecture?" in message
     assert "missing keys: " in message and "layer1.0.conv3.weight" in message
-    assert "shape mismatches" in message and "fc.weight (1000, 512) vs (1000, 2048)" in message
+    assert "shape mismatches (file vs model): layer1.0.conv1.weight (64, 64, 3, 3) vs (64, 64, 1, 1)" in message
+    assert "(+" in message  # long lists are cut after 3 names
     with pytest.raises(WeightsError):
         weights.load_into(resnet50, state)
 
@@ -320,7 +325,10 @@ def test_load_into_casts_to_model_dtype() -> None:
 # -- with the registry (core.zoo) ----------------------------------------------
 @pytest.fixture
 def zoo():
-    return pytest.importorskip("core.zoo")
+    module = pytest.importorskip("core.zoo")
+    if not hasattr(module, "get_spec"):
+        pytest.skip("core.zoo registry not written yet")
+    return module
 
 
 def _resnet18_state(seed: int = 1) -> dict[str, torch.Tensor]:
