@@ -90,6 +90,17 @@ def _open(url: str, timeout: float):  # -> http.client.HTTPResponse
     return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
 
 
+MIRROR_ENV = "CONVNET_STUDIO_MIRROR"
+
+
+def mirror_url(spec: ModelSpec) -> str | None:
+    """The weights URL under ``$CONVNET_STUDIO_MIRROR`` (same file name), or None when unset."""
+    base = os.environ.get(MIRROR_ENV, "").strip()
+    if not base or not spec.weights_url:
+        return None
+    return base.rstrip("/") + "/" + os.path.basename(urllib.parse.urlsplit(spec.weights_url).path)
+
+
 def download(spec: ModelSpec, *, url: str | None = None, progress: ProgressFn | None = None,
              cancel: threading.Event | None = None, timeout: float = 30.0) -> Path:
     """Download ``spec``'s weights into the cache and return the file.
@@ -97,11 +108,12 @@ def download(spec: ModelSpec, *, url: str | None = None, progress: ProgressFn | 
     The file is named after the URL's basename; its SHA-256 must start with the
     hash in that name.  ``progress(done, total_or_None)`` is called once before
     the first chunk and after each chunk; ``cancel`` is checked before each
-    chunk and raises ``Cancelled``.  An explicit ``url`` ignores
-    ``CONVNET_STUDIO_OFFLINE``.  On any failure nothing is left in the cache.
+    chunk and raises ``Cancelled``.  ``url`` defaults to the mirror in
+    ``$CONVNET_STUDIO_MIRROR``, else torchvision's URL; an explicit ``url`` or a
+    mirror ignores ``CONVNET_STUDIO_OFFLINE``.  On any failure nothing is left in the cache.
     """
-    explicit = url is not None
-    url = url if url is not None else spec.weights_url
+    explicit = url is not None or mirror_url(spec) is not None
+    url = url if url is not None else (mirror_url(spec) or spec.weights_url)
     if not url:
         raise WeightsError(f"'{spec.name}' has no pretrained weights to download")
     if not explicit and _offline():

@@ -27,21 +27,6 @@ from gui.workers import Job, error_text
 
 log = logging.getLogger(__name__)
 
-MIRROR_ENV = "CONVNET_STUDIO_MIRROR"
-
-
-def download_url(spec) -> str | None:
-    """The weights URL under ``$CONVNET_STUDIO_MIRROR`` when set, else None (the spec's own URL).
-
-    Shim: ``core.weights.download`` does not read the mirror variable itself yet.
-    """
-    base = os.environ.get(MIRROR_ENV, "").strip()
-    if not base or not spec.weights_url:
-        return None
-    name = os.path.basename(urllib.parse.urlsplit(spec.weights_url).path) or spec.weights_file
-    return base.rstrip("/") + "/" + name
-
-
 def _download(spec, url: str | None, *, report, cancel):
     return core_weights.download(spec, url=url, progress=report, cancel=cancel)
 
@@ -118,7 +103,7 @@ class WeightsFlow(QObject):
         if self._download is not None:  # another model's download: drop it
             self._download.cancel.set()
             self._end_download()
-        url = download_url(spec)
+        url = core_weights.mirror_url(spec)
         source = urllib.parse.urlsplit(url or spec.weights_url).netloc
         dialog = DownloadDialog(spec.display_name, spec.weights_size, source, self._window)
         dialog.cancelRequested.connect(self.cancel_download)

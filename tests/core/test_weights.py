@@ -80,6 +80,18 @@ def test_download_from_loopback_lands_in_cache_with_progress(loopback) -> None:
                        torch.load(io.BytesIO(data), weights_only=True)["fc.weight"])
 
 
+def test_mirror_env_serves_the_same_file_name_even_offline(loopback, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _payload(seed=1)
+    name = _hashed_name(data)
+    server = loopback(files={name: data})
+    monkeypatch.setenv("CONVNET_STUDIO_OFFLINE", "1")
+    monkeypatch.setenv(weights.MIRROR_ENV, server.base_url)
+    spec = _spec(url="https://download.pytorch.org/models/" + name)
+    assert weights.mirror_url(spec) == server.base_url.rstrip("/") + "/" + name
+    assert weights.download(spec).read_bytes() == data
+    assert server.requests == [name]
+
+
 def test_cancel_mid_download_leaves_nothing(loopback) -> None:
     data = _payload()
     name = _hashed_name(data)
