@@ -42,8 +42,12 @@ def drop_paths(target, paths) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     centre = target.rect().center()
-    enter = QDragEnterEvent(QPointF(centre), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    try:  # the position's type differs between PySide6 releases
+        enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime,
+                                Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    except TypeError:
+        enter = QDragEnterEvent(QPointF(centre), Qt.DropAction.CopyAction, mime,
+                                Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(target, enter)
     assert enter.isAccepted(), "the drop target refused the drag"
     drop = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime,
