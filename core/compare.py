@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+import numpy as np
 import torch
+from PIL import Image
 
 from core.errors import Cancelled, StudioError
 from core.images import collect_images
+from core import weights as weights_mod
 from core.inference import InferenceEngine, Prediction
 from core.zoo import get_spec
 
@@ -55,14 +58,20 @@ class ModelRow:
         }
 
 
-def measure_latency(engine: InferenceEngine, model: str, weights: str, sample: torch.Tensor, *, runs: int = 5) -> float:
-    """Median of ``runs`` timed forwards of one preprocessed image (after one untimed warm-up)."""
+def measure_latency(engine: InferenceEngine, model: str, weights: str, sample: torch.Tensor, *, runs: int = 5,
+                    cancel: threading.Event | None = None) -> float:
+    """Median of ``runs`` timed forwards of one preprocessed image (after one untimed warm-up).
+
+    ``cancel`` is checked before every run; setting it raises Cancelled.
+    """
     module, _, _ = engine.module(model, weights)
     fmt = torch.channels_last if engine.channels_last else torch.contiguous_format
     batch = sample[None].to(engine.device, memory_format=fmt)
     times = []
     with torch.inference_mode():
         for i in range(runs + 1):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("latency measurement")
             start = time.perf_counter()
             module(batch)
             if engine.device == "cuda":
@@ -70,6 +79,43 @@ def measure_latency(engine: InferenceEngine, model: str, weights: str, sample: t
             if i:
                 times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
+
+
+def available_weights(model: str) -> str:
+    """Weights to use without downloading: "default" when the pretrained file is cached
+    (or the model has none, so it runs untrained either way), else "none" (untrained)."""
+    spec = get_spec(model)
+    if not spec.pretrained or weights_mod.cached_path(spec) is not None:
+        return "default"
+    return "none"
+
+
+def compare_model(
+    engine: InferenceEngine,
+    model: str,
+    paths: Sequence[str | Path],
+    *,
+    weights: str = "default",
+    topk: int = 5,
+    runs: int = 5,
+    batch_size: int = 8,
+    cancel: threading.Event | None = None,
+) -> ModelRow:
+    """One model's ModelRow: its predictions on ``paths``, then its latency. Raises Cancelled."""
+    spec = get_spec(model)
+    info = engine.load(spec.name, weights)
+    predictions = tuple(engine.classify_iter(paths, model=spec.name, weights=weights, topk=topk,
+                                             batch_size=batch_size, cancel=cancel))
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("comparison")
+    sample = _first_decodable(engine, paths, spec)
+    latency = (measure_latency(engine, spec.name, weights, sample, runs=runs, cancel=cancel)
+               if sample is not None else float("nan"))
+    return ModelRow(
+        model=spec.name, display_name=spec.display_name, family=spec.family, untrained=info.untrained,
+        latency_ms=latency, params=spec.params, gflops=spec.gflops, weights_size=spec.weights_size,
+        acc1=spec.acc1, predictions=predictions,
+    )
 
 
 def compare(
@@ -91,15 +137,7 @@ def compare(
             raise Cancelled("comparison")
         if progress:
             progress(step, len(specs), spec.display_name)
-        info = engine.load(spec.name, weights)
-        predictions = tuple(engine.classify_iter(paths, model=spec.name, weights=weights, topk=topk, cancel=cancel))
-        sample = _first_decodable(engine, paths, spec)
-        latency = measure_latency(engine, spec.name, weights, sample, runs=runs) if sample is not None else float("nan")
-        rows.append(ModelRow(
-            model=spec.name, display_name=spec.display_name, family=spec.family, untrained=info.untrained,
-            latency_ms=latency, params=spec.params, gflops=spec.gflops, weights_size=spec.weights_size,
-            acc1=spec.acc1, predictions=predictions,
-        ))
+        rows.append(compare_model(engine, spec.name, paths, weights=weights, topk=topk, runs=runs, cancel=cancel))
     if progress:
         progress(len(specs), len(specs), "done")
     return rows
@@ -122,6 +160,79 @@ def agreement(rows: Sequence[ModelRow], image_index: int) -> dict[str, int]:
         if prediction.ok:
             counts[prediction.topk[0].label] = counts.get(prediction.topk[0].label, 0) + 1
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+# -- what each model looks at ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelVisuals:
+    """Small RGB pictures (uint8 numpy arrays) of one model on one photo, for side-by-side tiles."""
+
+    model: str
+    path: str
+    cam: np.ndarray | None = None  # Grad-CAM of the top-1 class over the crop the model saw
+    cam_label: str = ""
+    cam_prob: float = 0.0
+    stages: tuple[np.ndarray, ...] = ()  # strongest channels at spec.stages[0..3]
+    stage_shapes: tuple[tuple[int, ...], ...] = ()
+    error: str | None = None
+
+
+def capture_stages(module: torch.nn.Module, layers: Sequence[str], batch: torch.Tensor) -> list[torch.Tensor]:
+    """Outputs (CPU float copies) of several layers from one forward pass."""
+    captured: dict[str, torch.Tensor] = {}
+    handles = []
+    for name in layers:
+        def hook(_module, _inputs, output, name=name) -> None:
+            captured[name] = output.detach().to("cpu", torch.float32, copy=True)
+        handles.append(module.get_submodule(name).register_forward_hook(hook))
+    try:
+        with torch.inference_mode():
+            module(batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [captured[name] for name in layers]
+
+
+def model_visuals(engine: InferenceEngine, model: str, path: str | Path, *, weights: str = "default",
+                  tile: int = 192, channels: int = 16, cancel: threading.Event | None = None) -> ModelVisuals:
+    """Grad-CAM overlay and stage 1..4 feature-map grids of ``model`` on one photo.
+
+    A photo that fails to decode gives ``error``; setting ``cancel`` raises Cancelled between steps.
+    """
+    from core.explain import gradcam, rank_channels
+    from core.images import load_image
+    from core.inference import draft_size
+    from core.preprocess import preprocess
+    from core.render import center_crop_view, channel_grid, overlay, vector_image
+
+    module, spec, _ = engine.module(model, weights)
+    try:
+        image = load_image(path, draft_size=draft_size(spec) if engine.draft else None)
+    except StudioError as exc:
+        return ModelVisuals(model=spec.name, path=str(path), error=str(exc))
+    fmt = torch.channels_last if engine.channels_last else torch.contiguous_format
+    batch = preprocess(image, spec.preprocess)[None].to(engine.device, memory_format=fmt)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("visuals")
+    cam = gradcam(module, spec.gradcam_layer, batch, model_name=spec.name)
+    view = center_crop_view(image, spec.preprocess.resize_size, spec.preprocess.crop_size)
+    cam_image = overlay(view, cam.heatmap).resize((tile, tile), Image.Resampling.BILINEAR)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("visuals")
+    grids, shapes = [], []
+    for act in capture_stages(module, spec.stages, batch):
+        one = act[0]
+        shapes.append(tuple(one.shape))
+        grid = (channel_grid(one, rank_channels(one), max_channels=channels, tile=tile // 4 - 2)
+                if one.dim() == 3 else vector_image(one))
+        grids.append(grid)
+    return ModelVisuals(
+        model=spec.name, path=str(path), cam=np.asarray(cam_image), cam_label=spec.categories[cam.class_index],
+        cam_prob=cam.probability, stages=tuple(grids), stage_shapes=tuple(shapes),
+    )
 
 
 # -- accuracy on a labelled folder --------------------------------------------
