@@ -104,6 +104,7 @@ class GradCam:
     heatmap: np.ndarray  # float32 [H, W] in [0, 1], at the model's input resolution
     class_index: int
     probability: float
+    topk: tuple[tuple[int, float], ...] = ()  # the five most probable (class index, probability), best first
 
 
 def gradcam(model: nn.Module, layer: str, batch: torch.Tensor, *, class_index: int | None = None,
@@ -135,4 +136,7 @@ def gradcam(model: nn.Module, layer: str, batch: torch.Tensor, *, class_index: i
     cam = cam - cam.min()
     peak = cam.max()
     cam = cam / peak if peak > 0 else cam
-    return GradCam(heatmap=cam.cpu().numpy().astype(np.float32), class_index=index, probability=float(probs[index].detach()))
+    top = probs.detach().float().topk(min(5, probs.numel()))
+    topk = tuple((int(i), float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist()))
+    return GradCam(heatmap=cam.cpu().numpy().astype(np.float32), class_index=index,
+                   probability=float(probs[index].detach()), topk=topk)

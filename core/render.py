@@ -87,20 +87,26 @@ def center_crop_view(image: Image.Image, resize_size: int, crop_size: int) -> Im
 
 def filter_tiles(weight: torch.Tensor, *, tile: int = 24, gap: int = 2) -> np.ndarray:
     """First-convolution filters [out, 3, k, k] as RGB tiles (as AlexNet's paper showed them)."""
-    w = weight.detach().float().cpu()
-    if w.dim() != 4 or w.shape[1] != 3:
-        raise ValueError("filter_tiles needs an RGB convolution weight [out, 3, k, k]")
-    cols = math.ceil(math.sqrt(w.shape[0]))
-    rows = math.ceil(w.shape[0] / cols)
+    kernels = filter_images(weight)
+    cols = math.ceil(math.sqrt(len(kernels)))
+    rows = math.ceil(len(kernels) / cols)
     grid = np.full((rows * (tile + gap) - gap, cols * (tile + gap) - gap, 3), 255, np.uint8)
-    for i, kernel in enumerate(w):
-        k = kernel - kernel.min()
-        k = k / k.max() if k.max() > 0 else k
-        rgb = (k.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    for i, rgb in enumerate(kernels):
         image = np.asarray(Image.fromarray(rgb).resize((tile, tile), Image.Resampling.NEAREST))
         r, c = divmod(i, cols)
         grid[r * (tile + gap): r * (tile + gap) + tile, c * (tile + gap): c * (tile + gap) + tile] = image
     return grid
+
+
+def filter_images(weight: torch.Tensor) -> np.ndarray:
+    """First-convolution filters [out, 3, k, k] as RGB uint8 [out, k, k, 3], each min-max scaled."""
+    w = weight.detach().float().cpu()
+    if w.dim() != 4 or w.shape[1] != 3:
+        raise ValueError("filter_tiles needs an RGB convolution weight [out, 3, k, k]")
+    low = w.flatten(1).min(1).values[:, None, None, None]
+    span = w.flatten(1).max(1).values[:, None, None, None] - low
+    scaled = (w - low) / torch.where(span > 0, span, torch.ones_like(span))
+    return (scaled.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
 
 
 def first_conv(model: torch.nn.Module) -> tuple[str, torch.nn.Conv2d] | None:

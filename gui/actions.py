@@ -94,6 +94,7 @@ ACTIONS: dict[str, tuple[str, str, str | None, tuple, str]] = {
     "stop": ("&Stop", "stop", "stop", ("Esc",), "Stop classifying"),
     "choose_model": ("Choose &Model…", "focus_model_picker", "model", ("Ctrl+M",), "Pick another network"),
     "choose_device": ("Choose De&vice…", "focus_device_picker", "chip", ("Ctrl+Shift+M",), "Pick where the network runs"),
+    "compare": ("Com&pare Models…", "compare_models", "compare", ("Ctrl+K",), "Compare architectures side by side on the selected photos"),
     "zoom_in": ("&Larger Thumbnails", "zoom_in", "zoom-in", (QKeySequence.StandardKey.ZoomIn, "Ctrl+="), "Show larger thumbnails"),
     "zoom_out": ("S&maller Thumbnails", "zoom_out", "zoom-out", (QKeySequence.StandardKey.ZoomOut,), "Show smaller thumbnails"),
     "about": ("&About ConvNet Studio", "about", "about", ("F1",), "Versions and the device in use"),
@@ -102,7 +103,7 @@ ACTIONS: dict[str, tuple[str, str, str | None, tuple, str]] = {
 MENUS: list[tuple[str, list[str | None]]] = [
     ("&File", ["open", "open_folder", None, "import_weights", "download_weights", None, "export", None, "quit"]),
     ("&Edit", ["paste", None, "clear"]),
-    ("&Classify", ["reclassify", "stop", None, "choose_model", "choose_device"]),
+    ("&Classify", ["reclassify", "stop", None, "choose_model", "choose_device", None, "compare"]),
     ("&View", ["zoom_in", "zoom_out"]),
     ("&Help", ["about"]),
 ]

@@ -20,6 +20,7 @@ from core.zoo import FAMILIES, list_specs
 from gui import about as about_box
 from gui.actions import TOOLBAR_LEAD, TOOLBAR_RUN, TOOLBAR_TAIL, add_actions, build_menus, create_actions, retint_icons
 from gui.dropping import mime_has_paths, paths_from_mime
+from gui.explain_tabs import ExplainTabs
 from gui.file_commands import FileCommands
 from gui.icons import app_icon
 from gui.settings import DEFAULT_MODEL, THUMB_SIZES, Settings
@@ -73,9 +74,11 @@ class MainWindow(FileCommands, QMainWindow):
         self.gallery = self.gallery_view.gallery
         self.gallery_view.set_thumb_size(self.settings.thumb_size)
         self.predictions = PredictionsPane(self.loader, self)
+        self.explain = ExplainTabs(self, self.client, self.predictions, self.specs, self.model,
+                                   lambda model: self.flow.weights_for(model))
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(self.gallery_view)
-        self.splitter.addWidget(self.predictions)
+        self.splitter.addWidget(self.explain.tabs)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 0)
         self.splitter.setChildrenCollapsible(False)
@@ -97,6 +100,7 @@ class MainWindow(FileCommands, QMainWindow):
         if not self.device_picker.set_current_device(self.settings.device):
             self.device_picker.set_current_device("auto")
         self.menus = build_menus(self.menuBar(), self.actions)
+        self.explain.add_to_menu(self.menus["View"])
         self.toolbar = self._build_toolbar()
         self.status = StatusPanel(self.statusBar())
 
@@ -194,6 +198,7 @@ class MainWindow(FileCommands, QMainWindow):
             return
         self.model = name
         self.settings.model = name
+        self.explain.set_model(name)
         self.flow.model_changed(name)
         self.reclassify()
 
@@ -225,6 +230,7 @@ class MainWindow(FileCommands, QMainWindow):
         self.gallery.clear()
         self.loader.forget()
         self.predictions.clear()
+        self.explain.set_photo(None)
         self.show_message("Gallery cleared.")
         self._schedule_status()
 
@@ -260,6 +266,7 @@ class MainWindow(FileCommands, QMainWindow):
     def _on_weights_resolved(self, model: str, _weights: str) -> None:
         if model == self.model and not self._closed:
             self.reclassify()
+            self.explain.refresh()
 
     @Slot(str)
     def _on_device_changed(self, device: str) -> None:
@@ -267,6 +274,7 @@ class MainWindow(FileCommands, QMainWindow):
         self.status.set_device(device)
 
     def _show_item(self, item) -> None:
+        self.explain.set_photo(item.path if item is not None else None)
         if item is None:
             self.predictions.clear()
             return
@@ -304,6 +312,23 @@ class MainWindow(FileCommands, QMainWindow):
         size = sizes[max(0, min(len(sizes) - 1, index + step))]
         self.gallery_view.set_thumb_size(size)
         self.settings.thumb_size = size
+
+    def compare_models(self) -> None:
+        """Open the Compare window on the selected photos (every photo when none is selected)."""
+        from gui.compare_window import CompareWindow
+
+        selected = [self.gallery.item(i.row()).path for i in self.gallery_view.selectionModel().selectedRows()]
+        paths = selected or self.gallery.paths()
+        window = getattr(self, "compare_window", None)
+        if window is None or window.closed:
+            if window is not None:
+                window.deleteLater()
+            self.compare_window = window = CompareWindow(paths, device=self.settings.device, parent=self)
+        else:
+            window.set_photos(paths)
+        window.show()
+        window.raise_()
+        window.activateWindow()
 
     def about(self) -> None:
         self._about = about_box.show_about(self, self.client.device)
@@ -347,6 +372,8 @@ class MainWindow(FileCommands, QMainWindow):
         self.settings.sync()
         self._status_timer.stop()
         self.flow.shutdown()
+        if getattr(self, "compare_window", None) is not None:
+            self.compare_window.shutdown()
         self.client.shutdown()
         self.loader.shutdown()
         for pool in (self.scans, self.jobs):

@@ -2,10 +2,12 @@
 
 Builds the window at 1280x800 with a dozen classified sample photos
 (scikit-image's bundled photos when it is installed, generated images
-otherwise), selects one and saves ``resources/screenshots/main_window.png``
-and ``main_window_dark.png``. It never touches the network or the user's
-settings; without cached weights the model runs untrained, and the window
-says so.
+otherwise), selects one and saves ``resources/screenshots/main_window.png``,
+``feature_maps.png`` (a mid-network stage of the cat photo) and
+``gradcam.png``, each also as ``*_dark.png``, and first ``compare.png`` (the
+Compare window, ``gui.compare_screenshot``). It never touches the network or
+the user's settings; without cached weights the model runs untrained, and the
+window says so.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 OUT_DIR = Path(__file__).resolve().parent.parent / "resources" / "screenshots"
 SAMPLES = ("chelsea", "coffee", "astronaut", "rocket", "hubble_deep_field", "immunohistochemistry",
            "colorwheel", "camera", "brick", "coins", "moon", "grass", "gravel", "retina", "cat")
+# name, right-hand tab, splitter sizes (the explain tabs want more room than the top-5 bars)
+SHOTS = (("main_window", 0, (880, 400)), ("feature_maps", 1, (660, 620)), ("gradcam", 2, (660, 620)))
 
 
 def write_samples(folder: Path, count: int = 12) -> list[Path]:
@@ -99,17 +103,39 @@ def capture(model: str, out_dir: Path, variants: list[str], size: tuple[int, int
         raise SystemExit("classification did not finish in time")
     window.gallery_view.select_row(0)
     _wait(app, lambda: not window.loader._pending, 30)
+    _compute_explain(app, window)
     saved = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for variant in variants:
         app.setPalette(dark_palette() if variant == "dark" else light_palette)
         _wait(app, lambda: not window.loader._pending, 30)
-        app.processEvents()
-        target = out_dir / ("main_window.png" if variant == "light" else f"main_window_{variant}.png")
-        window.grab().save(str(target))
-        saved.append(target)
+        for name, tab, sizes in SHOTS:
+            window.explain.tabs.setCurrentIndex(tab)
+            window.splitter.setSizes(list(sizes))
+            app.processEvents()
+            _wait(app, lambda: not window.loader._pending, 30)
+            target = out_dir / (f"{name}.png" if variant == "light" else f"{name}_{variant}.png")
+            window.grab().save(str(target))
+            saved.append(target)
     window.close()
     return saved
+
+
+def _compute_explain(app, window) -> None:
+    """Fill the Feature maps tab (the second stage, as its stage button picks it) and the Grad-CAM tab."""
+    from gui.explain_tabs import FEATURES, GRADCAM
+
+    tabs = window.explain
+    tabs.tabs.setCurrentIndex(FEATURES)
+    if not _wait(app, lambda: tabs.browser.stages(), 60):
+        raise SystemExit("the layer list did not arrive in time")
+    tabs.browser.stage_buttons.button(1).click()
+    if not _wait(app, lambda: tabs.maps.maps() is not None and tabs.maps.maps().layer == tabs.layer, 120):
+        raise SystemExit("the feature maps did not arrive in time")
+    tabs.maps.show_channel(2)
+    tabs.tabs.setCurrentIndex(GRADCAM)
+    if not _wait(app, lambda: tabs.cam.cam() is not None, 120):
+        raise SystemExit("Grad-CAM did not arrive in time")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,9 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"folder for the PNGs (default {OUT_DIR})")
     parser.add_argument("--variants", default="light,dark", help="comma-separated: light, dark")
     parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
+    parser.add_argument("--no-compare", dest="compare", action="store_false",
+                        help="skip compare.png (gui.compare_screenshot: the six classics, a minute on a CPU)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     width, height = (int(v) for v in args.size.lower().split("x"))
+    if args.compare:  # first, while the palette is still the light one
+        from gui.compare_screenshot import capture_compare
+
+        print(capture_compare(args.out, (width, height)))
     for path in capture(args.model, args.out, [v.strip() for v in args.variants.split(",") if v.strip()],
                         (width, height)):
         print(path)

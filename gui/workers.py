@@ -3,9 +3,12 @@
 * ``InferenceWorker``: a QObject living in one long-lived QThread; it owns the
   ``InferenceEngine`` (only that thread touches it). Requests arrive as queued
   signals carrying a request id; results leave as signals of plain data.
+  Besides classifying it answers explain questions (layers, one layer's
+  activations, first-layer filters, Grad-CAM) through ``gui.explaining``.
 * ``InferenceClient``: the GUI-thread face of that thread. It numbers
   requests, drops results of superseded ones (a generation counter), cancels
   cooperatively (a ``threading.Event`` per request) and shuts the thread down.
+  An explain request supersedes the pending one of the same kind.
 * ``Job``: one function on a QThreadPool (superqt FunctionWorker style) for
   downloads, imports, folder scans and saving pasted images.
 
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 8
 SHUTDOWN_WAIT_MS = 60_000
+EXPLAIN_KINDS = ("layers", "capture", "filters", "gradcam")  # methods of gui.explaining.Explainer
 
 
 def error_text(exc: BaseException) -> str:
@@ -49,12 +53,15 @@ class InferenceWorker(QObject):
     finished = Signal(int)  # request id; always emitted, also after cancel or error
     deviceChanged = Signal(str)  # the device the engine now uses ("cpu", "cuda", ...)
     deviceFailed = Signal(str)  # message
+    explained = Signal(int, str, object)  # request id, kind, record (gui.explaining)
+    explainFailed = Signal(int, str, str)  # request id, kind, message
 
     def __init__(self, device: str = "auto", engine_factory: Callable[..., Any] | None = None) -> None:
         super().__init__()
         self._device = device
         self._engine_factory = engine_factory
         self._engine = None
+        self._explainer = None
 
     def _get_engine(self):
         if self._engine is None:
@@ -98,6 +105,29 @@ class InferenceWorker(QObject):
         finally:
             self.finished.emit(request_id)
 
+    @Slot(int, str, object, object)
+    def explain(self, request_id: int, kind: str, params: dict, cancel: threading.Event) -> None:
+        """One explain question (``EXPLAIN_KINDS``), answered with a plain record unless cancelled."""
+        try:
+            if cancel.is_set():
+                return
+            if self._explainer is None:
+                from gui.explaining import Explainer
+
+                self._explainer = Explainer(self._get_engine())
+            result = getattr(self._explainer, kind)(**params)
+            if not cancel.is_set():
+                self.explained.emit(request_id, kind, result)
+        except Cancelled:
+            pass
+        except WeightsMissingError:
+            self.explainFailed.emit(request_id, kind, "The pretrained weights of this model are not on this machine "
+                                    "yet: download them or import a file (Ctrl+I).")
+        except Exception as exc:  # noqa: BLE001 - becomes a message in the view
+            if not isinstance(exc, StudioError):
+                log.exception("explain request %s (%s) failed", request_id, kind)
+            self.explainFailed.emit(request_id, kind, error_text(exc))
+
     @Slot(str)
     def setDevice(self, device: str) -> None:
         try:
@@ -114,6 +144,7 @@ class InferenceWorker(QObject):
     def shutdown(self) -> None:
         """Release the engine, then end this thread's event loop."""
         try:
+            self._explainer = None
             if self._engine is not None:
                 self._engine.close()
                 self._engine = None
@@ -142,8 +173,11 @@ class InferenceClient(QObject):
     deviceChanged = Signal(str)
     deviceFailed = Signal(str)
     idle = Signal()  # no current request left
+    explained = Signal(str, object)  # kind, record of the latest request of that kind
+    explainFailed = Signal(str, str)  # kind, message
 
     _classifyRequested = Signal(int, list, str, str, object)
+    _explainRequested = Signal(int, str, object, object)
     _deviceRequested = Signal(str)
     _shutdownRequested = Signal()
 
@@ -154,6 +188,7 @@ class InferenceClient(QObject):
         self._next_id = 0
         self._shut_down = False
         self._live: dict[int, _Request] = {}
+        self._explaining: dict[str, tuple[int, threading.Event]] = {}  # kind -> latest (id, cancel)
         self._thread = QThread(self)
         self._thread.setObjectName("inference")
         self._worker = InferenceWorker(device, engine_factory)
@@ -165,6 +200,9 @@ class InferenceClient(QObject):
     def _connect(self) -> None:
         w = self._worker
         self._classifyRequested.connect(w.classify)
+        self._explainRequested.connect(w.explain)
+        w.explained.connect(self._on_explained)
+        w.explainFailed.connect(self._on_explain_failed)
         self._deviceRequested.connect(w.setDevice)
         self._shutdownRequested.connect(w.shutdown)
         w.loaded.connect(self._on_loaded)
@@ -196,6 +234,27 @@ class InferenceClient(QObject):
         self._live.clear()
         self.generation += 1
 
+    def explain(self, kind: str, **params) -> int:
+        """Ask an explain question; it supersedes the pending one of the same kind. Returns its id."""
+        if self._shut_down or kind not in EXPLAIN_KINDS:
+            return -1
+        self.cancel_explain(kind)
+        self._next_id += 1
+        cancel = threading.Event()
+        self._explaining[kind] = (self._next_id, cancel)
+        self._explainRequested.emit(self._next_id, kind, params, cancel)
+        return self._next_id
+
+    def cancel_explain(self, kind: str | None = None) -> None:
+        """Drop the pending explain request of ``kind`` (all of them by default)."""
+        for name in [kind] if kind else list(self._explaining):
+            pending = self._explaining.pop(name, None)
+            if pending is not None:
+                pending[1].set()
+
+    def explaining(self, kind: str | None = None) -> bool:
+        return kind in self._explaining if kind else bool(self._explaining)
+
     def set_device(self, device: str) -> None:
         if not self._shut_down:
             self._deviceRequested.emit(device)
@@ -215,6 +274,7 @@ class InferenceClient(QObject):
     def shutdown(self) -> bool:
         """Cancel, ask the worker to close the engine and quit, wait. True if the thread ended."""
         self.supersede()
+        self.cancel_explain()
         self._shut_down = True
         if not self._thread.isRunning():
             return True
@@ -255,6 +315,23 @@ class InferenceClient(QObject):
     def _on_finished(self, request_id: int) -> None:
         if self._live.pop(request_id, None) is not None and not self._live:
             self.idle.emit()
+
+    def _take_explain(self, request_id: int, kind: str) -> bool:
+        """True (and no longer pending) if ``request_id`` is the latest request of ``kind``."""
+        if self._explaining.get(kind, (None,))[0] != request_id:
+            return False
+        del self._explaining[kind]
+        return True
+
+    @Slot(int, str, object)
+    def _on_explained(self, request_id: int, kind: str, result) -> None:
+        if self._take_explain(request_id, kind):
+            self.explained.emit(kind, result)
+
+    @Slot(int, str, str)
+    def _on_explain_failed(self, request_id: int, kind: str, message: str) -> None:
+        if self._take_explain(request_id, kind):
+            self.explainFailed.emit(kind, message)
 
     @Slot(str)
     def _on_device_changed(self, device: str) -> None:
