@@ -1,13 +1,20 @@
 """Pictures of what a network sees, as numpy/PIL images (no Qt): colour maps,
-channel grids, Grad-CAM overlays and first-layer filter tiles."""
+channel grids, Grad-CAM overlays and first-layer filter tiles.
+
+Importing this module does not import torch (the GUI's views use the colour
+maps before torch has loaded); the two functions that need it import it.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 # Viridis at 9 evenly spaced stops (matplotlib's values), interpolated to 256 entries.
 _VIRIDIS_STOPS = np.array(
@@ -100,6 +107,8 @@ def filter_tiles(weight: torch.Tensor, *, tile: int = 24, gap: int = 2) -> np.nd
 
 def filter_images(weight: torch.Tensor) -> np.ndarray:
     """First-convolution filters [out, 3, k, k] as RGB uint8 [out, k, k, 3], each min-max scaled."""
+    import torch
+
     w = weight.detach().float().cpu()
     if w.dim() != 4 or w.shape[1] != 3:
         raise ValueError("filter_tiles needs an RGB convolution weight [out, 3, k, k]")
@@ -111,6 +120,8 @@ def filter_images(weight: torch.Tensor) -> np.ndarray:
 
 def first_conv(model: torch.nn.Module) -> tuple[str, torch.nn.Conv2d] | None:
     """The first convolution that reads the RGB input, if any."""
+    import torch
+
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Conv2d) and module.in_channels == 3:
             return name, module

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import sys
 
 from PySide6.QtCore import qVersion
 from PySide6.QtWidgets import QMessageBox, QWidget
@@ -10,17 +11,28 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 from gui.icons import render_svg
 
 
+def _version(package: str) -> str:
+    """A package's version without importing it (torch may still be loading on another thread)."""
+    module = sys.modules.get(package)
+    if module is not None and hasattr(module, "__version__"):
+        return str(module.__version__)
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def versions(device: str) -> dict[str, str]:
     import PySide6
-    import torch
-    import torchvision
 
     import core
 
     return {
         "ConvNet Studio": core.__version__,
-        "PyTorch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "PyTorch": _version("torch"),
+        "torchvision": _version("torchvision"),
         "Qt": qVersion(),
         "PySide6": PySide6.__version__,
         "Python": platform.python_version(),

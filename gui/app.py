@@ -9,6 +9,7 @@ import traceback
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow
 
+from gui import startup
 from gui.icons import app_icon
 from gui.settings import APPLICATION, ORGANIZATION
 from gui.style import dark_palette, stylesheet
@@ -87,6 +88,8 @@ def run_app(args: list[str]) -> int:
     from gui.main_window import MainWindow  # after the QApplication exists
 
     window = MainWindow()
+    if startup.enabled():  # benchmarks/startup.py: print the start-up milestones, then quit
+        startup.StartupProbe(window)
     window.show()
     if paths:
         QTimer.singleShot(0, lambda: window.open_paths(paths))

@@ -6,6 +6,9 @@ visible tab needs, and hands the answers to the views. It is lazy: a new
 photo or model refreshes the visible tab only; a hidden tab catches up when
 it is shown. Each request carries what it was asked for (a key), and an
 answer that no longer matches the current model, photo or layer is dropped.
+Until the model registry arrives (``set_registry``, after the window's first
+paint) the Feature maps and Grad-CAM tabs only say the models are loading and
+nothing is asked for; their views (which import numpy) are built then.
 """
 
 from __future__ import annotations
@@ -13,47 +16,76 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 from PySide6.QtCore import QObject, Qt, Slot
-from PySide6.QtWidgets import QFrame, QMenu, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QMenu, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from gui.actions import add_actions, new_action
+from gui.registry import LOADING_TEXT
 from gui.style import SPACING
-from gui.widgets.feature_maps import FILTERS, FeatureMapsView
-from gui.widgets.gradcam_view import GradCamView
-from gui.widgets.layer_browser import LayerBrowser
 
 PREDICTIONS, FEATURES, GRADCAM = range(3)
 _NO_PHOTO_MAPS = "Select a photo to see what this layer makes of it."
 _NO_PHOTO_CAM = "Select a photo to see where the network looks."
 
 
-def _page(widget: QWidget, parent: QWidget) -> QScrollArea:
-    """``widget`` with the pane's margins, scrolling rather than forcing a minimum window size."""
+def _margins(widget: QWidget, parent: QWidget) -> QWidget:
     inner = QWidget(parent)
     layout = QVBoxLayout(inner)
     layout.setContentsMargins(SPACING * 2, SPACING * 2, SPACING * 2, SPACING * 2)
     layout.addWidget(widget)
+    return inner
+
+
+def _page(parent: QWidget) -> QScrollArea:
+    """A tab page with the pane's margins, scrolling rather than forcing a minimum window size; it says the
+    models are loading until its view is set (``page.setWidget(_margins(view, parent))``)."""
+    loading = QLabel(LOADING_TEXT, parent)
+    loading.setObjectName("loadingLabel")
+    loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
     page = QScrollArea(parent)
     page.setFrameShape(QFrame.Shape.NoFrame)
     page.setWidgetResizable(True)
-    page.setWidget(inner)
+    page.setWidget(_margins(loading, parent))
     return page
 
 
 class ExplainTabs(QObject):
-    def __init__(self, window: QWidget, client, predictions: QWidget, specs: Mapping, model: str,
+    def __init__(self, window: QWidget, client, predictions: QWidget, model: str,
                  weights_for: Callable[[str], str]) -> None:
         super().__init__(window)
         self._client = client
-        self._specs = specs
+        self._specs: Mapping = {}  # name -> ModelSpec, once the registry has loaded (set_registry)
         self._weights_for = weights_for
         self.model = model
         self.path: str | None = None
         self.layer = ""  # the layer on the Feature maps page
-        self.cam_layer = specs[model].gradcam_layer
+        self.cam_layer = ""
         self.cam_class: int | None = None  # None: the top-1 class
         self._layers_for: str | None = None  # model whose layers are listed (or asked for)
         self._maps_key = self._filters_key = self._cam_key = None  # what was last asked for
 
+        self.browser = self.maps = self.cam = self.features = None  # built with the registry (_build_views)
+        self.tabs = QTabWidget(window)
+        self.tabs.setObjectName("explainTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(predictions, "Predictions")
+        self._pages = (_page(window), _page(window))
+        self.tabs.addTab(self._pages[0], "Feature maps")
+        self.tabs.addTab(self._pages[1], "Grad-CAM")
+        self.actions = [
+            new_action(window, text, lambda i=i: self.tabs.setCurrentIndex(i), shortcuts=(f"Ctrl+{i + 1}",), tip=tip)
+            for i, (text, tip) in enumerate((("&Predictions", "Show the top-5 predictions"),
+                                             ("&Feature Maps", "Show what a layer makes of the photo"),
+                                             ("&Grad-CAM", "Show where the network looks for a class")))]
+        self.tabs.currentChanged.connect(self.refresh_visible)
+        self._client.explained.connect(self._on_explained)
+        self._client.explainFailed.connect(self._on_explain_failed)
+
+    def _build_views(self) -> None:
+        from gui.widgets.feature_maps import FeatureMapsView
+        from gui.widgets.gradcam_view import GradCamView
+        from gui.widgets.layer_browser import LayerBrowser
+
+        window = self.parent()
         self.browser = LayerBrowser(window)
         self.maps = FeatureMapsView(window)
         self.cam = GradCamView(window)
@@ -65,35 +97,27 @@ class ExplainTabs(QObject):
         self.features.setStretchFactor(1, 5)
         self.features.setChildrenCollapsible(False)
         self.features.setSizes([220, 480])
-        self.tabs = QTabWidget(window)
-        self.tabs.setObjectName("explainTabs")
-        self.tabs.setDocumentMode(True)
-        self.tabs.addTab(predictions, "Predictions")
-        self.tabs.addTab(_page(self.features, window), "Feature maps")
-        self.tabs.addTab(_page(self.cam, window), "Grad-CAM")
-        self.actions = [
-            new_action(window, text, lambda i=i: self.tabs.setCurrentIndex(i), shortcuts=(f"Ctrl+{i + 1}",), tip=tip)
-            for i, (text, tip) in enumerate((("&Predictions", "Show the top-5 predictions"),
-                                             ("&Feature Maps", "Show what a layer makes of the photo"),
-                                             ("&Grad-CAM", "Show where the network looks for a class")))]
-        self._wire()
-        self._reset_views()
-
-    def _wire(self) -> None:
-        self.tabs.currentChanged.connect(self.refresh_visible)
+        self._pages[0].setWidget(_margins(self.features, window))
+        self._pages[1].setWidget(_margins(self.cam, window))
         self.browser.layerChosen.connect(self._on_layer_chosen)
         self.browser.camLayerChosen.connect(self._on_cam_layer_chosen)
         self.maps.filtersRequested.connect(self.refresh_visible)
         self.cam.classChosen.connect(self._on_class_chosen)
         self.cam.resetLayerRequested.connect(lambda: self._on_cam_layer_chosen(self._default_cam_layer(), show=False))
-        self._client.explained.connect(self._on_explained)
-        self._client.explainFailed.connect(self._on_explain_failed)
 
     def add_to_menu(self, menu: QMenu) -> None:
         menu.addSeparator()
         add_actions(menu, self.actions)
 
     # -- what the window tells us ------------------------------------------------------
+
+    def set_registry(self, specs: Mapping, model: str) -> None:
+        """The registry has loaded: build the views, show ``model``'s layers where they are asked for."""
+        if self.browser is None:
+            self._build_views()
+        self._specs = specs
+        self.model = ""
+        self.set_model(model)
 
     def set_model(self, model: str) -> None:
         if model == self.model or model not in self._specs:
@@ -121,11 +145,14 @@ class ExplainTabs(QObject):
     def refresh(self) -> None:
         """Ask again for what is shown (the weights changed: downloaded, imported or given up on)."""
         self._maps_key = self._filters_key = self._cam_key = None
-        self.maps.forget_filters()
+        if self.maps is not None:
+            self.maps.forget_filters()
         self.refresh_visible()
 
     @Slot()
     def refresh_visible(self, *_args) -> None:
+        if self.model not in self._specs:
+            return  # the registry is still loading
         tab = self.tabs.currentIndex()
         if tab == FEATURES:
             self._refresh_features()
@@ -141,13 +168,14 @@ class ExplainTabs(QObject):
         return self._specs[self.model].gradcam_layer
 
     def _reset_views(self) -> None:
-        name = self._specs[self.model].display_name
-        self.browser.clear(f"Listing the layers of {name}…")
+        self.browser.clear(f"Listing the layers of {self._specs[self.model].display_name}…")
         self.maps.clear("")
         self.cam.clear("")
         self.cam.set_layer(self.cam_layer, default=True)
 
     def _refresh_features(self) -> None:
+        from gui.widgets.feature_maps import FILTERS
+
         if self._layers_for != self.model:
             self._layers_for = self.model
             self._client.explain("layers", model=self.model)

@@ -14,7 +14,6 @@ from PySide6.QtCore import Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
-from core.images import IMAGE_EXTENSIONS
 from gui.dropping import paths_from_mime, save_pasted_image
 from gui.export import export_predictions
 from gui.workers import Job
@@ -22,6 +21,8 @@ from gui.workers import Job
 
 class FileCommands:
     def open_images_dialog(self) -> None:
+        from core.images import IMAGE_EXTENSIONS  # numpy and PIL: not before the first paint
+
         patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS))
         paths, _ = QFileDialog.getOpenFileNames(self, "Open images", self.settings.last_dir,
                                                 f"Images ({patterns});;All files (*)")

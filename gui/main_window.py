@@ -4,6 +4,13 @@ It builds the views, the actions (``gui.actions``), the inference thread
 (``gui.workers.InferenceClient``) and the weights flow, and wires them with
 signals. Everything slow (folder scans, decoding, inference, downloads,
 imports, saving a pasted bitmap) runs off the GUI thread.
+
+Start-up: this module and everything it imports is torch-free, so the window
+is painted first. After the first paint the inference thread imports torch
+and loads the model registry (``gui.registry``); until ``registryLoaded`` the
+pickers show the remembered model disabled, the status bar says "Loading
+models…", the registry-bound actions (weights, Compare) are disabled, and
+photos dropped or given on the command line wait, queued, on that thread.
 """
 
 from __future__ import annotations
@@ -11,22 +18,21 @@ from __future__ import annotations
 import logging
 import os
 
-from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer, Slot
+from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtWidgets import QLabel, QMainWindow, QSizePolicy, QSplitter, QToolBar, QVBoxLayout, QWidget
 
-from core.images import collect_images
-from core.inference import available_devices
-from core.zoo import FAMILIES, list_specs
-from gui import about as about_box
 from gui.actions import TOOLBAR_LEAD, TOOLBAR_RUN, TOOLBAR_TAIL, add_actions, build_menus, create_actions, retint_icons
 from gui.dropping import mime_has_paths, paths_from_mime
 from gui.explain_tabs import ExplainTabs
 from gui.file_commands import FileCommands
 from gui.icons import app_icon
-from gui.settings import DEFAULT_MODEL, THUMB_SIZES, Settings
+from gui.registry import LOADING_TEXT, RegistryLoading
+from gui.settings import Settings
+from gui.startup import after_first_paint
 from gui.status import StatusPanel, collection_message
 from gui.style import SPACING
 from gui.thumbnails import ThumbnailLoader
+from gui.view_commands import ViewCommands
 from gui.weights_flow import WeightsFlow
 from gui.widgets.banner import Banner
 from gui.widgets.device_picker import DevicePicker
@@ -40,24 +46,26 @@ log = logging.getLogger(__name__)
 
 _STATE_TEXT = {State.QUEUED: "Queued for classification…", State.CLASSIFYING: "Classifying…",
                State.STOPPED: "Not classified (stopped). Press F5 to classify again."}
+LOAD_FALLBACK_MS = 1500  # start loading even if the window is never painted (hidden, minimised)
 
 
-class MainWindow(FileCommands, QMainWindow):
+class MainWindow(FileCommands, ViewCommands, RegistryLoading, QMainWindow):
+    registryLoaded = Signal()  # the model registry arrived: pickers, explain tabs and weights actions are live
+
     def __init__(self, settings: Settings | None = None, *, engine_factory=None) -> None:
         super().__init__()
         self.setWindowTitle("ConvNet Studio")
         self.setWindowIcon(app_icon())
         self.settings = settings or Settings()
-        self.specs = {spec.name: spec for spec in list_specs()}
-        saved = self.settings.model
-        self.model = saved if saved in self.specs else (DEFAULT_MODEL if DEFAULT_MODEL in self.specs else next(iter(self.specs)))
+        self.specs: dict = {}  # name -> ModelSpec, once the registry has loaded
+        self.model = self.settings.model  # checked against the registry when it arrives
         self._closed = False
         self.jobs = QThreadPool(self)  # downloads, imports, pasted images
         self.jobs.setMaxThreadCount(2)
         self.scans = QThreadPool(self)  # folder scans, one at a time so drops keep their order
         self.scans.setMaxThreadCount(1)
         self.loader = ThumbnailLoader(self)
-        self.client = InferenceClient(self.settings.device, self, engine_factory=engine_factory)
+        self.client = InferenceClient(self.settings.device, self, engine_factory=engine_factory, load_now=False)
         self.actions = create_actions(self)
         self._build_ui()
         self.flow = WeightsFlow(self, self.banner, self.jobs, self.actions.import_weights, self.actions.download_weights)
@@ -65,6 +73,9 @@ class MainWindow(FileCommands, QMainWindow):
         self._wire()
         self._restore()
         self._refresh_status()
+        self._show_loading()
+        after_first_paint(self, self.client.start_loading)
+        QTimer.singleShot(LOAD_FALLBACK_MS, self, self.client.start_loading)
 
     # -- construction ----------------------------------------------------------
 
@@ -74,7 +85,7 @@ class MainWindow(FileCommands, QMainWindow):
         self.gallery = self.gallery_view.gallery
         self.gallery_view.set_thumb_size(self.settings.thumb_size)
         self.predictions = PredictionsPane(self.loader, self)
-        self.explain = ExplainTabs(self, self.client, self.predictions, self.specs, self.model,
+        self.explain = ExplainTabs(self, self.client, self.predictions, self.model,
                                    lambda model: self.flow.weights_for(model))
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(self.gallery_view)
@@ -94,11 +105,10 @@ class MainWindow(FileCommands, QMainWindow):
         self.setCentralWidget(central)
         self.setAcceptDrops(True)
 
-        self.model_picker = ModelPicker(list(self.specs.values()), list(FAMILIES), self)
-        self.model_picker.set_current_model(self.model)
-        self.device_picker = DevicePicker(available_devices(), self)
-        if not self.device_picker.set_current_device(self.settings.device):
-            self.device_picker.set_current_device("auto")
+        self.model_picker = ModelPicker(parent=self, placeholder=self.settings.model_label or LOADING_TEXT)
+        self.device_picker = DevicePicker(list(dict.fromkeys(["auto", "cpu", self.settings.device])), self)
+        self.device_picker.set_current_device(self.settings.device)
+        self.device_picker.setEnabled(False)
         self.menus = build_menus(self.menuBar(), self.actions)
         self.explain.add_to_menu(self.menus["View"])
         self.toolbar = self._build_toolbar()
@@ -136,6 +146,8 @@ class MainWindow(FileCommands, QMainWindow):
         c.idle.connect(self._refresh_status)
         c.deviceChanged.connect(self._on_device_changed)
         c.deviceFailed.connect(self.show_message)
+        c.registryLoaded.connect(self._on_registry_loaded)
+        c.registryFailed.connect(self._on_registry_failed)
         self.flow.resolved.connect(self._on_weights_resolved)
         self.flow.message.connect(self.show_message)
 
@@ -155,7 +167,7 @@ class MainWindow(FileCommands, QMainWindow):
         if not paths or self._closed:
             return
         self.show_message("Looking for photos…")
-        job = Job(collect_images, paths, parent=self)
+        job = Job(_collect_images, paths, parent=self)
         job.returned.connect(self._on_collected)
         job.errored.connect(self._on_job_failed)
         job.start(self.scans)
@@ -167,7 +179,8 @@ class MainWindow(FileCommands, QMainWindow):
         images = [str(p) for p in collection.images]
         had_current = self.gallery_view.currentIndex().isValid()
         added = self.gallery.add_paths(images)
-        self.show_message(collection_message(len(added), len(images) - len(added), collection))
+        waiting = "" if self.registry_ready else f" {LOADING_TEXT}"  # they are classified once it has
+        self.show_message(collection_message(len(added), len(images) - len(added), collection) + waiting)
         if added:
             self.client.classify(added, self.model, self.flow.weights_for(self.model))
             if not had_current:
@@ -198,6 +211,7 @@ class MainWindow(FileCommands, QMainWindow):
             return
         self.model = name
         self.settings.model = name
+        self.settings.model_label = self.specs[name].display_name
         self.explain.set_model(name)
         self.flow.model_changed(name)
         self.reclassify()
@@ -289,50 +303,6 @@ class MainWindow(FileCommands, QMainWindow):
             can_import=bool(spec and spec.pretrained),
         )
 
-    # -- view ------------------------------------------------------------------------
-
-    def focus_model_picker(self) -> None:
-        self.model_picker.setFocus()
-        self.model_picker.showPopup()
-
-    def focus_device_picker(self) -> None:
-        self.device_picker.setFocus()
-        self.device_picker.showPopup()
-
-    def zoom_in(self) -> None:
-        self._zoom(+1)
-
-    def zoom_out(self) -> None:
-        self._zoom(-1)
-
-    def _zoom(self, step: int) -> None:
-        sizes = list(THUMB_SIZES)
-        current = self.gallery_view.delegate.thumb
-        index = min(range(len(sizes)), key=lambda i: abs(sizes[i] - current))
-        size = sizes[max(0, min(len(sizes) - 1, index + step))]
-        self.gallery_view.set_thumb_size(size)
-        self.settings.thumb_size = size
-
-    def compare_models(self) -> None:
-        """Open the Compare window on the selected photos (every photo when none is selected)."""
-        from gui.compare_window import CompareWindow
-
-        selected = [self.gallery.item(i.row()).path for i in self.gallery_view.selectionModel().selectedRows()]
-        paths = selected or self.gallery.paths()
-        window = getattr(self, "compare_window", None)
-        if window is None or window.closed:
-            if window is not None:
-                window.deleteLater()
-            self.compare_window = window = CompareWindow(paths, device=self.settings.device, parent=self)
-        else:
-            window.set_photos(paths)
-        window.show()
-        window.raise_()
-        window.activateWindow()
-
-    def about(self) -> None:
-        self._about = about_box.show_about(self, self.client.device)
-
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 10_000)
 
@@ -379,6 +349,13 @@ class MainWindow(FileCommands, QMainWindow):
         for pool in (self.scans, self.jobs):
             pool.clear()
             pool.waitForDone()
+
+
+def _collect_images(paths: list[str]):
+    """On the scan thread: core.images imports numpy and PIL, which the first paint does without."""
+    from core.images import collect_images
+
+    return collect_images(paths)
 
 
 def _caption(text: str, parent: QWidget) -> QLabel:

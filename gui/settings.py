@@ -55,6 +55,15 @@ class Settings:
         self._qs.setValue("inference/model", name)
 
     @property
+    def model_label(self) -> str:
+        """The remembered model's display name, shown while the registry loads at start-up."""
+        return self._str("inference/model_label", "")
+
+    @model_label.setter
+    def model_label(self, text: str) -> None:
+        self._qs.setValue("inference/model_label", text)
+
+    @property
     def device(self) -> str:
         return self._str("inference/device", DEFAULT_DEVICE)
 

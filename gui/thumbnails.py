@@ -5,7 +5,8 @@ small QThreadPool (draft-mode JPEG via ``core.images.load_image``) and returns
 None. The decoded QImage comes back through a queued signal, becomes a QPixmap
 on the GUI thread and ``ready`` tells the views to repaint that path. Requests
 that scrolled out of view long ago are skipped, newest first, so fast
-scrolling through thousands of photos stays cheap.
+scrolling through thousands of photos stays cheap. PIL and ``core.images``
+(numpy) are imported on the decoding threads, not before the window's first paint.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
-from PIL import Image
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 from PySide6.QtGui import QImage, QPixmap
 
-from core.images import load_image
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,10 @@ def to_qimage(image: Image.Image) -> QImage:
 
 def decode_thumbnail(path: str, size: int) -> QImage:
     """The image scaled so its shorter side is ``size`` (never enlarged), as a QImage."""
+    from PIL import Image
+
+    from core.images import load_image
+
     image = load_image(path, draft_size=size)
     short = min(image.size)
     if short > size:

@@ -6,6 +6,11 @@ a banner says the model runs untrained until weights are imported, with
 buttons for File > Import Weights and a retry; imports run on a pool thread
 too. ``resolved(model, weights)`` tells the window which weights to classify
 with now: "default" (downloaded or imported) or "none" (untrained).
+
+``core.weights`` and ``core.zoo`` import torch, so they are imported where
+they are used: on pool threads, or on the GUI thread only once the registry
+has loaded (torch is in ``sys.modules`` by then; the window keeps the weights
+actions disabled until it has).
 """
 
 from __future__ import annotations
@@ -18,21 +23,34 @@ from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 
-from core import weights as core_weights
 from core.errors import Cancelled, WeightsError
-from core.zoo import get_spec
 from gui.widgets.banner import Banner
 from gui.widgets.download_dialog import DownloadDialog
 from gui.workers import Job, error_text
 
 log = logging.getLogger(__name__)
 
+
+def _core_weights():
+    from core import weights
+
+    return weights
+
+
+def get_spec(name: str):
+    from core.zoo import get_spec as registry_get_spec
+
+    return registry_get_spec(name)
+
+
 def _download(spec, url: str | None, *, report, cancel):
+    core_weights = _core_weights()
     return core_weights.download(spec, url=url, progress=report, cancel=cancel)
 
 
 def _import(path: str, model: str | None):
     """Import as ``model`` when it fits, else as whichever registry entry it fits."""
+    core_weights = _core_weights()
     if model is not None:
         try:
             return core_weights.import_weights(path, model=model)
@@ -94,6 +112,7 @@ class WeightsFlow(QObject):
         if self._download_model == model:
             return
         spec = get_spec(model)
+        core_weights = _core_weights()
         if not spec.pretrained:
             self.message.emit(f"{spec.display_name} has no pretrained weights to download; it always runs untrained.")
             return

@@ -5,12 +5,18 @@
   signals carrying a request id; results leave as signals of plain data.
   Besides classifying it answers explain questions (layers, one layer's
   activations, first-layer filters, Grad-CAM) through ``gui.explaining``.
+  Its first job is loading the model registry (``gui.registry``): that
+  imports torch, torchvision and the zoo after the window's first paint, on
+  this thread alone (what else imports torch waits for the registry).
 * ``InferenceClient``: the GUI-thread face of that thread. It numbers
   requests, drops results of superseded ones (a generation counter), cancels
   cooperatively (a ``threading.Event`` per request) and shuts the thread down.
-  An explain request supersedes the pending one of the same kind.
-* ``Job``: one function on a QThreadPool (superqt FunctionWorker style) for
-  downloads, imports, folder scans and saving pasted images.
+  An explain request supersedes the pending one of the same kind. Requests
+  made before the registry and the engine are ready simply queue up.
+* ``Job`` (``gui.jobs``, re-exported here): one function on a QThreadPool.
+
+This module imports no torch and no core module that does: the main window
+imports it before its first paint.
 
 Signals are named in the past tense and connected before anything starts.
 Workers never touch widgets, and no exception leaves a worker slot.
@@ -20,13 +26,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from PySide6.QtCore import QDeadlineTimer, QObject, QThread, QThreadPool, Signal, Slot
+from PySide6.QtCore import QDeadlineTimer, QObject, QThread, Signal, Slot
 
 from core.errors import Cancelled, StudioError, WeightsMissingError
+from gui.jobs import Job  # noqa: F401 - re-exported: ``from gui.workers import Job``
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,8 @@ class InferenceWorker(QObject):
     deviceFailed = Signal(str)  # message
     explained = Signal(int, str, object)  # request id, kind, record (gui.explaining)
     explainFailed = Signal(int, str, str)  # request id, kind, message
+    registryLoaded = Signal(object)  # gui.registry.Registry
+    registryFailed = Signal(str)  # message
 
     def __init__(self, device: str = "auto", engine_factory: Callable[..., Any] | None = None) -> None:
         super().__init__()
@@ -73,6 +81,17 @@ class InferenceWorker(QObject):
             except StudioError:  # the remembered device is gone: fall back, say so
                 self._engine = factory("auto")
         return self._engine
+
+    @Slot()
+    def loadRegistry(self) -> None:
+        """Import the zoo (and with it torch) and send the registry to the GUI."""
+        try:
+            from gui.registry import load_registry
+
+            self.registryLoaded.emit(load_registry())
+        except Exception as exc:  # noqa: BLE001 - becomes a message in the window
+            log.exception("loading the model registry failed")
+            self.registryFailed.emit(error_text(exc))
 
     @Slot(int, list, str, str, object)
     def classify(self, request_id: int, paths: list, model: str, weights: str, cancel: threading.Event) -> None:
@@ -175,18 +194,27 @@ class InferenceClient(QObject):
     idle = Signal()  # no current request left
     explained = Signal(str, object)  # kind, record of the latest request of that kind
     explainFailed = Signal(str, str)  # kind, message
+    registryLoaded = Signal(object)  # gui.registry.Registry (once, soon after start)
+    registryFailed = Signal(str)
 
+    _registryRequested = Signal()
     _classifyRequested = Signal(int, list, str, str, object)
     _explainRequested = Signal(int, str, object, object)
     _deviceRequested = Signal(str)
     _shutdownRequested = Signal()
 
-    def __init__(self, device: str = "auto", parent: QObject | None = None, *, engine_factory=None) -> None:
+    def __init__(self, device: str = "auto", parent: QObject | None = None, *, engine_factory=None,
+                 load_now: bool = True) -> None:
+        """``load_now=False`` holds every request back until ``start_loading()`` (the window calls it after
+        its first paint, so that importing torch does not compete with painting)."""
         super().__init__(parent)
         self.generation = 0
         self.device = ""
+        self.registry = None  # gui.registry.Registry once loaded
         self._next_id = 0
         self._shut_down = False
+        self._device = device
+        self._held: list[tuple[Signal, tuple]] | None = []  # requests made before start_loading()
         self._live: dict[int, _Request] = {}
         self._explaining: dict[str, tuple[int, threading.Event]] = {}  # kind -> latest (id, cancel)
         self._thread = QThread(self)
@@ -195,10 +223,34 @@ class InferenceClient(QObject):
         self._worker.moveToThread(self._thread)
         self._connect()
         self._thread.start()
-        self._deviceRequested.emit(device)
+        if load_now:
+            self.start_loading()
+
+    def start_loading(self) -> None:
+        """Load the registry, then the engine, then run the requests made so far, in that order."""
+        if self._held is None or self._shut_down:
+            return
+        held, self._held = self._held, None
+        self._registryRequested.emit()  # first: the model picker waits for it
+        self._deviceRequested.emit(self._device)  # creates the engine
+        for signal, args in held:
+            signal.emit(*args)
+
+    @property
+    def loading_started(self) -> bool:
+        return self._held is None
+
+    def _send(self, signal, *args) -> None:
+        if self._held is not None:
+            self._held.append((signal, args))
+        else:
+            signal.emit(*args)
 
     def _connect(self) -> None:
         w = self._worker
+        self._registryRequested.connect(w.loadRegistry)
+        w.registryLoaded.connect(self._on_registry_loaded)
+        w.registryFailed.connect(self.registryFailed)
         self._classifyRequested.connect(w.classify)
         self._explainRequested.connect(w.explain)
         w.explained.connect(self._on_explained)
@@ -224,7 +276,7 @@ class InferenceClient(QObject):
         self._next_id += 1
         request = _Request(self.generation, list(paths), model)
         self._live[self._next_id] = request
-        self._classifyRequested.emit(self._next_id, request.paths, model, weights, request.cancel)
+        self._send(self._classifyRequested, self._next_id, request.paths, model, weights, request.cancel)
         return self._next_id
 
     def supersede(self) -> None:
@@ -242,7 +294,7 @@ class InferenceClient(QObject):
         self._next_id += 1
         cancel = threading.Event()
         self._explaining[kind] = (self._next_id, cancel)
-        self._explainRequested.emit(self._next_id, kind, params, cancel)
+        self._send(self._explainRequested, self._next_id, kind, params, cancel)
         return self._next_id
 
     def cancel_explain(self, kind: str | None = None) -> None:
@@ -256,7 +308,10 @@ class InferenceClient(QObject):
         return kind in self._explaining if kind else bool(self._explaining)
 
     def set_device(self, device: str) -> None:
-        if not self._shut_down:
+        if self._shut_down:
+            return
+        self._device = device
+        if self._held is None:  # else start_loading() asks for it
             self._deviceRequested.emit(device)
 
     def is_current(self, request_id: int) -> bool:
@@ -276,6 +331,7 @@ class InferenceClient(QObject):
         self.supersede()
         self.cancel_explain()
         self._shut_down = True
+        self._held = None
         if not self._thread.isRunning():
             return True
         self._shutdownRequested.emit()
@@ -333,62 +389,12 @@ class InferenceClient(QObject):
         if self._take_explain(request_id, kind):
             self.explainFailed.emit(kind, message)
 
+    @Slot(object)
+    def _on_registry_loaded(self, registry) -> None:
+        self.registry = registry
+        self.registryLoaded.emit(registry)
+
     @Slot(str)
     def _on_device_changed(self, device: str) -> None:
         self.device = device
         self.deviceChanged.emit(device)
-
-
-class Job(QObject):
-    """One function run on a QThreadPool; reports through past-tense signals.
-
-    With ``reports=True`` the function gets a ``report(done, total)`` keyword
-    (throttled into ``progressed``); with ``cancellable=True`` it gets
-    ``cancel``, the job's ``threading.Event``. The job is a child of ``parent``
-    and deletes itself (on the GUI thread) once finished. Connect only to
-    methods of GUI-thread QObjects, so that slots run queued on the GUI thread.
-    """
-
-    started = Signal()
-    progressed = Signal(object, object)
-    returned = Signal(object)
-    errored = Signal(object)  # the exception
-    finished = Signal()
-
-    def __init__(self, fn: Callable[..., Any], *args: Any, parent: QObject | None = None,
-                 reports: bool = False, cancellable: bool = False, min_interval_s: float = 0.05,
-                 **kwargs: Any) -> None:
-        super().__init__(parent)
-        self.cancel = threading.Event()
-        self._fn, self._args, self._kwargs = fn, args, kwargs
-        self._reports = reports
-        self._cancellable = cancellable
-        self._min_interval = min_interval_s
-        self._last_report = 0.0
-        self.finished.connect(self.deleteLater)
-
-    def _report(self, done: Any, total: Any = None) -> None:
-        now = time.monotonic()
-        if now - self._last_report >= self._min_interval or (total is not None and done == total):
-            self._last_report = now
-            self.progressed.emit(done, total)
-
-    def start(self, pool: QThreadPool) -> "Job":
-        pool.start(self._run)
-        return self
-
-    def _run(self) -> None:
-        self.started.emit()
-        try:
-            kwargs = dict(self._kwargs)
-            if self._reports:
-                kwargs["report"] = self._report
-            if self._cancellable:
-                kwargs["cancel"] = self.cancel
-            result = self._fn(*self._args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - handed to the GUI as data
-            self.errored.emit(exc)
-        else:
-            self.returned.emit(result)
-        finally:
-            self.finished.emit()

@@ -1,4 +1,8 @@
-"""A model picker: a combo box grouped by family, each entry's tooltip its registry card."""
+"""A model picker: a combo box grouped by family, each entry's tooltip its registry card.
+
+The registry loads after the window is painted: until ``set_specs`` the picker
+is disabled and shows one placeholder entry (the remembered model's name, or
+"Loading models…")."""
 
 from __future__ import annotations
 
@@ -65,37 +69,73 @@ class ModelPicker(QComboBox):
 
     modelChanged = Signal(str)
 
-    def __init__(self, specs: list, families: list[str] | None = None, parent=None) -> None:
+    def __init__(self, specs: list | tuple = (), families: list[str] | None = None, parent=None, *,
+                 placeholder: str = "Loading models…") -> None:
         super().__init__(parent)
         self.setObjectName("modelPicker")
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.setMaxVisibleItems(24)
-        self._specs = {s.name: s for s in specs}
+        self._specs: dict = {}
+        self._last: str | None = None
         self._model = QStandardItemModel(self)
+        self.setModel(self._model)
+        self.setItemDelegate(_FamilyDelegate(self))
+        self.currentIndexChanged.connect(self._on_index_changed)
+        if specs:
+            self.set_specs(specs, families)
+        else:
+            self.show_placeholder(placeholder)
+
+    @property
+    def loaded(self) -> bool:
+        return bool(self._specs)
+
+    def show_placeholder(self, text: str, tip: str = "Loading models…") -> None:
+        """One disabled entry while the registry loads."""
+        self.blockSignals(True)
+        try:
+            self._model.clear()
+            item = QStandardItem(text)
+            item.setFlags(Qt.ItemFlag.NoItemFlags)
+            self._model.appendRow(item)
+            self.setCurrentIndex(0)
+        finally:
+            self.blockSignals(False)
+        self._specs, self._last = {}, None
+        self.setToolTip(tip)
+        self.setEnabled(False)
+
+    def set_specs(self, specs: list | tuple, families: list[str] | tuple[str, ...] | None = None) -> None:
+        """Fill the picker, grouped by family (``families`` first, in that order); nothing is selected yet."""
         order = list(families or [])
         order += sorted({s.family for s in specs} - set(order))
         header_font = QFont(self.font())
         header_font.setBold(True)
-        for family in order:
-            members = [s for s in specs if s.family == family]
-            if not members:
-                continue
-            header = QStandardItem(family)
-            header.setFlags(Qt.ItemFlag.NoItemFlags)
-            header.setFont(header_font)
-            header.setData(None, NameRole)
-            self._model.appendRow(header)
-            for spec in members:
-                item = QStandardItem(spec.display_name)
-                item.setData(spec.name, NameRole)
-                item.setToolTip(spec_tooltip(spec))
-                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-                self._model.appendRow(item)
-        self.setModel(self._model)
-        self.setItemDelegate(_FamilyDelegate(self))
-        self.currentIndexChanged.connect(self._on_index_changed)
-        self._last = self.current_model()
+        self.blockSignals(True)
+        try:
+            self._model.clear()
+            for family in order:
+                members = [s for s in specs if s.family == family]
+                if not members:
+                    continue
+                header = QStandardItem(family)
+                header.setFlags(Qt.ItemFlag.NoItemFlags)
+                header.setFont(header_font)
+                header.setData(None, NameRole)
+                self._model.appendRow(header)
+                for spec in members:
+                    item = QStandardItem(spec.display_name)
+                    item.setData(spec.name, NameRole)
+                    item.setToolTip(spec_tooltip(spec))
+                    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+                    self._model.appendRow(item)
+            self.setCurrentIndex(-1)
+        finally:
+            self.blockSignals(False)
+        self._specs, self._last = {s.name: s for s in specs}, None
+        self.setToolTip("")
+        self.setEnabled(True)
 
     def _row_of(self, name: str) -> int:
         for row in range(self._model.rowCount()):

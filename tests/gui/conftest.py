@@ -64,17 +64,22 @@ def no_dangling_qthreads(qapp, qtbot, qtlog, monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture
 def make_window(qtbot):
-    """``make_window() -> MainWindow``, shown; closed (and checked stopped) at teardown."""
+    """``make_window(wait_registry=True) -> MainWindow``, shown; closed (and checked stopped) at teardown.
+
+    The registry loads after the first paint; by default this waits for it (the pickers are filled)."""
     from gui.main_window import MainWindow
+    from tests.gui.helpers import wait_registry
 
     windows = []
 
-    def make(**kwargs):
+    def make(*, wait_registry_loaded: bool = True, **kwargs):
         window = MainWindow(**kwargs)
         qtbot.addWidget(window)
         window.show()
         qtbot.waitExposed(window)
         windows.append(window)
+        if wait_registry_loaded:
+            wait_registry(qtbot, window)
         return window
 
     yield make

@@ -30,6 +30,14 @@ def wait_settled(qtbot, window, rows: int) -> None:
     qtbot.waitUntil(lambda: window.gallery.rowCount() == rows and settled(window), timeout=TIMEOUT_MS)
 
 
+def wait_registry(qtbot, window) -> None:
+    """Until the model registry (loaded after the first paint) has filled the pickers."""
+    if not window.registry_ready:
+        with qtbot.waitSignal(window.registryLoaded, timeout=TIMEOUT_MS):
+            pass
+    assert window.model_picker.isEnabled() and window.model_picker.current_model() == window.model
+
+
 def choose_model(qtbot, window, name: str) -> None:
     """Pick ``name`` in the model picker the way a person does (emits modelChanged)."""
     assert window.model_picker.set_current_model(name, notify=True)

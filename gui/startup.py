@@ -1,0 +1,86 @@
+"""Start-up: doing things after the window's first paint, and the timing probe of ``benchmarks/startup.py``.
+
+Torch-free, like everything the window imports before its first paint.
+``after_first_paint(widget, fn)`` runs ``fn`` once ``widget`` has been painted
+(the main window starts loading torch and the registry from there).
+
+With ``CONVNET_STUDIO_STARTUP_PROBE=1`` the app prints one line per milestone,
+seconds since ``CONVNET_STUDIO_LAUNCH_T`` (a ``time.time()`` stamp the
+launcher takes just before it starts the process; without it, since this
+module was imported):
+
+    startup painted 0.612     the main window's first frame has been painted
+    startup registry 1.934    the model registry arrived (the picker is filled)
+    startup engine 2.410      the inference engine exists (torch imported, device chosen)
+
+and closes the window once all three are in, which ends the app.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Callable
+
+from PySide6.QtCore import QEvent, QObject, QTimer
+
+PROBE_ENV = "CONVNET_STUDIO_STARTUP_PROBE"
+LAUNCH_ENV = "CONVNET_STUDIO_LAUNCH_T"
+MILESTONES = ("painted", "registry", "engine")
+_IMPORTED_AT = time.time()
+
+
+def enabled() -> bool:
+    return os.environ.get(PROBE_ENV, "") not in ("", "0")
+
+
+def launch_time() -> float:
+    try:
+        return float(os.environ[LAUNCH_ENV])
+    except (KeyError, ValueError):
+        return _IMPORTED_AT
+
+
+class _FirstPaint(QObject):
+    """One-shot event filter: after the widget's first paint event, call back (from the event loop)."""
+
+    def __init__(self, widget, callback: Callable[[], None]) -> None:
+        super().__init__(widget)
+        self._callback = callback
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.parent() and event.type() == QEvent.Type.Paint:
+            obj.removeEventFilter(self)
+            QTimer.singleShot(0, obj, self._callback)  # once the whole frame (children too) is painted
+            self.deleteLater()
+        return False
+
+
+def after_first_paint(widget, callback: Callable[[], None]) -> None:
+    """Call ``callback`` on the GUI thread once ``widget`` has been painted for the first time."""
+    _FirstPaint(widget, callback)
+
+
+class StartupProbe(QObject):
+    """Prints the milestones of ``window`` (a ``MainWindow``), then closes it."""
+
+    def __init__(self, window) -> None:
+        super().__init__(window)
+        self._window = window
+        self._launched = launch_time()
+        self._seen: dict[str, float] = {}
+        after_first_paint(window, lambda: self.mark("painted"))
+        window.registryLoaded.connect(lambda: self.mark("registry"))
+        window.client.deviceChanged.connect(lambda _device: self.mark("engine"))
+        if window.registry_ready:
+            self.mark("registry")
+
+    def mark(self, milestone: str) -> None:
+        if milestone in self._seen:
+            return
+        self._seen[milestone] = elapsed = time.time() - self._launched
+        print(f"startup {milestone} {elapsed:.3f}", file=sys.stdout, flush=True)
+        if all(m in self._seen for m in MILESTONES):
+            QTimer.singleShot(0, self._window.close)
