@@ -17,7 +17,7 @@ from core import __version__
 from core.errors import StudioError, UnknownModelError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SUBCOMMANDS = ("models", "classify", "weights", "explain", "compare", "evaluate")
+SUBCOMMANDS = ("models", "classify", "weights", "explain", "compare", "evaluate", "train", "export")
 
 
 class UsageError(StudioError):
@@ -407,6 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    from core.training.cli import register
+
+    register(sub)
     return parser
 
 

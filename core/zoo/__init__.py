@@ -5,7 +5,7 @@
 'ResNet-50'
 """
 
-from core.zoo._api import FAMILIES, build_model, get_spec, list_specs
+from core.zoo._api import FAMILIES, build_model, get_spec, list_bundles, list_specs
 from core.zoo.spec import ModelSpec, Preprocess
 
-__all__ = ["FAMILIES", "ModelSpec", "Preprocess", "build_model", "get_spec", "list_specs"]
+__all__ = ["FAMILIES", "ModelSpec", "Preprocess", "build_model", "get_spec", "list_bundles", "list_specs"]

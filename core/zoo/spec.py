@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Mapping
 
 import torch
@@ -55,10 +56,11 @@ class ModelSpec:
     adapt_state_dict: Callable[[StateDict], dict[str, torch.Tensor]] = field(
         default=_same_state_dict, repr=False, compare=False
     )
+    local_weights: Path | None = None  # a saved model bundle's weights file (no download)
 
     @property
     def pretrained(self) -> bool:
-        return self.weights_url is not None
+        return self.weights_url is not None or self.local_weights is not None
 
     @property
     def input_size(self) -> int:

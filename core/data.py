@@ -1,0 +1,453 @@
+"""Training data: folder scan and report, stratified split, decode-once cache, dataset.
+
+A training folder holds one subfolder per class (nested folders count for their
+class), or a ``train/`` + ``val/`` pair of such folders. Hidden and system
+folders are ignored. :func:`scan_folder` reads every image's header and content
+hash and returns a :class:`ScanReport` (unreadable files with reasons, exact
+duplicates, tiny classes, imbalance, tiny images) plus the usable samples;
+:func:`split_samples` makes a reproducible stratified train/validation split;
+:class:`DecodedImages` decodes every sample once at the training resolution
+(exactly the inference preprocessing: shorter side resized, centre crop) into a
+uint8 array kept in memory or in a ``.npy`` memmap under a cache folder keyed by
+content hashes and size; :class:`ImageDataset` serves uint8 CHW tensors from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as F
+
+from core.errors import Cancelled, ImageError, StudioError
+from core.images import image_size, is_image_file, load_image
+from core.io import atomic_write_text
+
+__all__ = [
+    "Sample", "ScanReport", "DataSplit", "DecodedImages", "ImageDataset", "scan_folder", "split_samples",
+    "decode_sample", "fit_image", "collate_samples", "to_pil", "ProgressFn",
+]
+
+ProgressFn = Callable[[int, int], None]  # (done, total)
+SYSTEM_NAMES = frozenset({"__macosx", "$recycle.bin", "system volume information", "@eadir", "lost+found",
+                          "thumbs.db", "desktop.ini", "__pycache__"})
+SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "valid", "validation")}
+MIN_IMAGES_PER_CLASS = 5
+IMBALANCE_RATIO = 10.0
+TINY_PIXELS = 32
+_HASH_CHUNK = 1 << 20
+_CACHE_FORMAT = "v1"
+
+
+def _ignored(name: str) -> bool:
+    return name.startswith((".", "~")) or name.casefold() in SYSTEM_NAMES
+
+
+def _class_folders(folder: Path) -> list[Path]:
+    try:
+        entries = sorted(folder.iterdir(), key=lambda p: (p.name.casefold(), p.name))
+    except OSError as exc:
+        raise StudioError(f"cannot read the folder {folder}: {exc.strerror or exc}") from None
+    return [p for p in entries if p.is_dir() and not _ignored(p.name)]
+
+
+def _image_files(folder: Path) -> tuple[list[Path], int]:
+    """Image files under ``folder`` (recursive, sorted, hidden/system skipped) and the count of other files."""
+    images: list[Path] = []
+    others = 0
+    for current, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not _ignored(d))
+        for name in sorted(files):
+            if _ignored(name):
+                continue
+            if is_image_file(name):
+                images.append(Path(current) / name)
+            else:
+                others += 1
+    return images, others
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One usable image: its path, class index, content hash and header size."""
+
+    path: str
+    label: int
+    digest: str
+    width: int = 0
+    height: int = 0
+    subset: str = ""  # "train" / "val" when the folder came split, else ""
+
+
+@dataclass
+class ScanReport:
+    """What a training folder holds and what is wrong with it; ``to_json`` is plain data."""
+
+    root: str
+    layout: str  # "classes" or "split"
+    classes: list[str]
+    counts: dict[str, int]  # usable images per class
+    files: int = 0  # image files looked at
+    other_files: int = 0  # non-image files inside class folders (ignored)
+    loose_images: int = 0  # images directly in the root, outside any class folder (ignored)
+    unreadable: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
+    duplicates: list[list[str]] = field(default_factory=list)  # groups; the first of each is kept
+    small_classes: list[str] = field(default_factory=list)  # fewer than MIN_IMAGES_PER_CLASS
+    empty_classes: list[str] = field(default_factory=list)  # no usable image: left out of ``classes``
+    imbalance: float | None = None  # most / fewest images per class
+    tiny_images: int = 0  # shorter side below TINY_PIXELS
+    samples: list[Sample] = field(default_factory=list, repr=False)
+
+    @property
+    def tiny_share(self) -> float:
+        return self.tiny_images / len(self.samples) if self.samples else 0.0
+
+    @property
+    def warnings(self) -> list[str]:
+        """One sentence per problem, worst first."""
+        out = []
+        if len(self.classes) < 2:
+            out.append(f"found {len(self.classes)} class folder(s) with images; training needs at least 2")
+        if self.unreadable:
+            out.append(f"{len(self.unreadable)} file(s) cannot be read and will be skipped")
+        if self.empty_classes:
+            out.append(f"class folder(s) without usable images: {', '.join(self.empty_classes)}")
+        if self.small_classes:
+            out.append(f"class(es) with fewer than {MIN_IMAGES_PER_CLASS} images: {', '.join(self.small_classes)}")
+        if self.imbalance is not None and self.imbalance > IMBALANCE_RATIO:
+            out.append(f"classes are strongly imbalanced: the largest has {self.imbalance:.0f}x the images "
+                       "of the smallest")
+        if self.duplicates:
+            extra = sum(len(g) - 1 for g in self.duplicates)
+            out.append(f"{extra} exact duplicate file(s) will be used once")
+        if self.tiny_images:
+            out.append(f"{self.tiny_images} image(s) ({100 * self.tiny_share:.0f}%) are smaller than "
+                       f"{TINY_PIXELS} pixels on a side")
+        if self.loose_images:
+            out.append(f"{self.loose_images} image(s) outside class folders are ignored")
+        return out
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data.pop("samples")
+        data.update(images=len(self.samples), tiny_share=round(self.tiny_share, 4), warnings=self.warnings)
+        return data
+
+
+def _split_layout(root: Path) -> dict[str, Path] | None:
+    """{'train': folder, 'val': folder} when ``root`` holds a train/val split."""
+    found: dict[str, Path] = {}
+    for folder in _class_folders(root):
+        for subset, names in SPLIT_NAMES.items():
+            if folder.name.lower() in names and subset not in found:
+                found[subset] = folder
+    return found if len(found) == 2 else None
+
+
+def _file_digest(path: Path) -> str:
+    sha = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def _inspect(path: Path, verify: bool) -> tuple[str, int, int]:
+    """(content hash, width, height); raises ImageError."""
+    width, height = image_size(path)  # header only; raises ImageError with the reason
+    if verify:
+        load_image(path)  # full decode: catches truncated pixel data
+    try:
+        digest = _file_digest(path)
+    except OSError as exc:
+        raise ImageError(path, exc.strerror or str(exc)) from None
+    return digest, width, height
+
+
+def scan_folder(root: str | os.PathLike[str], *, verify: bool = False, progress: ProgressFn | None = None,
+                cancel: threading.Event | None = None) -> ScanReport:
+    """Scan a training folder; ``verify`` decodes every image fully (slower, catches truncation).
+
+    ``progress(done, total)`` is called every few files and at the end; setting
+    ``cancel`` raises :class:`~core.errors.Cancelled` within one file.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise StudioError(f"{root} is not a folder" if root.exists() else f"{root}: no such folder")
+    split = _split_layout(root)
+    layout = "split" if split else "classes"
+    listing: list[tuple[str, str, Path]] = []  # (class name, subset, file)
+    class_names: set[str] = set()
+    other_files = 0
+    for subset, parent in (split or {"": root}).items():
+        for folder in _class_folders(parent):
+            class_names.add(folder.name)
+            files, others = _image_files(folder)
+            other_files += others
+            listing.extend((folder.name, subset, f) for f in files)
+    loose = sum(1 for p in root.iterdir() if p.is_file() and is_image_file(p)) if not split else 0
+    report = ScanReport(root=str(root), layout=layout, classes=[], counts={}, files=len(listing),
+                        other_files=other_files, loose_images=loose)
+    found: list[tuple[str, str, Path, str, int, int]] = []
+    for done, (name, subset, path) in enumerate(listing, 1):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("folder scan")
+        try:
+            found.append((name, subset, path, *_inspect(path, verify)))
+        except ImageError as exc:
+            report.unreadable.append({"path": str(path), "reason": exc.reason})
+        if progress is not None and (done % 32 == 0 or done == len(listing)):
+            progress(done, len(listing))
+    _fill(report, sorted(class_names, key=lambda n: (n.casefold(), n)), found)
+    return report
+
+
+def _fill(report: ScanReport, names: list[str], found: list[tuple[str, str, Path, str, int, int]]) -> None:
+    """Classes, counts, duplicates and the usable samples from the inspected files."""
+    first: dict[str, str] = {}  # content hash -> first path with it
+    groups: dict[str, list[str]] = {}
+    kept: list[tuple[str, str, Path, str, int, int]] = []
+    for item in found:
+        digest = item[3]
+        if digest in first:
+            groups.setdefault(digest, [first[digest]]).append(str(item[2]))
+            continue
+        first[digest] = str(item[2])
+        kept.append(item)
+    report.duplicates = list(groups.values())
+    per_class = {name: sum(1 for k in kept if k[0] == name) for name in names}
+    report.empty_classes = [n for n in names if per_class[n] == 0]
+    report.classes = [n for n in names if per_class[n] > 0]
+    report.counts = {n: per_class[n] for n in report.classes}
+    index = {name: i for i, name in enumerate(report.classes)}
+    report.samples = [Sample(str(p), index[n], d, w, h, subset) for n, subset, p, d, w, h in kept]
+    report.small_classes = [n for n, c in report.counts.items() if c < MIN_IMAGES_PER_CLASS]
+    counts = list(report.counts.values())
+    report.imbalance = max(counts) / min(counts) if counts else None
+    report.tiny_images = sum(1 for s in report.samples if min(s.width, s.height) < TINY_PIXELS)
+
+
+# -- split ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """Train and validation samples; class ``i`` is ``classes[i]`` (the map saved with the model)."""
+
+    classes: tuple[str, ...]
+    train: tuple[Sample, ...]
+    val: tuple[Sample, ...]
+
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.classes)}
+
+    def to_json(self) -> dict:
+        def counts(samples: Sequence[Sample]) -> dict[str, int]:
+            return {c: sum(1 for s in samples if s.label == i) for i, c in enumerate(self.classes)}
+
+        return {"classes": list(self.classes), "train": counts(self.train), "val": counts(self.val)}
+
+
+def split_samples(report: ScanReport, val_fraction: float = 0.2, seed: int = 0) -> DataSplit:
+    """Stratified split: each class gives ``round(n * val_fraction)`` images (at least 1 when n >= 2).
+
+    The same report, fraction and seed always give the same split. A folder that
+    came with ``train/`` and ``val/`` keeps its own split.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise StudioError(f"the validation fraction must be in [0, 1), got {val_fraction}")
+    if report.layout == "split":
+        return DataSplit(tuple(report.classes), tuple(s for s in report.samples if s.subset == "train"),
+                         tuple(s for s in report.samples if s.subset == "val"))
+    rng = np.random.default_rng(seed)
+    train: list[Sample] = []
+    val: list[Sample] = []
+    for label in range(len(report.classes)):
+        members = sorted((s for s in report.samples if s.label == label), key=lambda s: s.path)
+        order = rng.permutation(len(members))
+        n_val = round(len(members) * val_fraction)
+        if val_fraction > 0 and len(members) >= 2:
+            n_val = min(max(n_val, 1), len(members) - 1)
+        chosen = set(order[:n_val].tolist())
+        for i, sample in enumerate(members):
+            (val if i in chosen else train).append(sample)
+    return DataSplit(tuple(report.classes), tuple(train), tuple(val))
+
+
+# -- decoding ------------------------------------------------------------------
+
+
+def decode_sample(path: str, size: int) -> np.ndarray:
+    """uint8 [size, size, 3]: draft decode, shorter side to ``size`` (bilinear, antialiased), centre crop.
+
+    The same steps as inference with ``Preprocess(resize_size=size, crop_size=size)``.
+    """
+    return fit_image(load_image(path, draft_size=2 * size), size)
+
+
+def fit_image(image: Image.Image, size: int) -> np.ndarray:
+    """An RGB PIL image as uint8 [size, size, 3]: shorter side resized to ``size``, centre crop."""
+    image = F.resize(image.convert("RGB"), [size], interpolation=InterpolationMode.BILINEAR, antialias=True)
+    return np.array(F.center_crop(image, [size]), dtype=np.uint8)  # a writable copy
+
+
+class DecodedImages:
+    """Every sample decoded once to uint8 [N, S, S, 3]; ``failed`` maps an index to its reason.
+
+    With ``cache_dir`` the array is a ``.npy`` memmap named after the samples'
+    content hashes and the size, so a later run over the same images reuses it.
+    """
+
+    def __init__(self, array: np.ndarray, failed: dict[int, str]) -> None:
+        self.array = array
+        self.failed = failed
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.array.nbytes)
+
+    def subset(self, start: int, stop: int | None) -> "DecodedImages":
+        """Rows ``start:stop`` (a view; failures renumbered)."""
+        stop = len(self.array) if stop is None else stop
+        return DecodedImages(self.array[start:stop],
+                             {i - start: reason for i, reason in self.failed.items() if start <= i < stop})
+
+    @classmethod
+    def build(cls, samples: Sequence[Sample], size: int, *, cache_dir: str | os.PathLike[str] | None = None,
+              workers: int | None = None, progress: ProgressFn | None = None,
+              cancel: threading.Event | None = None) -> "DecodedImages":
+        if cache_dir is not None:
+            cached = cls._load(Path(cache_dir), samples, size)
+            if cached is not None:
+                if progress is not None:
+                    progress(len(samples), len(samples))
+                return cached
+        shape = (len(samples), size, size, 3)
+        if cache_dir is None:
+            return cls._decode_into(np.zeros(shape, np.uint8), samples, size, workers, progress, cancel)
+        folder = Path(cache_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = cls._key(samples, size)
+        tmp = folder / f".{stem}.{os.getpid()}.npy"
+        try:
+            array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+            failed = cls._decode_into(array, samples, size, workers, progress, cancel).failed
+            array.flush()
+            del array
+            atomic_write_text(folder / f"{stem}.json", json.dumps({str(k): v for k, v in failed.items()}))
+            os.replace(tmp, folder / f"{stem}.npy")
+        except OSError as exc:
+            raise StudioError(f"cannot write the decode cache in {folder}: {exc.strerror or exc}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        loaded = cls._load(folder, samples, size)
+        assert loaded is not None
+        return loaded
+
+    @classmethod
+    def _decode_into(cls, array: np.ndarray, samples: Sequence[Sample], size: int, workers: int | None,
+                     progress: ProgressFn | None, cancel: threading.Event | None) -> "DecodedImages":
+        failed: dict[int, str] = {}
+
+        def one(index: int) -> None:
+            if cancel is not None and cancel.is_set():
+                return
+            try:
+                array[index] = decode_sample(samples[index].path, size)
+            except ImageError as exc:
+                failed[index] = exc.reason
+
+        total = len(samples)
+        block = 64
+        with ThreadPoolExecutor(workers or min(4, os.cpu_count() or 1), thread_name_prefix="decode") as pool:
+            for start in range(0, total, block):  # in blocks: cancel and progress stay responsive
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("decoding the images")
+                list(pool.map(one, range(start, min(start + block, total))))
+                if progress is not None:
+                    progress(min(start + block, total), total)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("decoding the images")
+        return cls(array, failed)
+
+    @staticmethod
+    def _key(samples: Sequence[Sample], size: int) -> str:
+        sha = hashlib.sha256(f"{_CACHE_FORMAT}|{size}|".encode())
+        for sample in samples:
+            sha.update(sample.digest.encode() + b"|")
+        return f"decoded-{size}px-{sha.hexdigest()[:24]}"
+
+    @classmethod
+    def _load(cls, folder: Path, samples: Sequence[Sample], size: int) -> "DecodedImages | None":
+        stem = cls._key(samples, size)
+        try:
+            array = np.load(folder / f"{stem}.npy", mmap_mode="r")
+            failed = {int(k): str(v) for k, v in json.loads((folder / f"{stem}.json").read_text()).items()}
+        except (OSError, ValueError):
+            return None
+        if array.shape != (len(samples), size, size, 3) or array.dtype != np.uint8:
+            return None
+        return cls(array, failed)
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """(uint8 [3, S, S] tensor or None, label, index) per sample; None when the file cannot be decoded.
+
+    Serves from a :class:`DecodedImages` when given, else decodes the file on every access.
+    ``transform`` (an augmentation on uint8 CHW tensors) runs per sample.
+    """
+
+    def __init__(self, samples: Sequence[Sample], size: int, *, decoded: DecodedImages | None = None,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        self.samples = list(samples)
+        self.size = size
+        self.decoded = decoded
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, int, int, str | None]:
+        sample = self.samples[index]
+        if self.decoded is not None:
+            if index in self.decoded.failed:
+                return None, sample.label, index, self.decoded.failed[index]
+            array = np.array(self.decoded.array[index])  # a private, writable copy
+        else:
+            try:
+                array = decode_sample(sample.path, self.size)
+            except ImageError as exc:
+                return None, sample.label, index, exc.reason
+        tensor = torch.from_numpy(array).permute(2, 0, 1)
+        if self.transform is not None:
+            tensor = self.transform(tensor)
+        return tensor.contiguous(), sample.label, index, None
+
+
+def collate_samples(items: list[tuple[torch.Tensor | None, int, int, str | None]]):
+    """Stack the decodable samples: (images uint8 [B,3,S,S], labels [B], skipped [(index, reason)])."""
+    good = [item for item in items if item[0] is not None]
+    skipped = [(index, reason or "unreadable") for image, _, index, reason in items if image is None]
+    if not good:
+        return None, None, skipped
+    images = torch.stack([item[0] for item in good])
+    labels = torch.tensor([item[1] for item in good], dtype=torch.long)
+    return images, labels, skipped
+
+
+def to_pil(array: np.ndarray | torch.Tensor) -> Image.Image:
+    """A uint8 HWC array or CHW tensor as a PIL image (for previews)."""
+    if isinstance(array, torch.Tensor):
+        array = array.permute(1, 2, 0).numpy()
+    return Image.fromarray(np.ascontiguousarray(array))

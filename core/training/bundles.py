@@ -1,0 +1,381 @@
+"""Model bundles: a trained model as a folder ``weights.pt`` + ``meta.json`` under the app's data dir.
+
+``<user data dir>/models/<NAME>/`` (``platformdirs.user_data_dir("convnet-studio")``,
+so ``XDG_DATA_HOME`` is honoured). A bundle is written into a temp folder beside
+its final place and renamed into it, so a crash never leaves half a bundle under
+its name. The reader checks ``meta.json`` strictly (types, ranges, names, that
+the weights file is inside the folder) and raises ``WeightsError`` saying what
+is wrong; weights always load with ``weights_only=True``.
+
+The zoo's ``get_spec`` falls back to :func:`bundle_spec`, so a bundle's name (or
+folder) works wherever a registry name does: ``classify --model NAME``, the
+inference engine, explain, compare.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import platformdirs
+import torch
+from torch import nn
+
+from core.errors import StudioError, WeightsError
+from core.zoo.spec import ModelSpec, Preprocess
+
+__all__ = ["Bundle", "FORMAT", "FORMAT_VERSION", "FAMILY", "models_dir", "write_bundle", "read_bundle",
+           "find_bundle", "list_bundles", "bundle_spec", "build_bundle_model", "load_bundle_model",
+           "delete_bundle", "unique_name", "check_name"]
+
+FORMAT = "convnet-studio.bundle"
+FORMAT_VERSION = 1
+FAMILY = "My models"
+META_NAME = "meta.json"
+WEIGHTS_NAME = "weights.pt"
+MAX_META_BYTES = 4 * 1024 * 1024
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+
+
+def models_dir() -> Path:
+    """Where bundles live (read at call time, so tests can move XDG_DATA_HOME)."""
+    return Path(platformdirs.user_data_dir("convnet-studio")) / "models"
+
+
+def check_name(name: object) -> str:
+    """A bundle name: 1-64 letters, digits, ``.``, ``_`` or ``-``, starting with a letter or digit."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or name.endswith((".tmp", ".old")):
+        raise StudioError(f"bad model name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting "
+                          "with a letter or digit (no spaces or slashes)")
+    return name
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A validated bundle; ``folder`` is absolute."""
+
+    name: str
+    folder: Path
+    display_name: str
+    architecture: str  # registry name of the base architecture
+    classes: tuple[str, ...]
+    preprocess: Preprocess
+    weights_path: Path
+    weights_sha256: str | None
+    params: int | None
+    metrics: dict[str, Any]
+    training: dict[str, Any]
+    created: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "folder": str(self.folder), "display_name": self.display_name,
+                "architecture": self.architecture, "classes": list(self.classes),
+                "preprocess": dataclasses.asdict(self.preprocess), "weights": str(self.weights_path),
+                "params": self.params, "metrics": self.metrics, "training": self.training, "created": self.created}
+
+
+# -- writing ---------------------------------------------------------------------
+
+
+def unique_name(base: str, root: Path | None = None) -> str:
+    """``base`` made valid, with -2, -3... appended while a bundle of that name exists."""
+    root = root or models_dir()
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-._")[:56] or "model"
+    if not clean[0].isalnum():
+        clean = "m" + clean
+    name, n = clean, 1
+    while (root / name).exists():
+        n += 1
+        name = f"{clean}-{n}"
+    return name
+
+
+def write_bundle(name: str, state_dict: Mapping[str, torch.Tensor], meta: dict[str, Any], *,
+                 root: str | os.PathLike[str] | None = None, overwrite: bool = False) -> Path:
+    """Write ``weights.pt`` and ``meta.json`` into a temp folder, then rename it to ``root/name``."""
+    check_name(name)
+    root = Path(root) if root is not None else models_dir()
+    dest = root / name
+    if dest.exists() and not overwrite:
+        raise StudioError(f"a model called '{name}' already exists in {root}; choose another name")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=root))
+    except OSError as exc:
+        raise StudioError(f"cannot write the model into {root}: {exc.strerror or exc}") from None
+    try:
+        weights = tmp / WEIGHTS_NAME
+        with open(weights, "wb") as fh:
+            torch.save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        full = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": name, **meta,
+                "weights": WEIGHTS_NAME, "weights_sha256": _sha256(weights),
+                "created": meta.get("created") or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        with open(tmp / META_NAME, "w", encoding="utf-8") as fh:
+            json.dump(full, fh, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        read_bundle(tmp, expected_name=name)  # never publish a bundle the reader would refuse
+        _publish(tmp, dest)
+    except OSError as exc:
+        raise StudioError(f"cannot write the model {dest}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _publish(tmp: Path, dest: Path) -> None:
+    """Rename ``tmp`` onto ``dest``; an existing bundle is moved aside first and removed after."""
+    old = None
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
+        os.replace(dest, old)
+    try:
+        os.replace(tmp, dest)
+    except OSError:
+        if old is not None:
+            os.replace(old, dest)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def delete_bundle(name: str) -> None:
+    bundle = find_bundle(name)
+    if bundle is None:
+        raise StudioError(f"no saved model called '{name}'")
+    shutil.rmtree(bundle.folder)
+
+
+# -- reading -----------------------------------------------------------------------
+
+
+def _fail(folder: Path, problem: str) -> WeightsError:
+    return WeightsError(f"{folder} is not a valid model bundle: {problem}")
+
+
+def _get(meta: dict, key: str, kind: type | tuple[type, ...], folder: Path, required: bool = True) -> Any:
+    if key not in meta:
+        if required:
+            raise _fail(folder, f"{META_NAME} has no '{key}'")
+        return None
+    value = meta[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise _fail(folder, f"'{key}' in {META_NAME} must be {names}, not {type(value).__name__}")
+    return value
+
+
+def read_bundle(folder: str | os.PathLike[str], *, expected_name: str | None = None) -> Bundle:
+    """Validate ``folder/meta.json`` and the weights file's place; raise WeightsError otherwise."""
+    folder = Path(folder).absolute()
+    meta_path = folder / META_NAME
+    try:
+        if meta_path.stat().st_size > MAX_META_BYTES:
+            raise _fail(folder, f"{META_NAME} is larger than {MAX_META_BYTES // 2**20} MiB")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _fail(folder, f"it has no {META_NAME}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(folder, f"{META_NAME} cannot be read ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise _fail(folder, f"{META_NAME} is not a ConvNet Studio model description")
+    version = _get(meta, "format_version", int, folder)
+    if version > FORMAT_VERSION:
+        raise _fail(folder, f"it was saved by a newer ConvNet Studio (format {version}; this one reads "
+                            f"{FORMAT_VERSION}): update the app")
+    if version < 1:
+        raise _fail(folder, f"unknown format version {version}")
+    name = _get(meta, "name", str, folder)
+    try:
+        check_name(name)
+    except StudioError as exc:
+        raise _fail(folder, str(exc)) from None
+    architecture = _get(meta, "architecture", str, folder)
+    from core.zoo._api import registry_spec
+
+    if registry_spec(architecture) is None:
+        raise _fail(folder, f"unknown architecture '{architecture}'")
+    if expected_name is None and NAME_RE.fullmatch(folder.name):
+        expected_name = folder.name  # a copied or renamed folder is known by its folder name
+    return Bundle(
+        name=expected_name or name,
+        folder=folder,
+        display_name=_display_name(meta, folder, name),
+        architecture=registry_spec(architecture).name,  # type: ignore[union-attr]
+        classes=_classes(meta, folder),
+        preprocess=_preprocess(meta, folder),
+        weights_path=_weights_path(meta, folder),
+        weights_sha256=_get(meta, "weights_sha256", str, folder, required=False),
+        params=_get(meta, "params", int, folder, required=False),
+        metrics=_get(meta, "metrics", dict, folder, required=False) or {},
+        training=_get(meta, "training", dict, folder, required=False) or {},
+        created=_get(meta, "created", str, folder, required=False) or "",
+    )
+
+
+def _display_name(meta: dict, folder: Path, name: str) -> str:
+    value = _get(meta, "display_name", str, folder, required=False) or name
+    if len(value) > 200 or any(ord(c) < 32 for c in value):
+        raise _fail(folder, "'display_name' is too long or holds control characters")
+    return value
+
+
+def _classes(meta: dict, folder: Path) -> tuple[str, ...]:
+    classes = _get(meta, "classes", list, folder)
+    if len(classes) < 2 or len(classes) > 100_000:
+        raise _fail(folder, f"'classes' must list 2 to 100000 names, it has {len(classes)}")
+    for c in classes:
+        if not isinstance(c, str) or not c.strip() or len(c) > 256:
+            raise _fail(folder, f"class name {c!r} is not a non-empty string of at most 256 characters")
+    if len(set(classes)) != len(classes):
+        raise _fail(folder, "'classes' has duplicate names")
+    return tuple(classes)
+
+
+def _preprocess(meta: dict, folder: Path) -> Preprocess:
+    pp = _get(meta, "preprocess", dict, folder)
+    sizes = {}
+    for key in ("resize_size", "crop_size"):
+        value = _get(pp, key, int, folder)
+        if not 8 <= value <= 4096:
+            raise _fail(folder, f"preprocess '{key}' must be between 8 and 4096, got {value}")
+        sizes[key] = value
+    if sizes["crop_size"] > sizes["resize_size"]:
+        raise _fail(folder, "preprocess 'crop_size' is larger than 'resize_size'")
+    stats = {}
+    for key in ("mean", "std"):
+        value = _get(pp, key, list, folder)
+        if len(value) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise _fail(folder, f"preprocess '{key}' must be 3 numbers")
+        if key == "std" and min(value) <= 0:
+            raise _fail(folder, "preprocess 'std' must be positive")
+        stats[key] = tuple(float(v) for v in value)
+    interpolation = _get(pp, "interpolation", str, folder)
+    if interpolation not in INTERPOLATIONS:
+        raise _fail(folder, f"preprocess 'interpolation' must be one of {', '.join(INTERPOLATIONS)}")
+    return Preprocess(resize_size=sizes["resize_size"], crop_size=sizes["crop_size"], mean=stats["mean"],
+                      std=stats["std"], interpolation=interpolation)
+
+
+def _weights_path(meta: dict, folder: Path) -> Path:
+    relative = _get(meta, "weights", str, folder)
+    if not relative or os.path.isabs(relative) or ".." in Path(relative).parts or "\\" in relative:
+        raise _fail(folder, f"weights file '{relative}' must be a plain name inside the bundle folder")
+    path = (folder / relative).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise _fail(folder, f"weights file '{relative}' points outside the bundle folder")
+    if not path.is_file():
+        raise _fail(folder, f"weights file '{relative}' is missing")
+    return path
+
+
+# -- lookup ------------------------------------------------------------------------
+
+
+def find_bundle(name_or_path: str | os.PathLike[str]) -> Bundle | None:
+    """The bundle called ``name_or_path`` in the models folder, or at that folder path; None if neither.
+
+    A folder that exists but is not a valid bundle raises ``WeightsError``.
+    """
+    text = os.fspath(name_or_path).strip()
+    if not text:
+        return None
+    if NAME_RE.fullmatch(text):
+        root = models_dir()
+        folder = root / text
+        if not folder.is_dir() and root.is_dir():  # names are matched without case, as registry names are
+            folder = next((p for p in root.iterdir() if p.name.lower() == text.lower() and p.is_dir()), folder)
+        if folder.is_dir() and (folder / META_NAME).exists():
+            return read_bundle(folder)
+    path = Path(text).expanduser()
+    if path.is_dir() and ((path / META_NAME).exists() or os.sep in text or "/" in text):
+        return read_bundle(path)
+    return None
+
+
+def list_bundles(root: str | os.PathLike[str] | None = None) -> list[Bundle]:
+    """Valid bundles in the models folder, sorted by name; invalid folders are left out."""
+    folder = Path(root) if root is not None else models_dir()
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name.lower()):
+        if path.is_dir() and not path.name.startswith("."):
+            try:
+                out.append(read_bundle(path))
+            except WeightsError:
+                continue
+    return out
+
+
+def build_bundle_model(architecture: str, *, num_classes: int) -> nn.Module:
+    """The base architecture with its head replaced for ``num_classes`` (random init)."""
+    from core.training.setup import replace_head
+    from core.zoo._api import registry_spec
+
+    spec = registry_spec(architecture)
+    if spec is None:
+        raise StudioError(f"unknown architecture '{architecture}'")
+    model = spec.build()
+    replace_head(model, num_classes)
+    return model
+
+
+def bundle_spec(name_or_path: str | os.PathLike[str]) -> ModelSpec | None:
+    """A ModelSpec for a saved bundle (its classes, preprocessing and weights), or None if there is none."""
+    bundle = find_bundle(name_or_path)
+    if bundle is None:
+        return None
+    return spec_of(bundle)
+
+
+def spec_of(bundle: Bundle) -> ModelSpec:
+    from core.zoo._api import registry_spec
+
+    base = registry_spec(bundle.architecture)
+    assert base is not None
+    return dataclasses.replace(
+        base, name=bundle.name, display_name=bundle.display_name, family=FAMILY, categories=bundle.classes,
+        builder=functools.partial(build_bundle_model, base.name), preprocess=bundle.preprocess,
+        params=bundle.params or base.params, acc1=None, acc5=None, weights_url=None, weights_file=None,
+        weights_size=bundle.weights_path.stat().st_size, local_weights=bundle.weights_path,
+    )
+
+
+def load_bundle_model(name_or_path: str | os.PathLike[str] | Bundle) -> tuple[nn.Module, Bundle]:
+    """The bundle's model on the CPU in eval mode (weights loaded with ``weights_only=True``)."""
+    from core import weights as weights_mod
+
+    bundle = name_or_path if isinstance(name_or_path, Bundle) else find_bundle(name_or_path)
+    if bundle is None:
+        raise StudioError(f"no saved model called '{name_or_path}' (looked in {models_dir()})")
+    spec = spec_of(bundle)
+    state = weights_mod.load_state_dict_file(bundle.weights_path)
+    with torch.device("meta"):
+        model = spec.build()
+    try:
+        weights_mod.load_into(model, state, spec)
+    except WeightsError as exc:
+        raise WeightsError(f"{bundle.weights_path}: {exc}") from None
+    return model.eval(), bundle

@@ -1,0 +1,206 @@
+"""``python main.py train`` and ``python main.py export`` (registered into core.cli's parser).
+
+train: one line per epoch on stdout (stderr with ``--json``, whose stdout is one
+JSON document: status, metrics, bundle, run folder), a progress bar on stderr
+when it is a terminal, notes (skipped files, data warnings) on stderr. Ctrl+C
+keeps the last epoch's checkpoint: ``train --resume RUN_DIR`` goes on from it.
+Under ``torchrun`` only rank 0 prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from core.cli import EXIT_OK, UsageError, _eprint
+from core.errors import StudioError
+from core.training.callbacks import Callback
+from core.training.events import BatchEnd, EpochEnd, FitStart, Notice, Progress
+
+__all__ = ["register", "cmd_train", "cmd_export"]
+
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+
+
+class ConsoleReporter(Callback):
+    """Epoch lines, notes and (on a terminal) a progress bar; silent on ranks other than 0."""
+
+    order = -40
+
+    def __init__(self, *, json_mode: bool) -> None:
+        self.lines = sys.stderr if json_mode else sys.stdout
+        self.bar = sys.stderr.isatty()
+        self.quiet = os.environ.get("RANK", "0") not in ("", "0")  # under torchrun only rank 0 talks
+
+    def _bar(self, text: str) -> None:
+        if self.bar and not self.quiet:
+            sys.stderr.write("\r" + text[:118].ljust(118))
+            sys.stderr.flush()
+
+    def _clear(self) -> None:
+        self._bar("")
+        if self.bar and not self.quiet:
+            sys.stderr.write("\r")
+
+    def progress(self, event: Progress) -> None:
+        words = {"scan": "scanning images", "decode": "decoding images", "lr_find": "finding a learning rate"}
+        self._bar(f"{words.get(event.phase, event.phase)} {event.done}/{event.total}")
+
+    def fit_start(self, event: FitStart) -> None:
+        self.quiet = self.quiet or not self.trainer.is_main
+        self._clear()
+        if not self.quiet:
+            start = f", resuming at epoch {event.start_epoch}" if event.start_epoch > 1 else ""
+            ranks = f" x {event.world_size} processes" if event.world_size > 1 else ""
+            _eprint(f"training '{event.settings['name']}' ({event.settings['model']}, {event.settings['strategy']}): "
+                    f"{len(event.classes)} classes, {event.train_images} training / {event.val_images} validation "
+                    f"images, {event.epochs} epochs on {event.device}{ranks}{start}; checkpoints in {event.run_dir}")
+
+    def batch_end(self, event: BatchEnd) -> None:
+        done = event.batch / max(event.batches, 1)
+        self._bar(f"epoch {event.epoch} [{'#' * int(done * 24):<24}] {event.batch}/{event.batches} "
+                  f"loss {event.loss:.4f} {event.images_per_second:.0f} img/s")
+
+    def epoch_end(self, event: EpochEnd) -> None:
+        if self.quiet:
+            return
+        self._clear()
+        val = (f"  val_loss {event.val_loss:.4f}  val_acc {100 * event.val_acc:.2f}%"
+               if event.val_loss is not None else "")
+        print(f"epoch {event.epoch}/{event.epochs}  train_loss {event.train_loss:.4f}{val}  lr {event.lr:.2e}  "
+              f"{event.seconds:.1f}s  {event.images_per_second:.0f} img/s{'  *' if event.best else ''}",
+              file=self.lines, flush=True)
+
+    def notice(self, event: Notice) -> None:
+        if not self.quiet and event.kind not in ("paused", "resumed"):
+            self._clear()
+            _eprint(("warning: " if event.kind == "data" else "note: ") + event.message)
+
+
+def _lr(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'auto': {text}") from None
+
+
+def _settings(args: argparse.Namespace):
+    from core.errors import UnknownModelError
+    from core.training.settings import TrainSettings
+    from core.zoo import get_spec
+
+    try:
+        spec = get_spec(args.model)
+    except UnknownModelError as exc:
+        raise UsageError(str(exc)) from None
+    strategy = args.strategy or ("scratch" if args.weights == "none" or not spec.pretrained else "finetune")
+    values: dict[str, Any] = dict(
+        data=args.folder, model=args.model, weights=args.weights, strategy=strategy, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, schedule=args.schedule,
+        label_smoothing=args.label_smoothing, augment=args.augment, image_size=args.image_size,
+        val_fraction=args.val_fraction, patience=args.patience, seed=args.seed, device=args.device,
+        num_workers=args.workers, cache=args.cache, name=args.name)
+    try:
+        return TrainSettings(**values)
+    except StudioError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.training.bundles import check_name
+    from core.training.trainer import Trainer
+
+    reporter = ConsoleReporter(json_mode=args.json)
+    if args.resume:
+        trainer = Trainer.resume_from(args.resume, callbacks=[reporter], models_root=args.out)
+    else:
+        if not args.folder:
+            raise UsageError("give the training FOLDER (one subfolder per class), or --resume RUN_DIR")
+        if args.name is not None:
+            try:
+                check_name(args.name)
+            except StudioError as exc:
+                raise UsageError(f"--name: {exc}") from None
+        trainer = Trainer(_settings(args), callbacks=[reporter], models_root=args.out)
+    try:
+        result = trainer.fit()
+    except KeyboardInterrupt:
+        reporter._clear()
+        if trainer.run_dir is not None:
+            _eprint(f"interrupted; go on with: python main.py train --resume {trainer.run_dir}")
+        return 130
+    if not trainer.is_main:
+        return EXIT_OK
+    if args.json:
+        print(json.dumps({**result.to_json(), "name": trainer.name}, indent=2))
+    else:
+        _eprint(result.message)
+        print(f"saved model '{trainer.name}': {result.bundle}")
+        print(f"use it: python main.py classify IMAGE --model {trainer.name if args.out is None else result.bundle}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.training.bundles import find_bundle
+    from core.training.export import export_bundle
+
+    if find_bundle(args.bundle) is None:
+        raise UsageError(f"no saved model called '{args.bundle}' (give its name or its folder)")
+    path = export_bundle(args.bundle, args.format, args.out)
+    if args.json:
+        print(json.dumps({"bundle": args.bundle, "format": args.format, "path": str(path)}))
+    else:
+        print(f"exported {args.bundle} as {args.format}: {path}")
+    return EXIT_OK
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from core.training.augment import PRESETS
+    from core.training.export import FORMATS
+    from core.training.settings import CACHE_MODES, OPTIMIZERS, SCHEDULES, STRATEGIES
+
+    p = sub.add_parser("train", help="train a classifier on a folder with one subfolder per class")
+    p.add_argument("folder", nargs="?", help="class subfolders, or train/ and val/ folders of them")
+    p.add_argument("--model", default="resnet18", help="registry name or saved model (default: resnet18)")
+    p.add_argument("--weights", default="default", choices=["default", "none"],
+                   help="start from pretrained weights (default) or random ones")
+    p.add_argument("--strategy", default=None, choices=list(STRATEGIES),
+                   help="head | finetune | scratch (default: finetune, or scratch without pretrained weights)")
+    p.add_argument("--epochs", type=_whole, default=10)
+    p.add_argument("--batch-size", type=_whole, default=32)
+    p.add_argument("--lr", type=_lr, default="auto", help="learning rate, or auto (default) for the lr finder")
+    p.add_argument("--optimizer", default="adamw", choices=list(OPTIMIZERS))
+    p.add_argument("--schedule", default="onecycle", choices=list(SCHEDULES))
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--image-size", type=_whole, default=None, help="pixels (default: the model's input size)")
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--augment", default="light", choices=list(PRESETS))
+    p.add_argument("--patience", type=_whole, default=None, help="stop after P epochs without improvement")
+    p.add_argument("--name", default=None, help="name of the saved model (default: FOLDER-MODEL)")
+    p.add_argument("--out", default=None, help="folder to save the model in (default: the app's models folder)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="go on from the checkpoint in a run folder")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--seed", type=_whole, default=0)
+    p.add_argument("--workers", type=_whole, default=0, help="data loader processes (default: 0)")
+    p.add_argument("--cache", default="auto", choices=list(CACHE_MODES), help="where decoded images are kept")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="export a saved model to TorchScript or ONNX")
+    p.add_argument("bundle", help="saved model name or folder")
+    p.add_argument("--format", required=True, choices=list(FORMATS))
+    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export)

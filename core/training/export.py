@@ -1,0 +1,86 @@
+"""Export a saved model bundle to TorchScript or ONNX.
+
+Both take the network's own input: a float batch [N, 3, S, S] normalised with
+the bundle's mean and std (its ``meta.json`` travels inside the TorchScript file
+as an extra file, and as ONNX metadata), and return logits [N, classes].
+ONNX needs the optional extra: ``pip install convnet-studio[onnx]``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from core.errors import StudioError
+from core.io import atomic_write_bytes
+from core.training.bundles import META_NAME, Bundle, load_bundle_model
+
+__all__ = ["FORMATS", "export_bundle", "ONNX_HINT"]
+
+FORMATS = ("torchscript", "onnx")
+ONNX_HINT = "ONNX export needs the optional ONNX packages: pip install convnet-studio[onnx]"
+
+
+def _meta_text(bundle: Bundle) -> str:
+    return (bundle.folder / META_NAME).read_text(encoding="utf-8")
+
+
+def export_bundle(name_or_path: str | os.PathLike[str], fmt: str, out: str | os.PathLike[str]) -> Path:
+    """Write the bundle's model to ``out`` in ``fmt`` ("torchscript" or "onnx"); returns the file."""
+    if fmt not in FORMATS:
+        raise StudioError(f"unknown export format '{fmt}' (choose one of: {', '.join(FORMATS)})")
+    if fmt == "onnx":
+        try:
+            import onnx  # noqa: F401
+        except ImportError:
+            raise StudioError(ONNX_HINT) from None
+    model, bundle = load_bundle_model(name_or_path)
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise StudioError(f"cannot write {out}: the folder {out.parent} does not exist")
+    size = bundle.preprocess.crop_size
+    example = torch.zeros(1, 3, size, size)
+    if fmt == "torchscript":
+        return _torchscript(model, example, bundle, out)
+    return _onnx(model, example, bundle, out)
+
+
+def _torchscript(model: torch.nn.Module, example: torch.Tensor, bundle: Bundle, out: Path) -> Path:
+    # torch.jit is deprecated upstream (FutureWarning) but still the one format LibTorch/C++ loads.
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(model, example, check_trace=False)
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer, _extra_files={META_NAME: _meta_text(bundle)})
+    return atomic_write_bytes(out, buffer.getvalue())
+
+
+def _onnx(model: torch.nn.Module, example: torch.Tensor, bundle: Bundle, out: Path) -> Path:
+    import onnx
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(model, (example,), tmp, input_names=["image"], output_names=["logits"],
+                              dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False,
+                              opset_version=17)
+        proto = onnx.load(tmp)
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "convnet_studio_meta", json.dumps(json.loads(_meta_text(bundle)))
+        return atomic_write_bytes(out, proto.SerializeToString())
+    except StudioError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds; say which model failed
+        raise StudioError(f"ONNX export of '{bundle.name}' failed: {type(exc).__name__}: {str(exc)[:300]}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)

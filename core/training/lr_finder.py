@@ -1,0 +1,113 @@
+"""Learning-rate finder (Smith 2015, as in fastai): an exponential sweep of the lr over a few batches.
+
+The model trains for up to ``steps`` batches while the lr grows from
+``start_lr`` to ``end_lr``; the loss is smoothed (debiased exponential moving
+average) and the sweep stops once it exceeds ``diverge`` times its minimum. The
+suggestion is the lr of steepest descent of the smoothed loss (per log-lr),
+falling back to the lr of the minimum divided by 10. Model weights, BatchNorm
+statistics and every RNG are restored afterwards, so a fit after the finder
+runs exactly as if it had been given the suggested lr.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from core.errors import Cancelled, StudioError
+from core.training import setup
+from core.training.events import Progress
+
+if TYPE_CHECKING:
+    from core.training.trainer import Trainer
+
+__all__ = ["LRFinderResult", "find_lr", "suggest_lr"]
+
+
+@dataclass(frozen=True)
+class LRFinderResult:
+    lrs: list[float]
+    losses: list[float]  # smoothed
+    raw_losses: list[float]
+    suggestion: float
+    steepest: float | None
+    min_div_10: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def suggest_lr(lrs: list[float], losses: list[float]) -> tuple[float, float | None, float]:
+    """(suggestion, steepest-descent lr or None, lr at the minimum / 10) for a smoothed curve."""
+    if not lrs:
+        raise StudioError("the learning-rate finder recorded no loss")
+    values = np.asarray(losses, dtype=np.float64)
+    lowest = int(np.nanargmin(values))
+    min_div_10 = lrs[lowest] / 10
+    steepest = None
+    skip = len(values) // 10  # the smoothed curve's first points are still settling
+    if lowest - skip >= 3:
+        slopes = np.gradient(values[skip:lowest + 1], np.log10(np.asarray(lrs[skip:lowest + 1])))
+        steepest = float(lrs[skip + int(np.argmin(slopes))])
+    suggestion = steepest if steepest is not None else min_div_10
+    return float(min(max(suggestion, 1e-6), 1.0)), steepest, float(min_div_10)
+
+
+def find_lr(trainer: "Trainer", *, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100,
+            beta: float = 0.98, diverge: float = 4.0) -> LRFinderResult:
+    """Sweep on ``trainer``'s prepared model and data; emits ``progress`` events with phase "lr_find"."""
+    model = trainer.model
+    assert model is not None, "prepare the trainer first"
+    steps = max(5, min(steps, 10 * max(1, trainer.steps_per_epoch)))
+    saved = copy.deepcopy(model.state_dict())
+    devices = [trainer.device] if trainer.device.type == "cuda" else []
+    lrs: list[float] = []
+    raw: list[float] = []
+    smooth: list[float] = []
+    with torch.random.fork_rng(devices=devices):
+        optimizer = trainer.make_optimizer(1.0)
+        factors = [group["lr"] for group in optimizer.param_groups]
+        scaler = torch.amp.GradScaler("cuda", enabled=trainer.amp)
+        setup.set_train_mode(model, trainer.settings.strategy, trainer.head)
+        average, best = 0.0, math.inf
+        try:
+            for i, (images, labels) in enumerate(itertools.islice(_batches(trainer), steps)):
+                if trainer.controls.cancelled:
+                    raise Cancelled("learning-rate search")
+                lr = start_lr * (end_lr / start_lr) ** (i / (steps - 1))
+                for group, factor in zip(optimizer.param_groups, factors):
+                    group["lr"] = lr * factor
+                optimizer.zero_grad(set_to_none=True)
+                loss = trainer.mean_loss(trainer.accumulate(images, labels, scaler))
+                scaler.step(optimizer)
+                scaler.update()
+                trainer.emit("progress", Progress("lr_find", i + 1, steps))
+                if not math.isfinite(loss):
+                    break
+                average = beta * average + (1 - beta) * loss
+                value = average / (1 - beta ** (i + 1))
+                lrs.append(lr)
+                raw.append(loss)
+                smooth.append(value)
+                best = min(best, value)
+                if value > diverge * best:
+                    break
+        finally:
+            model.load_state_dict(saved)
+            optimizer.zero_grad(set_to_none=True)
+    suggestion, steepest, min_div_10 = suggest_lr(lrs, smooth)
+    return LRFinderResult(lrs, smooth, raw, suggestion, steepest, min_div_10)
+
+
+def _batches(trainer: "Trainer"):
+    """Training batches epoch after epoch (each epoch in its own order)."""
+    for index in itertools.count():
+        for images, labels, _ in trainer.loader(trainer.train_set, trainer.epoch_batches(index), index):
+            if images is not None:
+                yield images, labels

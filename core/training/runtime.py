@@ -1,0 +1,329 @@
+"""The Trainer's machinery: preparing data and model, the training step, validation, loaders.
+
+Kept apart from ``trainer.py`` (the fit loop, events, checkpoints, bundle) so
+each file reads on its own; ``Trainer`` is the only subclass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import platformdirs
+import torch
+from torch import nn
+
+from core.data import DataSplit, DecodedImages, ImageDataset, Sample, collate_samples, scan_folder, split_samples
+from core.errors import StudioError
+from core.inference import resolve_device
+from core.training import setup
+from core.training.augment import build_augment
+from core.training.distributed import context
+from core.training.events import Notice, TrainingError
+from core.zoo import get_spec
+
+__all__ = ["Runtime", "split_from_json", "split_to_json"]
+MEMORY_CACHE_LIMIT = 1 << 30  # "auto" keeps decoded images in memory below 1 GiB, else on disk
+
+
+def split_from_json(data: dict[str, Any]) -> DataSplit:
+    return DataSplit(tuple(data["classes"]), tuple(Sample(**s) for s in data["train"]),
+                     tuple(Sample(**s) for s in data["val"]))
+
+
+def split_to_json(split: DataSplit) -> dict[str, Any]:
+    def rows(samples):
+        return [{"path": s.path, "label": s.label, "digest": s.digest, "width": s.width, "height": s.height,
+                 "subset": s.subset} for s in samples]
+
+    return {"classes": list(split.classes), "train": rows(split.train), "val": rows(split.val)}
+
+
+class Runtime:
+    """State and steps of a run; see :class:`core.training.trainer.Trainer`."""
+
+    def __init__(self) -> None:
+        self.model: nn.Module | None = None
+        self.net: nn.Module | None = None  # the model, or its DistributedDataParallel wrapper
+        self.head = ""
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
+        self.scaler: torch.amp.GradScaler | None = None
+        self.epoch = 0  # epochs done
+        self.step = 0  # optimizer steps done
+        self.best: dict[str, Any] | None = None  # validation metrics of the best epoch
+        self.last: dict[str, Any] | None = None
+        self.skipped: dict[str, str] = {}  # path -> reason, files that could not be decoded
+        self.micro_batch = 0  # images per forward pass (halved after a CUDA out-of-memory error)
+        self.step_lr = 0.0  # learning rate of the last optimizer step
+        self.device = torch.device("cpu")
+        self.order_generator = torch.Generator()
+        self.report = None  # ScanReport of the data folder (new runs)
+        self._decoded: tuple[tuple, DecodedImages] | None = None
+
+    # -- runtime switches --------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _runtime(self) -> Iterator[None]:
+        """Device, process group, determinism and cudnn flags for the fit; restored afterwards."""
+        wanted = resolve_device(self.settings.device)
+        self.dist = context(wanted.type)
+        self.device = self.dist.device(wanted)
+        deterministic = self.settings.deterministic if self.settings.deterministic is not None \
+            else self.device.type != "cuda"
+        saved = (torch.are_deterministic_algorithms_enabled(),
+                 torch.is_deterministic_algorithms_warn_only_enabled(),
+                 torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+        if deterministic and self.device.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(deterministic, warn_only=self.device.type == "cuda")
+        torch.backends.cudnn.benchmark = self.device.type == "cuda" and not deterministic
+        torch.backends.cudnn.deterministic = deterministic
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[2], saved[3]
+            self.dist.close()
+
+    @property
+    def amp(self) -> bool:
+        return self.settings.amp and self.device.type == "cuda"
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        use = self.settings.channels_last and self.device.type == "cuda"
+        return torch.channels_last if use else torch.contiguous_format
+
+    # -- preparation -------------------------------------------------------------------
+
+    def _prepare(self, checkpoint: dict[str, Any] | None) -> None:
+        if checkpoint is not None:
+            self.settings = type(self.settings).from_json(checkpoint["settings"])
+            self.data = split_from_json(checkpoint["data"])
+        else:
+            self._prepare_fresh()
+        self._prepare_data()
+        self._prepare_model(pretrained=checkpoint is None)
+        if checkpoint is None and self.settings.lr == "auto":
+            from core.training.lr_finder import find_lr
+
+            found = find_lr(self)  # type: ignore[arg-type]
+            self.settings = self.settings.replace(lr=found.suggestion)
+            self.emit("notice", Notice("lr_found", f"learning-rate finder suggests {found.suggestion:.2e}"))
+        self._prepare_optimization()
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    def _prepare_fresh(self) -> None:
+        seed = self.settings.seed
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+
+    def _prepare_data(self) -> None:
+        if self.data is None:
+            if not self.settings.data:
+                raise StudioError("no training folder given")
+            self.report = scan_folder(self.settings.data, progress=self._progress("scan"),
+                                      cancel=self.controls.cancel_event)
+            for text in self.report.warnings:
+                self.emit("notice", Notice("data", text))
+            self.data = split_samples(self.report, self.settings.val_fraction, self.settings.seed)
+        if len(self.data.classes) < 2:
+            raise StudioError(f"training needs at least 2 classes with images, found {len(self.data.classes)} "
+                              f"in {self.settings.data}")
+        if not self.data.train:
+            raise StudioError("no training images left after the validation split")
+        spec = get_spec(self.settings.model)
+        self.spec = spec
+        self.image_size = self.settings.image_size or spec.preprocess.crop_size
+        self.spec_preprocess = spec.preprocess
+        self.micro_batch = self.settings.batch_size
+        decoded = self._decode(list(self.data.train) + list(self.data.val))
+        augment = build_augment(self.settings.augment, self.image_size)
+        n = len(self.data.train)
+        self.train_set = ImageDataset(self.data.train, self.image_size, transform=augment,
+                                      decoded=decoded.subset(0, n) if decoded else None)
+        self.val_set = ImageDataset(self.data.val, self.image_size,
+                                    decoded=decoded.subset(n, None) if decoded else None)
+        per_rank = math.ceil(len(self.data.train) / self.dist.world_size)
+        self.steps_per_epoch = len(setup.batched(list(range(per_rank)), self.settings.batch_size))
+
+    def _decode(self, samples: list[Sample]) -> DecodedImages | None:
+        mode = self.settings.cache
+        key = (len(samples), self.image_size, mode)
+        if self._decoded is not None and self._decoded[0] == key:
+            return self._decoded[1]  # decoded by an earlier find_lr on the same data
+        if mode == "off":
+            return None
+        if mode == "auto":
+            mode = "memory" if len(samples) * 3 * self.image_size**2 < MEMORY_CACHE_LIMIT else "disk"
+        cache_dir = Path(platformdirs.user_cache_dir("convnet-studio")) / "decoded" if mode == "disk" else None
+        decoded = DecodedImages.build(samples, self.image_size, cache_dir=cache_dir, progress=self._progress("decode"),
+                                      cancel=self.controls.cancel_event)
+        for index, reason in sorted(decoded.failed.items()):
+            self.skipped[samples[index].path] = reason
+            self.emit("notice", Notice("skipped_file", f"skipped {samples[index].path}: {reason}",
+                                       samples[index].path))
+        self._decoded = (key, decoded)
+        return decoded
+
+    def _prepare_model(self, *, pretrained: bool) -> None:
+        spec, strategy = self.spec, self.settings.strategy
+        from core.training.bundles import FAMILY, find_bundle
+
+        bundle = find_bundle(self.settings.model) if spec.family == FAMILY else None
+        self.architecture = bundle.architecture if bundle else spec.name
+        self.base_display_name = get_spec(self.architecture).display_name
+        if self.settings.name is None:  # chosen once; the checkpoint keeps it for resuming
+            from core.training.bundles import unique_name
+
+            folder = Path(self.settings.data).name if self.settings.data else "model"
+            self.settings = self.settings.replace(name=unique_name(f"{folder}-{self.architecture}", self.models_root))
+        self.name = self.settings.name
+        if self.run_dir is None:
+            from core.training.trainer import runs_dir
+
+            self.run_dir = runs_dir() / self.name
+        model, self.head = setup.build_model(spec, len(self.data.classes), strategy if pretrained else "scratch",
+                                             progress=None, cancel=self.controls.cancel_event)
+        setup.set_trainable(model, strategy, self.head)
+        self.model = model.to(self.device, memory_format=self.memory_format)
+        self.net = self.model
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=self.settings.label_smoothing)
+        pp = self.spec_preprocess
+        self.mean = torch.tensor(pp.mean, device=self.device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(pp.std, device=self.device).view(1, 3, 1, 1) * 255
+
+    def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
+        s = self.settings
+        groups = setup.param_groups(self.model, self.head, lr, s.resolved_weight_decay, s.strategy,
+                                    s.backbone_lr_factor)
+        return setup.build_optimizer(groups, s.optimizer, s.momentum)
+
+    def _prepare_optimization(self) -> None:
+        s = self.settings
+        self.optimizer = self.make_optimizer(float(s.lr))
+        self.scheduler = setup.build_scheduler(self.optimizer, s.schedule, s.epochs * self.steps_per_epoch,
+                                               s.warmup_fraction)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+
+    # -- data order --------------------------------------------------------------------
+
+    def epoch_batches(self, index: int) -> list[list[int]]:
+        sampler = setup.EpochSampler(len(self.data.train), seed=self.settings.seed, epoch=index,
+                                     rank=self.dist.rank, world=self.dist.world_size)
+        self.order_generator = sampler.generator
+        return setup.batched(list(iter(sampler)), self.settings.batch_size)
+
+    def loader(self, dataset: ImageDataset, batches: list[list[int]], index: int):
+        generator = torch.Generator().manual_seed(setup.epoch_seed(self.settings.seed, index) + 1)
+        return torch.utils.data.DataLoader(
+            dataset, batch_sampler=batches, collate_fn=collate_samples, num_workers=self.settings.num_workers,
+            pin_memory=self.device.type == "cuda", generator=generator)
+
+    # -- steps --------------------------------------------------------------------------
+
+    def to_input(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 [B,3,S,S] on the CPU -> normalised float on the device."""
+        x = images.to(self.device, non_blocking=True).float()
+        return ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
+
+    def accumulate(self, images: torch.Tensor, labels: torch.Tensor, scaler: torch.amp.GradScaler) -> torch.Tensor:
+        """Forward and backward in chunks of ``micro_batch``; returns the batch's mean loss (a tensor)."""
+        n, total = len(labels), torch.zeros((), device=self.device)
+        starts = list(range(0, n, self.micro_batch))
+        for i, start in enumerate(starts):
+            x = self.to_input(images[start:start + self.micro_batch])
+            y = labels[start:start + self.micro_batch].to(self.device, non_blocking=True)
+            last = i == len(starts) - 1
+            sync = self.net.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
+            with sync:
+                with self._autocast():
+                    loss = self.loss_fn(self.net(x), y) * (len(y) / n)
+                scaler.scale(loss).backward()
+            total += loss.detach().float()
+        return total
+
+    def halve_micro_batch(self) -> None:
+        """After a CUDA out-of-memory error: half the images per forward pass, or give up at one."""
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if self.micro_batch <= 1:
+            raise TrainingError("out of GPU memory even with one image per step: choose a smaller model or "
+                                "image size, or train on the CPU")
+        old, self.micro_batch = self.micro_batch, max(1, self.micro_batch // 2)
+        self.emit("notice", Notice("oom_retry", f"CUDA ran out of memory with {old} images per step; retrying "
+                                   f"with {self.micro_batch} (gradients are accumulated, so the batch size stays "
+                                   f"{self.settings.batch_size})"))
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        while True:
+            self.optimizer.zero_grad(set_to_none=True)
+            try:
+                loss = self.accumulate(images, labels, self.scaler)
+                break
+            except torch.OutOfMemoryError:
+                self.halve_micro_batch()
+        self.step_lr = self.current_lr  # the rate this step used (the scheduler moves on below)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return self.mean_loss(loss)
+
+    def mean_loss(self, loss: torch.Tensor) -> float:
+        if self.dist.enabled:
+            return self.dist.sum([float(loss)], self.device)[0] / self.dist.world_size
+        return float(loss)
+
+    @property
+    def current_lr(self) -> float:
+        return max(group["lr"] for group in self.optimizer.param_groups)
+
+    # -- validation ----------------------------------------------------------------------
+
+    def validate(self) -> dict[str, Any] | None:
+        """Loss (plain cross-entropy), accuracy and per-class accuracy on this rank's share, summed over ranks."""
+        if not self.data.val:
+            return None
+        self.model.eval()
+        classes = len(self.data.classes)
+        indices = list(range(self.dist.rank, len(self.data.val), self.dist.world_size))
+        loss_sum, hits, totals = 0.0, torch.zeros(classes, dtype=torch.float64), torch.zeros(classes, dtype=torch.float64)
+        position = 0
+        while position < len(indices):
+            chunk = indices[position:position + max(self.micro_batch, 1)]
+            images, labels, skipped = collate_samples([self.val_set[i] for i in chunk])
+            self._report_skipped(self.data.val, skipped)
+            try:
+                if images is not None:
+                    with torch.no_grad(), self._autocast():
+                        logits = self.model(self.to_input(images)).float()
+                    y = labels.to(self.device)
+                    loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+                    correct = (logits.argmax(1) == y).double().cpu()
+                    hits.index_add_(0, labels, correct)
+                    totals.index_add_(0, labels, torch.ones_like(correct))
+            except torch.OutOfMemoryError:
+                self.halve_micro_batch()
+                continue
+            position += len(chunk)
+        summed = self.dist.sum([loss_sum, *hits.tolist(), *totals.tolist()], self.device)
+        hits_all, totals_all = summed[1:1 + classes], summed[1 + classes:]
+        count = sum(totals_all)
+        if count == 0:
+            return None
+        return {"val_loss": summed[0] / count, "val_acc": sum(hits_all) / count,
+                "per_class_acc": {c: (h / t if t else None) for c, h, t in zip(self.data.classes, hits_all, totals_all)}}

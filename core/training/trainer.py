@@ -1,0 +1,324 @@
+"""The Trainer: a synchronous fit loop that reports through named events to callbacks.
+
+>>> trainer = Trainer(TrainSettings(data="photos/", model="resnet18", epochs=5))
+>>> result = trainer.fit()                      # blocks; call from a worker thread
+>>> trainer.pause(); trainer.resume(); trainer.cancel()   # from any other thread
+
+Events, in order: ``progress`` (scan/decode/lr_find), ``fit_start``, then per
+epoch ``epoch_start``, ``batch_end`` per batch, ``epoch_end``, and ``fit_end``;
+``notice`` at any time (skipped files, OOM retries, pause/resume...). A
+checkpoint is written at every epoch end; ``Trainer.resume_from(run_dir)`` goes
+on from it exactly as if the run had never stopped. A completed (or early
+stopped) fit writes a model bundle and returns a :class:`FitResult`; a cancel
+raises ``core.errors.Cancelled``, a failure ``TrainingError`` (after ``fit_end``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import platformdirs
+import torch
+
+from core.data import DataSplit
+from core.errors import Cancelled, StudioError
+from core.training import setup
+from core.training.callbacks import (
+    Callback, Checkpointer, Controls, EarlyStopping, NaNGuard, Recorder, StopOnRequest,
+)
+from core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME, capture_rng, load_checkpoint, restore_rng
+from core.training.checkpoint import save_checkpoint as _save
+from core.training.distributed import DistContext
+from core.training.events import (
+    BatchEnd, CancelFit, EpochEnd, EpochStart, FitEnd, FitStart, Notice, Progress, TrainingError,
+)
+from core.training.runtime import Runtime, split_to_json
+from core.training.settings import TrainSettings
+
+__all__ = ["Trainer", "FitResult", "runs_dir"]
+
+
+def runs_dir() -> Path:
+    """Where run folders (checkpoints) live: ``<user data dir>/runs``."""
+    return Path(platformdirs.user_data_dir("convnet-studio")) / "runs"
+
+
+@dataclass
+class FitResult:
+    status: str  # "completed" or "early_stopped"
+    message: str
+    epochs_done: int
+    metrics: dict[str, Any]
+    bundle: Path | None
+    run_dir: Path
+    history: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "message": self.message, "epochs_done": self.epochs_done,
+                "metrics": self.metrics, "bundle": str(self.bundle) if self.bundle else None,
+                "run_dir": str(self.run_dir)}
+
+
+class Trainer(Runtime):
+    """One training run. Public state for callbacks: ``settings``, ``model``, ``optimizer``,
+    ``scheduler``, ``epoch`` (epochs done), ``step``, ``recorder``, ``data``, ``device``, ``run_dir``."""
+
+    def __init__(self, settings: TrainSettings, *, callbacks: Iterable[Callback] = (),
+                 data: DataSplit | None = None, run_dir: str | os.PathLike[str] | None = None,
+                 models_root: str | os.PathLike[str] | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.data = data
+        self.controls = Controls()
+        self.recorder = Recorder()
+        self.callbacks: list[Callback] = [self.recorder, NaNGuard(), StopOnRequest(self.controls), Checkpointer(),
+                                          *callbacks]
+        if settings.patience:
+            self.callbacks.append(EarlyStopping(settings.patience))
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.models_root = Path(models_root) if models_root is not None else None
+        self._resume_path: Path | None = None
+        self._saved_epoch = 0
+        self._fitted = False
+        self.dist = DistContext()
+
+    @classmethod
+    def resume_from(cls, run_dir: str | os.PathLike[str], *, callbacks: Iterable[Callback] = (),
+                    models_root: str | os.PathLike[str] | None = None) -> "Trainer":
+        """A trainer that goes on from the checkpoint in ``run_dir`` with the run's own settings."""
+        checkpoint = load_checkpoint(run_dir)
+        trainer = cls(TrainSettings.from_json(checkpoint["settings"]), callbacks=callbacks,
+                      run_dir=Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).parent,
+                      models_root=models_root)
+        trainer._resume_path = trainer.run_dir
+        return trainer
+
+    # -- control from other threads ------------------------------------------------
+
+    def pause(self) -> None:
+        self.controls.pause()
+
+    def resume(self) -> None:
+        self.controls.resume()
+
+    def cancel(self) -> None:
+        self.controls.cancel()
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist.is_main
+
+    def find_lr(self, **options: Any):
+        """Run the learning-rate finder on this run's data and model; returns an ``LRFinderResult``.
+
+        A later ``fit`` reuses the scanned data and decoded images.
+        """
+        from core.training.lr_finder import find_lr
+
+        with self._runtime():
+            self._prepare_fresh()
+            self._prepare_data()
+            self._prepare_model(pretrained=True)
+            return find_lr(self, **options)
+
+    # -- events ----------------------------------------------------------------------
+
+    def emit(self, name: str, payload: Any) -> None:
+        """Deliver one event to every callback in order; a CancelFit is re-raised after all saw it."""
+        stop: CancelFit | None = None
+        for callback in sorted(self.callbacks, key=lambda cb: cb.order):
+            callback.trainer = self
+            try:
+                getattr(callback, name)(payload)
+            except CancelFit as exc:
+                stop = stop or exc
+        if stop is not None:
+            raise stop
+
+    def _progress(self, phase: str):
+        return lambda done, total: self.emit("progress", Progress(phase, int(done), int(total or 0)))
+
+    # -- fit -------------------------------------------------------------------------
+
+    def fit(self) -> FitResult:
+        """Train to the end (or an early stop); see the module docstring for what ends it otherwise.
+
+        A Trainer fits once; make a new one (or ``Trainer.resume_from``) for another run.
+        """
+        if self._fitted:
+            raise StudioError("this Trainer has already run; make a new one for another run")
+        self._fitted = True
+        status, message = "failed", "training did not start"
+        try:
+            with self._runtime():
+                checkpoint = load_checkpoint(self._resume_path) if self._resume_path else None
+                self._prepare(checkpoint)
+                status, message = self._train()
+                bundle = self._finish(status)
+                result = FitResult(status, message, self.epoch, self.final_metrics(), bundle, self.run_dir,
+                                   self.recorder.to_json())
+                self.emit("fit_end", FitEnd(status, message, self.epoch, result.metrics,
+                                            str(bundle) if bundle else None))
+                return result
+        except CancelFit as stop:  # raised by a callback during preparation or fit_end
+            status, message = stop.status, stop.message
+        except Cancelled as exc:
+            status, message = "cancelled", str(exc)
+        except StudioError as exc:
+            status, message = "failed", str(exc)
+        self._emit_quietly(FitEnd(status, message, self.epoch, {}, None))
+        if status == "cancelled":
+            raise Cancelled("training")
+        raise TrainingError(message)
+
+    def _emit_quietly(self, event: FitEnd) -> None:
+        with contextlib.suppress(CancelFit):
+            self.emit("fit_end", event)
+
+    def _train(self) -> tuple[str, str]:
+        """Run the remaining epochs; returns (status, message) for a normal or early end."""
+        epochs = self.settings.epochs
+        self.emit("fit_start", FitStart(
+            classes=list(self.data.classes), train_images=len(self.data.train), val_images=len(self.data.val),
+            epochs=epochs, start_epoch=self.epoch + 1, steps_per_epoch=self.steps_per_epoch,
+            batch_size=self.settings.batch_size, device=str(self.device), world_size=self.dist.world_size,
+            run_dir=str(self.run_dir), settings=self.settings.to_json()))
+        try:
+            for index in range(self.epoch, epochs):
+                self._run_epoch(index)
+        except CancelFit as stop:
+            if stop.status in ("cancelled", "failed"):
+                raise
+            self.emit("notice", Notice("early_stop", stop.message))
+            return stop.status, stop.message
+        return "completed", f"trained {epochs} epoch(s)"
+
+    def _run_epoch(self, index: int) -> None:
+        number, epochs = index + 1, self.settings.epochs
+        self.emit("epoch_start", EpochStart(number, epochs))
+        setup.set_train_mode(self.model, self.settings.strategy, self.head)
+        batches = self.epoch_batches(index)
+        start, seen, loss_sum = time.perf_counter(), 0, 0.0
+        for number_in_epoch, (images, labels, skipped) in enumerate(self.loader(self.train_set, batches, index), 1):
+            self._report_skipped(self.data.train, skipped)
+            if images is None:
+                continue
+            loss = self.train_step(images, labels)
+            self.step += 1
+            seen += len(labels)
+            loss_sum += loss * len(labels)
+            rate = seen * self.dist.world_size / max(time.perf_counter() - start, 1e-9)
+            self.emit("batch_end", BatchEnd(number, number_in_epoch, len(batches), self.step, loss,
+                                            self.step_lr, rate))
+        seconds = time.perf_counter() - start
+        val = self.validate()
+        self.epoch = number
+        best = val is not None and (self.best is None or val["val_loss"] < self.best["val_loss"])
+        if best:
+            self.best = {**val, "epoch": number}
+        self.last = {"train_loss": loss_sum / max(seen, 1), **(val or {}), "epoch": number}
+        self.emit("epoch_end", EpochEnd(
+            epoch=number, epochs=epochs, train_loss=self.last["train_loss"],
+            val_loss=val["val_loss"] if val else None, val_acc=val["val_acc"] if val else None,
+            lr=self.step_lr, seconds=seconds, images_per_second=seen * self.dist.world_size / max(seconds, 1e-9),
+            best=best))
+
+    def _report_skipped(self, samples, skipped: list[tuple[int, str]]) -> None:
+        for index, reason in skipped:
+            path = samples[index].path
+            if path not in self.skipped:
+                self.skipped[path] = reason
+                self.emit("notice", Notice("skipped_file", f"skipped {path}: {reason}", path))
+
+    # -- checkpoints and the bundle ---------------------------------------------------------
+
+    def save_checkpoint(self, *, best: bool = False) -> Path:
+        """Write ``checkpoint.pt`` (and ``best.pt`` when ``best``) into the run folder, atomically."""
+        assert self.run_dir is not None
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if best and self.settings.keep_best:
+                _save(self.run_dir / BEST_NAME, {"model": self.model.state_dict(), "epoch": self.epoch})
+            path = _save(self.run_dir / CHECKPOINT_NAME, self.checkpoint_payload())
+        except (StudioError, OSError) as exc:
+            kept = (f"the checkpoint after epoch {self._saved_epoch} is intact" if self._saved_epoch
+                    else "no earlier checkpoint exists")
+            raise TrainingError(f"could not save the checkpoint after epoch {self.epoch} ({exc}); is the disk "
+                                f"full or the folder read-only? {kept} in {self.run_dir}") from None
+        self._saved_epoch = self.epoch
+        return path
+
+    def checkpoint_payload(self) -> dict[str, Any]:
+        states = {cb.key: state for cb in self.callbacks if (state := cb.state_dict()) is not None}
+        return {
+            "epochs_done": self.epoch, "step": self.step, "micro_batch": self.micro_batch,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "classes": list(self.data.classes), "settings": self.settings.to_json(),
+            "data": split_to_json(self.data), "best": self.best, "last": self.last, "skipped": dict(self.skipped),
+            "callbacks": states, "rng": capture_rng(self.order_generator),
+        }
+
+    def _restore(self, checkpoint: dict[str, Any]) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        self.scaler.load_state_dict(checkpoint["scaler"])
+        self.epoch = self._saved_epoch = int(checkpoint["epochs_done"])
+        self.step, self.micro_batch = int(checkpoint["step"]), int(checkpoint["micro_batch"])
+        self.best, self.last, self.skipped = checkpoint["best"], checkpoint["last"], dict(checkpoint["skipped"])
+        for callback in self.callbacks:
+            if callback.key in checkpoint["callbacks"]:
+                callback.load_state_dict(checkpoint["callbacks"][callback.key])
+        restore_rng(checkpoint["rng"], self.order_generator)
+        self.emit("notice", Notice("resumed_from", f"resumed from {self.run_dir} after epoch {self.epoch}",
+                                   str(self.run_dir)))
+
+    def _finish(self, status: str) -> Path | None:
+        """Write the bundle (main process); every process waits for it."""
+        bundle = None
+        if self.is_main:
+            from core.training.bundles import write_bundle
+
+            state, metrics = self.model.state_dict(), self.final_metrics()
+            best_file = self.run_dir / BEST_NAME if self.run_dir else None
+            if (self.settings.keep_best and self.best and self.best["epoch"] != self.epoch
+                    and best_file is not None and best_file.is_file()):
+                state = torch.load(best_file, map_location="cpu", weights_only=True)["model"]
+            bundle = write_bundle(self.name, state, self.bundle_meta(metrics, status), root=self.models_root,
+                                  overwrite=True)
+        self.dist.barrier()
+        return bundle
+
+    def final_metrics(self) -> dict[str, Any]:
+        """Metrics of the weights the bundle gets (the best epoch's with ``keep_best``), plus the last epoch's."""
+        chosen = self.best if self.settings.keep_best and self.best else self.last
+        out: dict[str, Any] = {"epochs": self.epoch, "last": self.last, "skipped_files": len(self.skipped)}
+        if chosen:
+            out.update({k: v for k, v in chosen.items() if k in ("val_loss", "val_acc", "per_class_acc")})
+            out["epoch"] = chosen.get("epoch")
+        if self.last:
+            out["train_loss"] = self.last.get("train_loss")
+        return out
+
+    def bundle_meta(self, metrics: dict[str, Any], status: str) -> dict[str, Any]:
+        from core import __version__
+
+        pp = self.spec_preprocess
+        return {
+            "display_name": f"{self.name} ({self.base_display_name})", "architecture": self.architecture,
+            "classes": list(self.data.classes),
+            "preprocess": {"resize_size": self.image_size, "crop_size": self.image_size, "mean": list(pp.mean),
+                           "std": list(pp.std), "interpolation": "bilinear"},
+            "params": sum(p.numel() for p in self.model.parameters()), "metrics": metrics, "status": status,
+            "training": {**self.settings.to_json(), "train_images": len(self.data.train),
+                         "val_images": len(self.data.val), "world_size": self.dist.world_size,
+                         "device": self.device.type, "steps": self.step},
+            "app_version": __version__,
+        }
+
