@@ -9,6 +9,7 @@ plain ``Prediction`` records: no tensors cross into callers.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 import time
@@ -21,59 +22,19 @@ from typing import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
+from core import onnx_cpu
 from core import weights as weights_mod
+from core.accel import CudaGraphForward, decode_jpegs, use_cuda_graphs, use_gpu_decode
 from core.errors import StudioError, WeightsError, WeightsMissingError
 from core.images import load_image
+from core.meta import build_on_meta
 from core.preprocess import preprocess
+from core.records import (  # noqa: F401  (re-exported: callers import them from here)
+    LoadedModelInfo, Prediction, TopK, _module_bytes, available_devices, default_memory_budget, resolve_device,
+)
 from core.zoo import ModelSpec, get_spec
 
 ProgressFn = Callable[[int, "int | None"], None]  # (bytes done, bytes total or None)
-
-
-@dataclass(frozen=True)
-class TopK:
-    index: int
-    label: str
-    prob: float
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The outcome for one image: its top-k, or the reason it failed.
-
-    ``infer_ms`` is the image's share of its batch's forward pass.
-    """
-
-    path: str
-    model: str
-    ok: bool
-    error: str | None = None
-    untrained: bool = False
-    topk: tuple[TopK, ...] = ()
-    decode_ms: float = 0.0
-    infer_ms: float = 0.0
-
-    def to_json(self) -> dict:
-        return {
-            "path": self.path,
-            "ok": self.ok,
-            "error": self.error,
-            "model": self.model,
-            "untrained": self.untrained,
-            "topk": [{"index": t.index, "label": t.label, "prob": t.prob} for t in self.topk],
-            "ms": {"decode": round(self.decode_ms, 3), "infer": round(self.infer_ms, 3)},
-        }
-
-
-@dataclass(frozen=True)
-class LoadedModelInfo:
-    name: str
-    display_name: str
-    untrained: bool
-    weights: str  # "default", "none" or a file path
-    device: str
-    load_ms: float
-    num_classes: int
 
 
 @dataclass
@@ -82,40 +43,9 @@ class _Loaded:
     spec: ModelSpec
     labels: tuple[str, ...]
     info: LoadedModelInfo
-
-
-def available_devices() -> list[str]:
-    """Device choices for pickers: always auto and cpu, plus what this machine has."""
-    devices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        devices.append("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        devices.append("mps")
-    return devices
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' picks cuda, then mps, then cpu; an unavailable choice is an error."""
-    name = (name or "auto").lower()
-    if name == "auto":
-        name = next((d for d in ("cuda", "mps") if d in available_devices()), "cpu")
-    if name not in available_devices():
-        raise StudioError(f"device '{name}' is not available here (available: {', '.join(available_devices())})")
-    return torch.device(name)
-
-
-def _module_bytes(module: nn.Module) -> int:
-    tensors = list(module.parameters()) + list(module.buffers())
-    return sum(t.numel() * t.element_size() for t in tensors)
-
-
-def default_memory_budget() -> int:
-    """A quarter of the machine's RAM, at least 1 GiB: room for a few models, not the zoo."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        total = 8 * 2**30
-    return max(2**30, total // 4)
+    source: str = "none"  # the weights file as path@mtime@size, or "none" for random init
+    graphs: CudaGraphForward | None = None  # CUDA only, made on first use
+    fast: Future | None = None  # of an onnx_cpu.OrtForward (or None), CPU only
 
 
 def _build_random(spec: ModelSpec, num_classes: int | None = None) -> nn.Module:
@@ -137,13 +67,21 @@ class InferenceEngine:
         draft: bool = True,
         channels_last: bool = True,
         decode_workers: int | None = None,
+        cuda_graphs: bool = False,
+        gpu_decode: bool = False,
+        onnx: bool | None = None,
     ) -> None:
+        """``cuda_graphs`` and ``gpu_decode`` (see core.accel) take effect on CUDA only;
+        ``onnx`` (default: when onnxruntime is installed, see core.onnx_cpu) on the CPU only."""
         self._device = resolve_device(device)
         self._cache: OrderedDict[tuple[str, str], _Loaded] = OrderedDict()
         self.cache_size = max(1, cache_size)
         self.memory_budget = memory_budget if memory_budget is not None else default_memory_budget()
         self.draft = draft
         self.channels_last = channels_last
+        self.cuda_graphs = cuda_graphs
+        self.gpu_decode = gpu_decode
+        self._onnx = onnx_cpu.Preparer() if (onnx_cpu.enabled() if onnx is None else onnx) else None
         self._decode_workers = decode_workers or max(2, min(4, os.cpu_count() or 2))
         self._pool: ThreadPoolExecutor | None = None
 
@@ -178,6 +116,8 @@ class InferenceEngine:
             self._cache.move_to_end(key)
             return self._cache[key]
         loaded = self._load_uncached(spec, weights, **download_opts)
+        if self._onnx is not None and self._device.type == "cpu":
+            loaded.fast = self._onnx.request(loaded.module, spec.name, loaded.source, spec.input_size)
         self._cache[key] = loaded
         while len(self._cache) > 1 and (len(self._cache) > self.cache_size or self.cached_bytes() > self.memory_budget):
             self._cache.popitem(last=False)
@@ -215,8 +155,7 @@ class InferenceEngine:
             module = _build_random(spec)
         else:
             state = weights_mod.load_state_dict_file(file)
-            with torch.device("meta"):
-                module = spec.build()
+            module = build_on_meta(spec)
             try:
                 module = weights_mod.load_into(module, state, spec)
             except WeightsError as exc:
@@ -231,7 +170,8 @@ class InferenceEngine:
             load_ms=(time.perf_counter() - start) * 1000,
             num_classes=spec.num_classes,
         )
-        return _Loaded(module=module, spec=spec, labels=spec.categories, info=info)
+        source = "none" if file is None else _file_key(file)
+        return _Loaded(module=module, spec=spec, labels=spec.categories, info=info, source=source)
 
     @staticmethod
     def _weights_file(spec, weights, download, progress, cancel) -> Path | None:
@@ -273,34 +213,48 @@ class InferenceEngine:
     ) -> Iterator[Prediction]:
         """Yield one Prediction per path, in input order, batch by batch.
 
-        Decoding of the next batch runs while the current one is inferred. A
-        bad file becomes ``ok=False`` with its reason; it never stops the rest.
-        Setting ``cancel`` stops after the batch in flight.
+        Decoding runs one batch ahead of the model, and the first batch decodes
+        while the model loads. ``paths`` is read lazily, so a generator over a
+        huge folder streams. A bad file becomes ``ok=False`` with its reason; it
+        never stops the rest. Setting ``cancel`` stops after the batch in flight.
         """
-        loaded = self._get(model, weights, download=download, progress=progress, cancel=cancel)
-        if not 1 <= topk <= len(loaded.labels):
-            raise StudioError(f"top-k must be between 1 and {len(loaded.labels)}, got {topk}")
-        items = [os.fspath(p) for p in paths]
-        batch_size = max(1, batch_size)
-        chunks = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
-        pending = self._submit(chunks[0], loaded.spec) if chunks else []
-        for index in range(len(chunks)):
+        spec = get_spec(model)
+        if not 1 <= topk <= spec.num_classes:
+            raise StudioError(f"top-k must be between 1 and {spec.num_classes}, got {topk}")
+        chunks = _chunked((os.fspath(p) for p in paths), max(1, batch_size))
+        current = next(chunks, None)
+        pending = self._submit(current, spec) if current else []
+        try:
+            loaded = self._get(model, weights, download=download, progress=progress, cancel=cancel)
+        except BaseException:
+            self._discard(pending)
+            raise
+        while current:
             if cancel is not None and cancel.is_set():
                 self._discard(pending)
                 return
-            current = pending
-            pending = self._submit(chunks[index + 1], loaded.spec) if index + 1 < len(chunks) else []
-            yield from self._run_batch(chunks[index], [f.result() for f in current], loaded, topk)
+            following = next(chunks, None)
+            decoding, pending = pending, (self._submit(following, loaded.spec) if following else [])
+            yield from self._run_batch(current, self._collect(current, decoding, loaded.spec), loaded, topk)
+            current = following
         self._discard(pending)
 
-    def _submit(self, chunk: list[str], spec: ModelSpec) -> list[Future]:
+    def _submit(self, chunk: list[str], spec: ModelSpec) -> list[Future] | None:
+        """Start decoding ``chunk`` on the pool; None when the batch will decode on the GPU."""
+        if use_gpu_decode(self.gpu_decode, self._device, chunk):
+            return None
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._decode_workers, thread_name_prefix="decode")
         return [self._pool.submit(self._decode, path, spec) for path in chunk]
 
+    def _collect(self, chunk: list[str], futures: list[Future] | None, spec: ModelSpec) -> list:
+        if futures is None:
+            return decode_jpegs(chunk, spec.preprocess, self._device, lambda path: self._decode(path, spec))
+        return [f.result() for f in futures]
+
     @staticmethod
-    def _discard(futures: list[Future]) -> None:
-        for future in futures:
+    def _discard(futures: list[Future] | None) -> None:
+        for future in futures or ():
             future.cancel()
 
     def _decode(self, path: str, spec: ModelSpec) -> tuple[torch.Tensor | None, str | None, float]:
@@ -320,7 +274,8 @@ class InferenceEngine:
         infer_ms = 0.0
         if good:
             start = time.perf_counter()
-            probs, indices = self._forward(loaded.module, torch.stack([decoded[i][0] for i in good]), topk)
+            batch = torch.stack([decoded[i][0].to(self._device) for i in good])
+            probs, indices = self._forward(loaded, batch, topk)
             infer_ms = (time.perf_counter() - start) * 1000 / len(good)
             for row, i in enumerate(good):
                 results[i] = (indices[row], probs[row])
@@ -334,15 +289,39 @@ class InferenceEngine:
             top = tuple(TopK(index=k, label=loaded.labels[k], prob=p) for k, p in zip(idx, prob))
             yield Prediction(ok=True, topk=top, infer_ms=infer_ms, **base)
 
-    def _forward(self, module: nn.Module, batch: torch.Tensor, topk: int) -> tuple[list, list]:
-        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        batch = batch.to(self._device, memory_format=fmt, non_blocking=True)
-        amp = torch.autocast("cuda", dtype=torch.float16) if self._device.type == "cuda" else contextlib.nullcontext()
-        with torch.inference_mode(), amp:
-            logits = module(batch)
+    def _forward(self, loaded: _Loaded, batch: torch.Tensor, topk: int) -> tuple[list, list]:
+        with torch.inference_mode():
+            logits = self._logits(loaded, batch)
         probs = torch.softmax(logits.float(), dim=1)
         values, indices = probs.topk(topk, dim=1)
         return values.cpu().tolist(), indices.cpu().tolist()
+
+    def _logits(self, loaded: _Loaded, batch: torch.Tensor) -> torch.Tensor:
+        runner = _ready(loaded.fast)
+        if runner is not None:  # ONNX Runtime on the CPU, once prepared in the background
+            return runner(batch)
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        batch = batch.to(self._device, memory_format=fmt, non_blocking=True)
+        if use_cuda_graphs(self.cuda_graphs, self._device):
+            if loaded.graphs is None:
+                loaded.graphs = CudaGraphForward(loaded.module, self._device)
+            return loaded.graphs(batch.contiguous(memory_format=torch.channels_last))
+        if self._device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.float16):
+                return loaded.module(batch)
+        return loaded.module(batch)
+
+    def backend(self, model: str, weights: str = "default", *, wait: float | None = 0.0) -> str:
+        """'onnxruntime' once classify uses it for this (loaded) model, else 'torch'.
+
+        ``wait`` seconds (None: no limit) lets a caller, such as a benchmark,
+        wait for the background preparation to finish.
+        """
+        loaded = self._get(model, weights)
+        if loaded.fast is not None and wait != 0.0:
+            with contextlib.suppress(TimeoutError):
+                loaded.fast.result(timeout=wait)
+        return "onnxruntime" if _ready(loaded.fast) is not None else "torch"
 
     # -- raw access for explain, compare and tests ----------------------------
 
@@ -365,7 +344,9 @@ class InferenceEngine:
             return module(batch.to(self._device, memory_format=fmt)).float().cpu()
 
     def close(self) -> None:
-        """Release the decode pool and cached models."""
+        """Release the decode pool, the background preparer and cached models."""
+        if self._onnx is not None:
+            self._onnx.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -376,6 +357,26 @@ class InferenceEngine:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _file_key(path: Path) -> str:
+    resolved = path.expanduser().resolve()
+    with contextlib.suppress(OSError):
+        st = resolved.stat()
+        return f"{resolved}@{st.st_mtime_ns}@{st.st_size}"
+    return str(resolved)
+
+
+def _ready(future: Future | None):
+    """The finished, successful result of ``future``, else None (never blocks)."""
+    if future is None or not future.done() or future.cancelled() or future.exception() is not None:
+        return None
+    return future.result()
+
+
+def _chunked(items: Iterator[str], size: int) -> Iterator[list[str]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
 
 
 def draft_size(spec: ModelSpec) -> int:
