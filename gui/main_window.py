@@ -32,6 +32,7 @@ from gui.startup import after_first_paint
 from gui.status import StatusPanel, collection_message
 from gui.style import SPACING
 from gui.thumbnails import ThumbnailLoader
+from gui.training_commands import TrainingCommands
 from gui.view_commands import ViewCommands
 from gui.weights_flow import WeightsFlow
 from gui.widgets.banner import Banner
@@ -49,7 +50,7 @@ _STATE_TEXT = {State.QUEUED: "Queued for classification…", State.CLASSIFYING: 
 LOAD_FALLBACK_MS = 1500  # start loading even if the window is never painted (hidden, minimised)
 
 
-class MainWindow(FileCommands, ViewCommands, RegistryLoading, QMainWindow):
+class MainWindow(FileCommands, ViewCommands, TrainingCommands, RegistryLoading, QMainWindow):
     registryLoaded = Signal()  # the model registry arrived: pickers, explain tabs and weights actions are live
 
     def __init__(self, settings: Settings | None = None, *, engine_factory=None) -> None:
@@ -344,6 +345,8 @@ class MainWindow(FileCommands, ViewCommands, RegistryLoading, QMainWindow):
         self.flow.shutdown()
         if getattr(self, "compare_window", None) is not None:
             self.compare_window.shutdown()
+        if getattr(self, "train_wizard", None) is not None:
+            self.train_wizard.shutdown()
         self.client.shutdown()
         self.loader.shutdown()
         for pool in (self.scans, self.jobs):

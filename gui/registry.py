@@ -22,7 +22,7 @@ from PySide6.QtCore import Slot
 from gui.settings import DEFAULT_MODEL
 
 LOADING_TEXT = "Loading models…"
-REGISTRY_ACTIONS = ("import_weights", "download_weights", "compare", "choose_model", "choose_device")
+REGISTRY_ACTIONS = ("import_weights", "download_weights", "compare", "choose_model", "choose_device", "train_model")
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,10 @@ def load_registry() -> Registry:
     """Import the zoo and list it (imports torch: never call this on the GUI thread)."""
     from core.inference import available_devices
     from core.zoo import FAMILIES, list_specs
+    from gui.training_commands import MY_MODELS, my_model_specs
 
-    return Registry(tuple(list_specs()), tuple(FAMILIES), tuple(available_devices()))
+    return Registry(tuple(list_specs()) + tuple(my_model_specs()), tuple(FAMILIES) + (MY_MODELS,),
+                    tuple(available_devices()))
 
 
 class RegistryLoading:

@@ -1,0 +1,193 @@
+"""Live training plots (pyqtgraph): loss per step, validation per epoch, learning rate.
+
+One curve per series, created once. New points go into growing numpy buffers
+(capacity doubles, so appending is amortised O(1)); a ~10 Hz ``QTimer`` calls
+``setData`` only when something changed since the last refresh, so a fast run
+sending hundreds of batch events a second costs the GUI thread almost nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+REFRESH_MS = 100
+SMOOTHING = 0.9  # exponential moving average of the training loss (debiased)
+COLOURS = {"loss": "#3d7be0", "val_loss": "#e07a1f", "val_acc": "#2f9e5a", "lr": "#8e5bd6"}
+
+
+class GrowingBuffer:
+    """x, y float64 arrays that grow by doubling; ``x``/``y`` are views of the filled part."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self._data = np.empty((2, capacity), dtype=np.float64)
+        self.size = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.size == self._data.shape[1]:
+            grown = np.empty((2, 2 * self.size), dtype=np.float64)
+            grown[:, : self.size] = self._data
+            self._data = grown
+        self._data[0, self.size] = x
+        self._data[1, self.size] = y
+        self.size += 1
+
+    def clear(self) -> None:
+        self.size = 0
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._data[0, : self.size]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._data[1, : self.size]
+
+
+class _PlainLogAxis(pg.AxisItem):
+    """Log-scale ticks as plain numbers (0.5, 1, 2, 5, 10), not 10¹; the in-between ticks stay unlabelled."""
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph name
+        out = []
+        for v in values:
+            value = 10 ** v if math.isfinite(v) else 0.0
+            mantissa = value / 10 ** math.floor(math.log10(value) + 1e-9) if value > 0 else 0.0
+            out.append(f"{value:.3g}" if any(abs(mantissa - m) < 1e-6 for m in (1, 2, 5)) else "")
+        return out
+
+
+def _plot(parent: QWidget, title: str, bottom: str, *, log_y: bool = False) -> pg.PlotWidget:
+    plot = pg.PlotWidget(parent, axisItems={"left": _PlainLogAxis("left")} if log_y else None)
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    plot.showGrid(x=True, y=True, alpha=0.15)
+    plot.setTitle(title, size="10pt")
+    plot.setLabel("bottom", bottom)
+    plot.setMinimumSize(220, 160)
+    return plot
+
+
+class TrainingPlots(QWidget):
+    """Feed it with ``add_step``/``add_epoch``; ``reset`` before a new run."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.loss_plot = _plot(self, "Loss (log scale)", "step", log_y=True)
+        self.acc_plot = _plot(self, "Validation accuracy (%)", "epoch")
+        self.lr_plot = _plot(self, "Learning rate", "step")
+        self.loss_plot.setLogMode(x=False, y=True)  # one bad epoch must not flatten the rest
+        self.acc_plot.setYRange(0, 100, padding=0.02)
+        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
+        self.loss_plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.buffers = {name: GrowingBuffer() for name in ("loss_raw", "loss_smooth", "val_loss", "val_acc", "lr")}
+        self.curves = {
+            "loss_raw": self.loss_plot.plot([], [], name="training (per step)"),
+            "loss_smooth": self.loss_plot.plot([], [], name="training (smoothed)"),
+            "val_loss": self.loss_plot.plot([], [], name="validation (per epoch)", symbol="o", symbolSize=7),
+            "val_acc": self.acc_plot.plot([], [], symbol="o", symbolSize=7),
+            "lr": self.lr_plot.plot([], []),
+        }
+        self._average = 0.0
+        self._steps = 0
+        self._dirty = False
+        self._timer = QTimer(self, interval=REFRESH_MS, timeout=self.refresh)
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.loss_plot, 0, 0, 1, 2)
+        layout.addWidget(self.acc_plot, 1, 0)
+        layout.addWidget(self.lr_plot, 1, 1)
+        layout.setRowStretch(0, 3)
+        layout.setRowStretch(1, 2)
+        self._apply_palette()
+
+    # -- data in ---------------------------------------------------------------------
+
+    def reset(self) -> None:
+        for buffer in self.buffers.values():
+            buffer.clear()
+        self._average, self._steps = 0.0, 0
+        self._dirty = True
+        self.refresh()
+
+    def add_step(self, step: int, loss: float, lr: float) -> None:
+        self.buffers["loss_raw"].append(step, loss)
+        if np.isfinite(loss):
+            self._steps += 1
+            self._average = SMOOTHING * self._average + (1 - SMOOTHING) * loss
+            self.buffers["loss_smooth"].append(step, self._average / (1 - SMOOTHING ** self._steps))
+        self.buffers["lr"].append(step, lr)
+        self._touch()
+
+    def add_epoch(self, epoch: int, step: int, val_loss: float | None, val_acc: float | None) -> None:
+        if val_loss is not None:
+            self.buffers["val_loss"].append(step, val_loss)
+        if val_acc is not None:
+            self.buffers["val_acc"].append(epoch, 100 * val_acc)
+        self._touch()
+
+    def set_epochs(self, epochs: int) -> None:
+        """The accuracy plot spans the whole run from the start, with whole-epoch ticks."""
+        self.acc_plot.setXRange(0.5, epochs + 0.5, padding=0)
+        step = max(1, round(epochs / 10))
+        self.acc_plot.getAxis("bottom").setTickSpacing(step, step)
+
+    def _touch(self) -> None:
+        self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def stop(self) -> None:
+        """Last refresh, then no more timer ticks (the run has ended)."""
+        self._timer.stop()
+        self.refresh()
+
+    def refresh(self) -> None:
+        if not self._dirty:
+            self._timer.stop()  # idle: the next point starts it again
+            return
+        self._dirty = False
+        for name, curve in self.curves.items():
+            buffer = self.buffers[name]
+            curve.setData(buffer.x, buffer.y)
+
+    def point_count(self, name: str) -> int:
+        """Points the curve ``name`` shows now (what ``setData`` last gave it)."""
+        x, _ = self.curves[name].getData()
+        return 0 if x is None else len(x)
+
+    # -- looks -------------------------------------------------------------------------
+
+    def _apply_palette(self) -> None:
+        pal = self.palette()
+        text = pal.color(QPalette.ColorRole.Text)
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            plot.setBackground(pal.color(QPalette.ColorRole.Base))
+            for side in ("left", "bottom"):
+                axis = plot.getAxis(side)
+                axis.setPen(pg.mkPen(pal.color(QPalette.ColorRole.Mid)))
+                axis.setTextPen(pg.mkPen(text))
+            plot.getPlotItem().titleLabel.setText(plot.getPlotItem().titleLabel.text, color=text)
+        faint = QColor(COLOURS["loss"])
+        faint.setAlpha(90)
+        self.curves["loss_raw"].setPen(pg.mkPen(faint, width=1))
+        self.curves["loss_smooth"].setPen(pg.mkPen(COLOURS["loss"], width=2))
+        self.curves["val_loss"].setPen(pg.mkPen(COLOURS["val_loss"], width=2, style=Qt.PenStyle.DashLine))
+        self.curves["val_loss"].setSymbolBrush(pg.mkBrush(COLOURS["val_loss"]))
+        self.curves["val_loss"].setSymbolPen(pg.mkPen(COLOURS["val_loss"]))
+        self.curves["val_acc"].setPen(pg.mkPen(COLOURS["val_acc"], width=2))
+        self.curves["val_acc"].setSymbolBrush(pg.mkBrush(COLOURS["val_acc"]))
+        self.curves["val_acc"].setSymbolPen(pg.mkPen(COLOURS["val_acc"]))
+        self.curves["lr"].setPen(pg.mkPen(COLOURS["lr"], width=2))
+        legend = self.loss_plot.getPlotItem().legend
+        if legend is not None:
+            legend.setLabelTextColor(text)
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == event.Type.PaletteChange and hasattr(self, "curves"):
+            self._apply_palette()

@@ -1,0 +1,231 @@
+"""Page 4: training options — name, epochs, batch size, learning rate (with the finder), image size,
+augmentation (with a preview), early stopping, device. The commit page: "Start Training" leaves it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QThreadPool, QTimer
+from PySide6.QtGui import QDoubleValidator, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWizard, QWizardPage,
+)
+
+from gui.jobs import Job
+from gui.style import SPACING, state_color
+from gui.wizard.lr_panel import LRPanel
+from gui.wizard.plan import TrainingPlan
+
+PREVIEW_COUNT = 6
+PREVIEW_PX = 84
+
+
+def _previews(path: str, preset: str, size: int):
+    from core.training import preview
+    from gui.thumbnails import to_qimage
+
+    return [to_qimage(image) for image in preview(path, preset, size=size, count=PREVIEW_COUNT, seed=1)]
+
+
+class OptionsPage(QWizardPage):
+    def __init__(self, plan: TrainingPlan, pool: QThreadPool, parent=None) -> None:
+        super().__init__(parent)
+        self.plan = plan
+        self.pool = pool
+        self._preview_job: Job | None = None
+        self.setTitle("Training options")
+        self.setSubTitle("Sensible defaults are filled in; the learning rate matters most.")
+        self.setCommitPage(True)
+        self.setButtonText(QWizard.WizardButton.CommitButton, "Start Training")
+        self.name = QLineEdit(self)
+        self.name.setObjectName("modelName")
+        self.name.textChanged.connect(self._check_name)
+        self.name_note = QLabel(self)
+        self.epochs = _spin(1, 1000, 10, "epochs")
+        self.batch = _spin(1, 1024, 32, "batchSize")
+        self.lr = QLineEdit(self)
+        self.lr.setObjectName("learningRate")
+        validator = QDoubleValidator(1e-7, 9.99, 8, self)
+        validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
+        self.lr.setValidator(validator)
+        self.lr.textChanged.connect(lambda _t: self.completeChanged.emit())
+        self.image_size = _spin(16, 1024, 224, "imageSize", suffix=" px")
+        self.val_share = _spin(5, 50, 20, "valShare", suffix=" %")
+        self.patience = _spin(0, 100, 0, "patience", suffix=" epochs")
+        self.patience.setSpecialValueText("off")
+        self.patience.setToolTip("Stop when the validation loss has not improved for this many epochs")
+        self.augment = QComboBox(self)
+        self.augment.setObjectName("augment")
+        self.device = QComboBox(self)
+        self.device.setObjectName("device")
+        self.augment_note = QLabel(self)
+        self.augment_note.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Save as", self.name)
+        form.addRow("", self.name_note)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Batch size", self.batch)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Image size", self.image_size)
+        form.addRow("Validation share", self.val_share)
+        form.addRow("Early stopping", self.patience)
+        form.addRow("Device", self.device)
+        form.addRow("Augmentation", self.augment)
+        form.addRow("", self.augment_note)
+        self.lr_panel = LRPanel(pool, self._lr_inputs, self)
+        self.lr_panel.applied.connect(lambda value: self.lr.setText(f"{value:.3g}"))
+        lr_box = QGroupBox("Learning-rate finder", self)
+        QVBoxLayout(lr_box).addWidget(self.lr_panel)
+        self.previews = [QLabel(self) for _ in range(PREVIEW_COUNT)]
+        preview_box = QGroupBox("Augmentation preview (one training image, as the network may see it)", self)
+        preview_row = QHBoxLayout(preview_box)
+        for label in self.previews:
+            label.setFixedSize(PREVIEW_PX, PREVIEW_PX)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            preview_row.addWidget(label)
+        preview_row.addStretch(1)
+        right = QVBoxLayout()
+        right.addWidget(lr_box, 1)
+        right.addWidget(preview_box)
+        layout = QHBoxLayout(self)
+        layout.setSpacing(2 * SPACING)
+        layout.addLayout(form, 2)
+        layout.addLayout(right, 3)
+        self._preview_timer = QTimer(self, singleShot=True, interval=250, timeout=self._start_preview)
+        self.augment.currentIndexChanged.connect(self._on_augment_changed)
+        self.image_size.valueChanged.connect(lambda _v: self._preview_timer.start())
+
+    def initializePage(self) -> None:  # noqa: N802 - Qt name
+        from core.inference import available_devices
+        from core.training import PRESETS
+        from core.training.bundles import unique_name
+
+        if self.augment.count() == 0:
+            for key in PRESETS:
+                self.augment.addItem(key.capitalize(), key)
+            self.device.addItems(available_devices())
+        p = self.plan
+        if not p.name:
+            folder = p.folder.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or "model"
+            p.name = unique_name(f"{folder}-{p.model}")
+        self.name.setText(p.name)
+        self.epochs.setValue(p.epochs)
+        self.batch.setValue(p.batch_size)
+        self.lr.setText(f"{p.lr:g}")
+        self.image_size.setValue(p.image_size)
+        self.val_share.setValue(round(100 * p.val_fraction))
+        self.patience.setValue(p.patience or 0)
+        self.augment.setCurrentIndex(max(0, self.augment.findData(p.augment)))
+        index = self.device.findText(p.device)
+        self.device.setCurrentIndex(index if index >= 0 else 0)
+        self._on_augment_changed()
+
+    def cleanupPage(self) -> None:  # noqa: N802
+        self.shutdown()
+
+    # -- values -----------------------------------------------------------------------
+
+    def store(self) -> None:
+        """Copy the fields into the plan."""
+        p = self.plan
+        p.name = self.name.text().strip()
+        p.epochs, p.batch_size = self.epochs.value(), self.batch.value()
+        p.lr = self.lr_value() or p.lr
+        p.image_size, p.val_fraction = self.image_size.value(), self.val_share.value() / 100
+        p.patience = self.patience.value() or None
+        p.augment, p.device = self.augment.currentData(), self.device.currentText()
+
+    def lr_value(self) -> float | None:
+        try:
+            value = float(self.lr.text().replace(",", "."))
+        except ValueError:
+            return None
+        return value if 0 < value < 10 else None
+
+    def _lr_inputs(self):
+        self.store()
+        return self.plan.settings(), self.plan.split()
+
+    def _check_name(self, text: str) -> None:
+        from core.errors import StudioError
+        from core.training import find_bundle
+        from core.training.bundles import check_name
+
+        warn = state_color("warning", self.palette()).name()
+        try:
+            check_name(text.strip())
+        except StudioError:
+            self.name_note.setText(f"<span style='color:{warn}'>Use 1–64 letters, digits, '.', '_' or '-'.</span>")
+            self.completeChanged.emit()
+            return
+        exists = find_bundle(text.strip()) is not None
+        self.name_note.setText(f"<span style='color:{warn}'>Replaces the saved model of that name.</span>" if exists
+                               else "Appears under “My models” in the main window.")
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:  # noqa: N802
+        from core.training.bundles import NAME_RE
+
+        return self.lr_value() is not None and bool(NAME_RE.fullmatch(self.name.text().strip()))
+
+    def validatePage(self) -> bool:  # noqa: N802
+        from core.errors import StudioError
+
+        self.store()
+        try:
+            self.plan.settings()
+            split = self.plan.split()
+        except StudioError as exc:
+            self.name_note.setText(str(exc))
+            return False
+        if not split.train or not split.val:
+            self.name_note.setText("Too few images to keep some for validation: lower the validation share or "
+                                   "add images.")
+            return False
+        self.shutdown()
+        return True
+
+    # -- augmentation preview -----------------------------------------------------------
+
+    def _on_augment_changed(self, _index: int = 0) -> None:
+        from core.training import PRESETS
+
+        self.augment_note.setText(PRESETS.get(self.augment.currentData(), ""))
+        self._preview_timer.start()
+
+    def _sample_path(self) -> str | None:
+        report = self.plan.report
+        if report is None:
+            return None
+        keep = set(self.plan.classes)
+        return next((s.path for s in report.samples if report.classes[s.label] in keep), None)
+
+    def _start_preview(self) -> None:
+        path = self._sample_path()
+        if path is None or self.augment.currentData() is None:
+            return
+        job = Job(_previews, path, self.augment.currentData(), self.image_size.value(), parent=self)
+        job.returned.connect(self._on_previews)
+        self._preview_job = job
+        job.start(self.pool)
+
+    def _on_previews(self, images) -> None:
+        if self.sender() is not self._preview_job:
+            return
+        for label, image in zip(self.previews, images):
+            pixmap = QPixmap.fromImage(image)
+            small = max(pixmap.width(), pixmap.height()) <= 48
+            label.setPixmap(pixmap.scaled(PREVIEW_PX, PREVIEW_PX, Qt.AspectRatioMode.KeepAspectRatio,
+                                          Qt.TransformationMode.FastTransformation if small
+                                          else Qt.TransformationMode.SmoothTransformation))
+
+    def shutdown(self) -> None:
+        self.lr_panel.shutdown()
+        self._preview_timer.stop()
+
+
+def _spin(low: int, high: int, value: int, name: str, *, suffix: str = "") -> QSpinBox:
+    spin = QSpinBox()
+    spin.setObjectName(name)
+    spin.setRange(low, high)
+    spin.setValue(value)
+    spin.setSuffix(suffix)
+    return spin

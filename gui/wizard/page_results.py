@@ -1,0 +1,224 @@
+"""Page 6: results — confusion matrix (cells open their images), per-class precision/recall/F1, the worst
+predictions, saving under another name, "Use It Now" and export (TorchScript / ONNX)."""
+
+from __future__ import annotations
+
+import html
+import os
+
+from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtWidgets import (
+    QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QPushButton, QSplitter, QTableWidget,
+    QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget, QWizardPage,
+)
+
+from gui.jobs import Job
+from gui.style import SPACING, state_color
+from gui.workers import error_text
+from gui.wizard.confusion import ConfusionView
+from gui.wizard.plan import TrainingPlan
+from gui.wizard.thumbs import ThumbStrip
+
+EXPORTS = {"torchscript": ("TorchScript…", "TorchScript (*.pt)", ".pt"), "onnx": ("ONNX…", "ONNX (*.onnx)", ".onnx")}
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _export(name: str, fmt: str, path: str) -> str:
+    from core.training import export_bundle
+
+    return str(export_bundle(name, fmt, path))
+
+
+class ResultsPage(QWizardPage):
+    saved = Signal(str)  # the model's (new) name after saving under another name
+    useRequested = Signal(str)  # "Use It Now": the main window selects this model
+
+    def __init__(self, plan: TrainingPlan, pool: QThreadPool, loader, parent=None) -> None:
+        super().__init__(parent)
+        self.plan = plan
+        self.pool = pool
+        self.setTitle("Results")
+        self.setSubTitle("How the saved model does on the validation images it never trained on.")
+        self.summary = QLabel(self)
+        self.summary.setWordWrap(True)
+        self.confusion = ConfusionView(self)
+        self.confusion.cellChosen.connect(self.show_cell)
+        self.cell_label = QLabel("Click a cell to see its images.", self)
+        self.cell_thumbs = ThumbStrip(loader, self, icon=64)
+        self.cell_thumbs.setObjectName("cellThumbs")
+        cell_box = QWidget(self)
+        cell_layout = QVBoxLayout(cell_box)
+        cell_layout.setContentsMargins(0, 0, 0, 0)
+        cell_layout.addWidget(self.cell_label)
+        cell_layout.addWidget(self.cell_thumbs, 1)
+        matrix_split = QSplitter(Qt.Orientation.Horizontal, self)
+        matrix_split.addWidget(self.confusion)
+        matrix_split.addWidget(cell_box)
+        matrix_split.setStretchFactor(0, 3)
+        matrix_split.setStretchFactor(1, 2)
+        self.per_class = _table(self, ["Class", "Precision", "Recall", "F1", "Images"])
+        self.worst = ThumbStrip(loader, self, icon=64, rows=2)
+        self.worst.setObjectName("worstPredictions")
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(matrix_split, "Confusion matrix")
+        self.tabs.addTab(self.per_class, "Per class")
+        self.tabs.addTab(self.worst, "Worst predictions")
+        self.name = QLineEdit(self)
+        self.name.setObjectName("resultName")
+        self.rename_button = QPushButton("Save Under This Name", self)
+        self.rename_button.clicked.connect(self.save_as)
+        self.use_button = QPushButton("Use It Now", self)
+        self.use_button.setObjectName("useModel")
+        self.use_button.setDefault(False)
+        self.use_button.clicked.connect(lambda: self.useRequested.emit(self.model_name))
+        self.export_button = QPushButton("Export", self)
+        menu = QMenu(self.export_button)
+        for fmt, (text, _filter, _suffix) in EXPORTS.items():
+            menu.addAction(text, lambda f=fmt: self.export_dialog(f))
+        self.export_button.setMenu(menu)
+        self.message = QLabel(self)
+        self.message.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Saved as", self))
+        row.addWidget(self.name, 1)
+        row.addWidget(self.rename_button)
+        row.addSpacing(2 * SPACING)
+        row.addWidget(self.use_button)
+        row.addWidget(self.export_button)
+        layout = QVBoxLayout(self)
+        layout.setSpacing(SPACING)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.tabs, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.message)
+
+    @property
+    def model_name(self) -> str:
+        return (self.plan.result or {}).get("name", "")
+
+    # -- filling --------------------------------------------------------------------------
+
+    def initializePage(self) -> None:  # noqa: N802 - Qt name
+        result, evaluation = self.plan.result or {}, self.plan.evaluation
+        self.name.setText(self.model_name)
+        self.message.clear()
+        self.summary.setText(self._summary(result, evaluation))
+        if evaluation is None:
+            self.confusion.set_matrix([], [])
+            self.per_class.setRowCount(0)
+            self.worst.set_items([])
+            return
+        self.confusion.set_matrix(list(evaluation.classes), evaluation.confusion())
+        self._fill_per_class(evaluation)
+        self.worst.set_items([
+            (p.path, f"{os.path.basename(p.path)}\n{evaluation.classes[p.true]} → {evaluation.classes[p.pred]}",
+             f"{p.path}\ntrue: {evaluation.classes[p.true]} ({100 * p.true_prob:.0f}%)\n"
+             f"predicted: {evaluation.classes[p.pred]} ({100 * p.confidence:.0f}%)")
+            for p in evaluation.worst(24)])
+        matrix, n = evaluation.confusion(), len(evaluation.classes)
+        mistakes = [(i, j) for i in range(n) for j in range(n) if i != j and matrix[i, j]]
+        cell = max(mistakes, key=lambda ij: matrix[ij]) if mistakes else (0, 0)  # the most confused pair
+        self.show_cell(*cell)
+        self.confusion.setCurrentIndex(self.confusion.model().index(*cell))
+        self.tabs.setTabText(2, f"Worst predictions ({int(matrix.sum() - matrix.trace())} wrong)")
+
+    def _summary(self, result: dict, evaluation) -> str:
+        metrics = result.get("metrics", {})
+        status = {"completed": "Training finished", "early_stopped": "Training stopped early"}.get(
+            result.get("status"), "Training ended")
+        parts = [f"<b>{status}</b> after {metrics.get('epochs', '?')} epoch(s)."]
+        if metrics.get("val_acc") is not None:
+            parts.append(f"Saved weights (epoch {metrics.get('epoch')}): validation accuracy "
+                         f"<b>{_percent(metrics['val_acc'])}</b>, loss {metrics['val_loss']:.3f}.")
+        if evaluation is not None and evaluation.accuracy is not None:
+            failed = sum(1 for p in evaluation.predictions if p.pred < 0)
+            parts.append(f"Classified as the app will: {_percent(evaluation.accuracy)} of "
+                         f"{len(evaluation.scored)} validation images right"
+                         + (f" ({failed} could not be read)." if failed else "."))
+        elif evaluation is None:
+            parts.append("Per-image results are not available.")
+        return " ".join(parts)
+
+    def _fill_per_class(self, evaluation) -> None:
+        scores = evaluation.per_class()
+        self.per_class.setRowCount(len(scores))
+        for row, s in enumerate(scores):
+            cells = [s.name, _percent(s.precision), _percent(s.recall), _percent(s.f1), str(s.support)]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.per_class.setItem(row, col, item)
+
+    def show_cell(self, true: int, pred: int) -> None:
+        evaluation = self.plan.evaluation
+        if evaluation is None:
+            return
+        members = evaluation.cell(true, pred)
+        classes = evaluation.classes
+        what = "correctly classified" if true == pred else f"predicted as “{classes[pred]}”"
+        self.cell_label.setText(f"{len(members)} “{html.escape(classes[true])}” image(s) {what}")
+        self.cell_thumbs.set_items([
+            (p.path, os.path.basename(p.path), f"{p.path}\n{classes[p.pred]}: {100 * p.confidence:.0f}%")
+            for p in members])
+
+    # -- actions ------------------------------------------------------------------------
+
+    def save_as(self) -> None:
+        from core.errors import StudioError
+        from gui.wizard.adapters import rename_bundle
+
+        new = self.name.text().strip()
+        try:
+            rename_bundle(self.model_name, new)
+        except StudioError as exc:
+            self._say(str(exc), "error")
+            return
+        if self.plan.result is not None:
+            self.plan.result["name"] = new
+        self.plan.name = new
+        self._say(f"Saved as “{new}”.", "ok")
+        self.saved.emit(new)
+
+    def export_dialog(self, fmt: str) -> None:
+        _text, name_filter, suffix = EXPORTS[fmt]
+        start = os.path.join(os.path.expanduser("~"), self.model_name + suffix)
+        path, _ = QFileDialog.getSaveFileName(self, "Export the model", start, name_filter)
+        if path:
+            self.export(fmt, path)
+
+    def export(self, fmt: str, path: str) -> Job:
+        job = Job(_export, self.model_name, fmt, path, parent=self)
+        job.returned.connect(self._on_exported)  # bound methods: they run on the GUI thread
+        job.errored.connect(self._on_export_failed)
+        job.finished.connect(self._on_export_finished)
+        self.export_button.setEnabled(False)
+        self._say(f"Exporting as {EXPORTS[fmt][0].rstrip('…')}…", None)
+        job.start(self.pool)
+        return job
+
+    def _on_exported(self, out: str) -> None:
+        self._say(f"Exported to {out}", "ok")
+
+    def _on_export_failed(self, exc) -> None:
+        self._say(f"Export failed: {error_text(exc)}", "error")
+
+    def _on_export_finished(self) -> None:
+        self.export_button.setEnabled(True)
+
+    def _say(self, text: str, kind: str | None) -> None:
+        colour = state_color(kind, self.palette()).name() if kind else None
+        self.message.setText(f"<span style='color:{colour}'>{html.escape(text)}</span>" if colour else html.escape(text))
+
+
+def _table(parent, headers: list[str]) -> QTableWidget:
+    table = QTableWidget(0, len(headers), parent)
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.setSortingEnabled(False)
+    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    return table
