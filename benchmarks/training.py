@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--photos", type=int, default=48)
+    parser.add_argument("--size", type=int, default=64, help="training image size for the overhead run (the "
+                        "digits acceptance run trains at 64 px)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
     from tests.support.digits import write_digits
@@ -185,10 +187,11 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="cns-bench-train-") as tmp:
         root = Path(tmp)
         _isolated_dirs(root)
-        digits, _ = write_digits(root / "digits", size=32)
-        command = f"`python -m benchmarks.training --reps {args.reps} --epochs {args.epochs} --photos {args.photos}`"
+        digits, _ = write_digits(root / "digits", size=args.size)
+        command = (f"`python -m benchmarks.training --reps {args.reps} --epochs {args.epochs} --photos {args.photos} "
+                   f"--size {args.size}`")
         header = f"Machine: {machine()}.\nCommand: {command}; medians of interleaved runs.\n\n"
-        overhead, _ = trainer_overhead(digits, epochs=args.epochs, batch=64, size=32, reps=args.reps)
+        overhead, _ = trainer_overhead(digits, epochs=args.epochs, batch=64, size=args.size, reps=args.reps)
         write_mixed_photos(root / "photos" / "a", args.photos)
         cache = decode_cache(root / "photos", size=64, batch=32, reps=args.reps)
     print(header + overhead, header + cache, sep="\n")

@@ -22,6 +22,9 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
         (root / sub).mkdir()
         monkeypatch.setenv(var, str(root / sub))
     monkeypatch.setenv("CONVNET_STUDIO_OFFLINE", "1")  # a test that wants the network says so
+    # No background ONNX export after every model load (3 s of CPU each): the tests of that path
+    # ask for it with InferenceEngine(onnx=True).
+    monkeypatch.setenv("CONVNET_STUDIO_ONNX", "0")
     return root
 
 
