@@ -74,8 +74,7 @@ class Runtime:
         wanted = resolve_device(self.settings.device)
         self.dist = context(wanted.type)
         self.device = self.dist.device(wanted)
-        deterministic = self.settings.deterministic if self.settings.deterministic is not None \
-            else self.device.type != "cuda"
+        deterministic = bool(self.settings.deterministic)
         saved = (torch.are_deterministic_algorithms_enabled(),
                  torch.is_deterministic_algorithms_warn_only_enabled(),
                  torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
@@ -230,6 +229,22 @@ class Runtime:
         return torch.utils.data.DataLoader(
             dataset, batch_sampler=batches, collate_fn=collate_samples, num_workers=self.settings.num_workers,
             pin_memory=self.device.type == "cuda", generator=generator)
+
+    @contextlib.contextmanager
+    def loader_failures(self, epoch: int) -> Iterator[None]:
+        """A loader worker process that dies (killed, out of memory) ends the fit with a TrainingError.
+
+        torch says so with a plain RuntimeError ("DataLoader worker (pid ...) exited unexpectedly" or "... is
+        killed by signal"), raised where the loader waits or, in the main thread, from its SIGCHLD handler.
+        """
+        try:
+            yield
+        except RuntimeError as exc:
+            if "DataLoader worker" not in str(exc):
+                raise
+            raise TrainingError(f"a data loader worker process died during epoch {epoch} ({exc}); "
+                                f"{self.kept_checkpoint}: resume the run, with fewer workers if it happens "
+                                f"again") from None
 
     # -- steps --------------------------------------------------------------------------
 
