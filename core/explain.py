@@ -38,6 +38,30 @@ class _Captured(Exception):
     """Raised by the capture hook to end the forward pass early."""
 
 
+def cam_layer_for(spec: ModelSpec, *, min_side: int = 2) -> str:
+    """The Grad-CAM layer for ``spec`` at its own input size.
+
+    The registry's choice (the last convolutional stage) is 7x7 at 224 px; a
+    model fine-tuned on small images (a bundle at 32 px) has it at 1x1, which
+    cannot say where anything is. Then the deepest stage whose output is still
+    at least ``min_side`` on a side is used (the largest one if none is).
+    """
+    shapes = {info.name: info.shape for info in list_layers(spec)}
+
+    def side(name: str) -> int:
+        shape = shapes.get(name, ())
+        return min(shape[1:]) if len(shape) == 3 else 0
+
+    if side(spec.gradcam_layer) >= min_side:
+        return spec.gradcam_layer
+    candidates = [name for name in (*spec.stages, spec.gradcam_layer) if side(name) > 0]
+    if not candidates:
+        return spec.gradcam_layer
+    fitting = [name for name in candidates if side(name) >= min_side]
+    order = list(shapes)
+    return max(fitting, key=order.index) if fitting else max(candidates, key=side)
+
+
 def list_layers(spec: ModelSpec, *, num_classes: int | None = None) -> list[LayerInfo]:
     """Every named module with its output shape, from one forward on the meta device."""
     with torch.device("meta"):
@@ -132,10 +156,12 @@ def gradcam(model: nn.Module, layer: str, batch: torch.Tensor, *, class_index: i
     activation = saved[0].detach().float()
     weights = grads.float().mean(dim=(2, 3), keepdim=True)
     cam = F.relu((weights * activation).sum(1, keepdim=True))
-    cam = F.interpolate(cam, size=batch.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
-    cam = cam - cam.min()
-    peak = cam.max()
-    cam = cam / peak if peak > 0 else cam
+    # Normalise the layer-resolution map, then upsample: a flat map (a 1x1 layer, or no positive
+    # evidence) stays flat instead of blowing the interpolation's rounding noise up to full scale.
+    low, high = cam.min(), cam.max()
+    flat = bool(high <= 0) or bool(high - low <= 1e-6 * high)
+    cam = torch.zeros_like(cam) if flat else (cam - low) / (high - low)
+    cam = F.interpolate(cam, size=batch.shape[-2:], mode="bilinear", align_corners=False)[0, 0].clamp_(0, 1)
     top = probs.detach().float().topk(min(5, probs.numel()))
     topk = tuple((int(i), float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist()))
     return GradCam(heatmap=cam.cpu().numpy().astype(np.float32), class_index=index,

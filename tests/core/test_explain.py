@@ -170,3 +170,30 @@ def test_capturing_one_densenet201_layer_keeps_peak_memory_small() -> None:
     ours, naive = extra_mb("ours"), extra_mb("all")
     assert ours < 120, f"capturing one layer raised peak RSS by {ours:.0f} MB"
     assert naive > 2 * ours, (ours, naive)  # the probe can tell the difference
+
+
+def test_cam_layer_follows_the_input_size() -> None:
+    """At 224 px the registry's layer; a model trained at 32 px gets the deepest stage still >= 2x2."""
+    import dataclasses
+
+    from core.explain import cam_layer_for
+
+    spec = get_spec("resnet18")
+    assert cam_layer_for(spec) == "layer4"  # 7x7
+    small = dataclasses.replace(spec, preprocess=dataclasses.replace(spec.preprocess, resize_size=32, crop_size=32))
+    shapes = {info.name: info.shape for info in list_layers(small)}
+    assert shapes["layer4"][1:] == (1, 1) and shapes["layer3"][1:] == (2, 2)
+    assert cam_layer_for(small) == "layer3"
+    dense = get_spec("densenet121")
+    small_dense = dataclasses.replace(dense, preprocess=dataclasses.replace(dense.preprocess, resize_size=32, crop_size=32))
+    chosen = cam_layer_for(small_dense)
+    assert min(dict((i.name, i.shape) for i in list_layers(small_dense))[chosen][1:]) >= 2
+
+
+def test_gradcam_of_a_one_by_one_layer_is_flat_not_noise() -> None:
+    """A 1x1 target layer carries no 'where': the heat map must be flat, not upsampling noise scaled to 1."""
+    torch.manual_seed(0)
+    model = get_spec("resnet18").build(num_classes=3).eval()
+    cam = gradcam(model, "layer4", torch.randn(1, 3, 32, 32))
+    assert cam.heatmap.shape == (32, 32)
+    assert float(cam.heatmap.max() - cam.heatmap.min()) == 0.0
