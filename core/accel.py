@@ -15,6 +15,7 @@ against the PIL pipeline on a machine without a GPU.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Callable
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 from core.errors import StudioError
-from core.images import MAX_PIXELS, image_size
+from core.images import MAX_ASPECT, MAX_PIXELS, image_size
 from core.zoo.spec import Preprocess
 
 GPU_DECODE_MIN_BATCH = 8  # below this nvJPEG's per-call setup costs more than it saves
@@ -99,6 +100,10 @@ def tensor_preprocess(image: torch.Tensor, pp: Preprocess) -> torch.Tensor:
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms.v2 import functional as F
 
+    height, width = image.shape[-2:]
+    limit = max(1, math.ceil(min(height, width) * MAX_ASPECT))  # as core.images.trim_aspect does
+    if max(height, width) > limit:
+        image = F.center_crop(image, [min(height, limit), min(width, limit)])
     image = F.resize(image, [pp.resize_size], interpolation=InterpolationMode(pp.interpolation), antialias=True)
     image = F.center_crop(image, [pp.crop_size])
     tensor = image.float().div_(255.0)

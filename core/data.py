@@ -30,7 +30,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as F
 
 from core.errors import Cancelled, ImageError, StudioError
-from core.images import image_size, is_image_file, load_image
+from core.images import image_size, is_image_file, is_known_image, load_image, trim_aspect
 from core.io import atomic_write_text
 
 __all__ = [
@@ -70,7 +70,7 @@ def _image_files(folder: Path) -> tuple[list[Path], int]:
         for name in sorted(files):
             if _ignored(name):
                 continue
-            if is_image_file(name):
+            if is_known_image(name):  # a HEIC or SVG is reported as unreadable, not silently ignored
                 images.append(Path(current) / name)
             else:
                 others += 1
@@ -298,7 +298,8 @@ def decode_sample(path: str, size: int) -> np.ndarray:
 
 def fit_image(image: Image.Image, size: int) -> np.ndarray:
     """An RGB PIL image as uint8 [size, size, 3]: shorter side resized to ``size``, centre crop."""
-    image = F.resize(image.convert("RGB"), [size], interpolation=InterpolationMode.BILINEAR, antialias=True)
+    image = F.resize(trim_aspect(image.convert("RGB")), [size], interpolation=InterpolationMode.BILINEAR,
+                     antialias=True)
     return np.array(F.center_crop(image, [size]), dtype=np.uint8)  # a writable copy
 
 

@@ -7,6 +7,7 @@ size is checked against ``max_pixels`` before any pixel data is decoded.
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import threading
@@ -53,6 +54,12 @@ def is_image_file(path: StrPath) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
+def is_known_image(path: StrPath) -> bool:
+    """An image we decode, or one we recognise and refuse by name (HEIC, AVIF, SVG): worth a message."""
+    suffix = Path(path).suffix.lower()
+    return suffix in IMAGE_EXTENSIONS or suffix in UNSUPPORTED_IMAGE_EXTENSIONS
+
+
 def load_image(
     path: StrPath, *, draft_size: int | None = None, max_pixels: int = MAX_PIXELS
 ) -> Image.Image:
@@ -79,6 +86,27 @@ def image_size(path: StrPath) -> tuple[int, int]:
         im = _identify(fp, path)
         im.close()
         return im.size
+
+
+MAX_ASPECT: Final = 4.0  # longer / shorter side kept before a shorter-side resize
+
+
+def trim_aspect(image: Image.Image, max_ratio: float = MAX_ASPECT) -> Image.Image:
+    """The middle of a very long or very tall image, at most ``max_ratio`` times longer than wide.
+
+    Resizing the shorter side of a 1x20000 strip to 256 pixels would make a
+    256x5120000 image (4 GB); the centre crop only ever sees the middle, so the
+    ends are cut first. Ordinary photos (up to 4:1) are returned unchanged.
+    """
+    w, h = image.size
+    limit = max(1, math.ceil(min(w, h) * max_ratio))
+    if max(w, h) <= limit:
+        return image
+    if w > h:
+        left = (w - limit) // 2
+        return image.crop((left, 0, left + limit, h))
+    top = (h - limit) // 2
+    return image.crop((0, top, w, top + limit))
 
 
 @dataclass
@@ -108,8 +136,8 @@ def collect_images(paths: Iterable[StrPath]) -> ImageCollection:
             _walk(path, out, seen, visited)
         elif not stat.S_ISREG(st.st_mode):
             out.errors.append(ImageError(path, "not a regular file"))
-        elif is_image_file(path) or path.suffix.lower() in UNSUPPORTED_IMAGE_EXTENSIONS:
-            out.images.append(path)  # given by name: the loader says exactly why it can't be read
+        elif is_known_image(path):
+            out.images.append(path)  # the loader says exactly why a HEIC or SVG can't be read
         else:
             out.errors.append(ImageError(path, f"not an image file ({path.suffix or 'no extension'})"))
     return out
@@ -151,7 +179,7 @@ def _walk(root: Path, out: ImageCollection, seen: set[str], visited: set[tuple[i
                 subfolders.append(child)
             elif not _first_time(child, seen):
                 continue
-            elif is_file and is_image_file(child):
+            elif is_file and is_known_image(child):
                 out.images.append(child)
             elif not is_file and entry.is_symlink():
                 out.errors.append(ImageError(child, "broken link"))
@@ -190,7 +218,7 @@ def _identify(fp: IO[bytes], path: StrPath) -> ImageFile.ImageFile:
     except OSError as e:
         raise ImageError(path, _os_reason(e)) from None
     _refuse_known_unsupported(head, path)
-    matched = False
+    matched, reason = False, _CORRUPT
     for fmt in _FORMATS:
         factory, accept = Image.OPEN[fmt]
         verdict = accept(head[:16]) if accept else True
@@ -205,14 +233,15 @@ def _identify(fp: IO[bytes], path: StrPath) -> ImageFile.ImageFile:
             if e.errno:
                 raise ImageError(path, _os_reason(e)) from None
             continue
-        except Exception:  # SyntaxError, struct.error, ValueError... from a broken header
+        except Exception as e:  # SyntaxError, struct.error, ValueError... from a broken header
+            reason = _header_reason(e, reason)
             continue
         if im.width <= 0 or im.height <= 0:
             raise ImageError(path, _CORRUPT)
         return im
     hint = _content_hint(head)
     if matched and not hint:
-        raise ImageError(path, _CORRUPT)
+        raise ImageError(path, reason)
     other = None if matched else _other_pillow_format(head[:16])
     if other:
         raise ImageError(path, f"unsupported image format ({other})")
@@ -235,6 +264,16 @@ def _decode(im: ImageFile.ImageFile, path: StrPath, draft_size: int | None) -> t
         raise ImageError(path, _os_reason(e) if e.errno else _CORRUPT) from None
     except Exception:  # ValueError, SyntaxError, EOFError, a warning turned error...
         raise ImageError(path, _CORRUPT) from None
+
+
+def _header_reason(e: Exception, current: str) -> str:
+    """A more telling reason than 'corrupt' for the header failures Pillow names."""
+    text = str(e)
+    if isinstance(e, ValueError) and "too large" in text:  # PNG text chunks past MAX_TEXT_CHUNK/MEMORY
+        return "metadata too large (a compressed text block expands past the safety limit)"
+    if isinstance(e, SyntaxError) and "unknown pixel mode" in text:
+        return "unsupported pixel layout (sample format or channel count)"
+    return current
 
 
 def _refuse_known_unsupported(head: bytes, path: StrPath) -> None:

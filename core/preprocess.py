@@ -13,11 +13,13 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as F
 
+from core.images import trim_aspect
 from core.zoo.spec import Preprocess
 
 
 def preprocess(image: Image.Image, pp: Preprocess) -> torch.Tensor:
     """RGB PIL image -> normalised float tensor [3, crop, crop]."""
+    image = trim_aspect(image)  # a 1x20000 strip must not become a 256x5120000 one
     image = F.resize(image, [pp.resize_size], interpolation=InterpolationMode(pp.interpolation), antialias=True)
     image = F.center_crop(image, [pp.crop_size])
     array = np.asarray(image, dtype=np.uint8)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from core.images import trim_aspect
+
 if TYPE_CHECKING:
     import torch
 
@@ -84,6 +86,7 @@ def overlay(image: Image.Image, heatmap: np.ndarray, *, opacity: float = 0.5) ->
 
 def center_crop_view(image: Image.Image, resize_size: int, crop_size: int) -> Image.Image:
     """The part of the photo the model saw (resize shorter side, centre crop), for overlays."""
+    image = trim_aspect(image)
     w, h = image.size
     scale = resize_size / min(w, h)
     resized = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)

@@ -20,6 +20,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
@@ -251,6 +252,8 @@ def load_state_dict_file(
                            "contain code and was refused")
     if kind == "other":
         raise WeightsError(f"{path} is not a valid PyTorch weights file (unknown format)")
+    if kind == "zip":
+        _check_zip(path, size)
     obj = _torch_load(path, mmap=mmap and kind == "zip")
     state = _extract_state_dict(obj)
     if state is None:
@@ -262,6 +265,28 @@ def load_state_dict_file(
     if bad is not None:
         raise WeightsError(f"{path} contains NaN/Inf values in '{bad}'")
     return state
+
+
+def _check_zip(path: Path, size: int) -> None:
+    """Refuse a zip that would unpack to more than it holds (a zip bomb) before torch reads it.
+
+    ``torch.save`` stores every member uncompressed, so the members' sizes add up
+    to at most the file's own size; a compressed member would be inflated into
+    memory (a 1 MB file can claim gigabytes), so none is accepted.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise WeightsError(f"{path} is not a valid PyTorch weights file (broken zip archive: {exc})") from None
+    packed = next((m for m in members if m.compress_type != zipfile.ZIP_STORED), None)
+    if packed is not None:
+        raise WeightsError(f"{path} holds a compressed member ({packed.filename}, {_size(packed.file_size)} "
+                           "unpacked), which torch.save never writes; it could be a zip bomb and was refused")
+    claimed = sum(m.file_size for m in members)
+    if claimed > size:
+        raise WeightsError(f"{path} claims {_size(claimed)} of data in a {_size(size)} file; it is corrupt "
+                           "or a zip bomb and was refused")
 
 
 def _torch_load(path: Path, *, mmap: bool) -> object:
@@ -340,13 +365,25 @@ def _fit_problems(expected: Mapping[str, torch.Tensor], state: Mapping[str, torc
     unexpected = [k for k in state if k not in expected]
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
               for k in expected if k in state and state[k].shape != expected[k].shape]
+    kinds = [f"{k} {str(state[k].dtype).removeprefix('torch.')} vs {str(expected[k].dtype).removeprefix('torch.')}"
+             for k in expected if k in state and not _loadable_as(state[k], expected[k])]
     named = (("missing keys", missing), ("unexpected keys", unexpected),
-             ("shape mismatches (file vs model)", shapes))
+             ("shape mismatches (file vs model)", shapes), ("type mismatches (file vs model)", kinds))
     return [f"{what}: {_listed(keys)}" for what, keys in named if keys]
+
+
+def _loadable_as(value: torch.Tensor, ref: torch.Tensor) -> bool:
+    """A float slot takes floats of any precision (cast on load); a complex value fits nowhere real."""
+    if value.is_complex() or ref.is_complex():
+        return value.is_complex() and ref.is_complex()
+    return value.is_floating_point() or not ref.is_floating_point()
 
 
 def check_fits(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, name: str | None = None) -> None:
     """Raise ``WeightsError`` unless ``state_dict`` has exactly ``model``'s keys and shapes.
+
+    A float parameter or buffer also needs a floating-point tensor (of any
+    precision): an integer or complex one would fail later, inside the forward pass.
 
     Missing BatchNorm ``num_batches_tracked`` counters are tolerated (torchvision's
     older files lack them).  Works on a model built on the meta device.
@@ -415,13 +452,17 @@ def import_weights(path: str | os.PathLike[str], *, model: str | None = None) ->
 
     state = load_state_dict_file(path)
     specs = [s for s in list_specs() if s.pretrained]
-    spec = get_spec(model) if model is not None else _detect_spec(state, specs)
-    if not spec.weights_file:
-        raise WeightsError(f"'{spec.name}' has no pretrained weights file to import into; "
-                           "load a fine-tuned model bundle instead")
-    sharing = [s for s in specs if s.weights_file == spec.weights_file and s.name != spec.name]
-    for user in [spec, *sharing]:  # the cached file must load for every entry that reads it
-        check_fits(_meta_model(user), user.adapt_state_dict(state), name=user.name)
+    spec = get_spec(model) if model is not None else None
+    try:  # a file that fits no architecture: the message names the file
+        spec = spec or _detect_spec(state, specs)
+        if not spec.weights_file:
+            raise WeightsError(f"'{spec.name}' has no pretrained weights file to import into; "
+                               "load a fine-tuned model bundle instead")
+        sharing = [s for s in specs if s.weights_file == spec.weights_file and s.name != spec.name]
+        for user in [spec, *sharing]:  # the cached file must load for every entry that reads it
+            check_fits(_meta_model(user), user.adapt_state_dict(state), name=user.name)
+    except WeightsError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
     dest = expected_path(spec)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with _atomic_file(dest) as tmp:

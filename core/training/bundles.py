@@ -18,7 +18,9 @@ import dataclasses
 import datetime as _dt
 import functools
 import hashlib
+import io
 import json
+import math
 import os
 import re
 import shutil
@@ -116,8 +118,10 @@ def write_bundle(name: str, state_dict: Mapping[str, torch.Tensor], meta: dict[s
         raise StudioError(f"cannot write the model into {root}: {exc.strerror or exc}") from None
     try:
         weights = tmp / WEIGHTS_NAME
+        buffer = io.BytesIO()  # serialised first: torch.save turns a failing write into a cryptic RuntimeError
+        torch.save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, buffer)
         with open(weights, "wb") as fh:
-            torch.save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, fh)
+            fh.write(buffer.getbuffer())
             fh.flush()
             os.fsync(fh.fileno())
         full = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": name, **meta,
@@ -198,6 +202,8 @@ def read_bundle(folder: str | os.PathLike[str], *, expected_name: str | None = N
         raise _fail(folder, f"it has no {META_NAME}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(folder, f"{META_NAME} cannot be read ({exc})") from None
+    except (RecursionError, ValueError):  # nested thousands deep, or a number too long to convert
+        raise _fail(folder, f"{META_NAME} cannot be read (nested too deeply or a value too large)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _fail(folder, f"{META_NAME} is not a ConvNet Studio model description")
     version = _get(meta, "format_version", int, folder)
@@ -266,7 +272,9 @@ def _preprocess(meta: dict, folder: Path) -> Preprocess:
     stats = {}
     for key in ("mean", "std"):
         value = _get(pp, key, list, folder)
-        if len(value) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        # finite too: Python's json reads NaN and Infinity
+        if len(value) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                      and math.isfinite(v) for v in value):
             raise _fail(folder, f"preprocess '{key}' must be 3 numbers")
         if key == "std" and min(value) <= 0:
             raise _fail(folder, "preprocess 'std' must be positive")
@@ -280,7 +288,8 @@ def _preprocess(meta: dict, folder: Path) -> Preprocess:
 
 def _weights_path(meta: dict, folder: Path) -> Path:
     relative = _get(meta, "weights", str, folder)
-    if not relative or os.path.isabs(relative) or ".." in Path(relative).parts or "\\" in relative:
+    if (not relative or os.path.isabs(relative) or ".." in Path(relative).parts or "\\" in relative
+            or "\x00" in relative):
         raise _fail(folder, f"weights file '{relative}' must be a plain name inside the bundle folder")
     path = (folder / relative).resolve()
     if not path.is_relative_to(folder.resolve()):
@@ -360,7 +369,18 @@ def spec_of(bundle: Bundle) -> ModelSpec:
         builder=functools.partial(build_bundle_model, base.name), preprocess=bundle.preprocess,
         params=bundle.params or base.params, acc1=None, acc5=None, weights_url=None, weights_file=None,
         weights_size=bundle.weights_path.stat().st_size, local_weights=bundle.weights_path,
+        gradcam_layer=_cam_layer(base.name, bundle.preprocess),
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _cam_layer(architecture: str, preprocess) -> str:
+    """The Grad-CAM layer at the bundle's training size (a meta-device dry run, once per size)."""
+    from core.explain import cam_layer_for
+    from core.zoo._api import registry_spec
+
+    base = registry_spec(architecture)
+    return cam_layer_for(dataclasses.replace(base, preprocess=preprocess))
 
 
 def load_bundle_model(name_or_path: str | os.PathLike[str] | Bundle) -> tuple[nn.Module, Bundle]:
