@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import threading
 import time
@@ -286,6 +287,10 @@ class InferenceEngine:
                 yield Prediction(ok=False, error=error, **base)
                 continue
             idx, prob = results[i]
+            if not all(math.isfinite(p) for p in prob):  # finite weights can still overflow (damaged BatchNorm stats)
+                yield Prediction(ok=False, error=f"{path}: {loaded.spec.name} produced NaN or infinite scores for "
+                                 "this image; its weights look damaged (import them again)", **base)
+                continue
             top = tuple(TopK(index=k, label=loaded.labels[k], prob=p) for k, p in zip(idx, prob))
             yield Prediction(ok=True, topk=top, infer_ms=infer_ms, **base)
 

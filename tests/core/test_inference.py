@@ -148,3 +148,16 @@ def test_memory_budget_keeps_only_what_fits() -> None:
         engine.module("googlenet", "none")  # ~27 MB: fits beside nin
         assert engine.cached_models() == ["nin", "googlenet"]
         assert engine.cached_bytes() <= 60 * 2**20
+
+
+def test_finite_weights_that_give_nan_scores_fail_the_image_with_a_message(tmp_path: Path, photos) -> None:
+    """A negative BatchNorm variance is finite but makes sqrt() NaN: say so on the image, never show 'nan%'."""
+    model = torchvision.models.resnet18()
+    state = model.state_dict()
+    state["bn1.running_var"] = -torch.ones_like(state["bn1.running_var"])
+    file = tmp_path / "damaged.pth"
+    torch.save(state, file)
+    with InferenceEngine(device="cpu", onnx=False) as engine:
+        results = engine.classify(photos[:2], model="resnet18", weights=str(file))
+    assert [r.ok for r in results] == [False, False]
+    assert all("NaN or infinite scores" in r.error and r.path in r.error for r in results)
