@@ -91,12 +91,18 @@ class NaNGuard(Callback):
     def batch_end(self, event: BatchEnd) -> None:
         if not math.isfinite(event.loss):
             raise Diverged(f"training diverged: the loss became {event.loss} at epoch {event.epoch}, batch "
-                           f"{event.batch} (learning rate {event.lr:.3g}); try a lower learning rate")
+                           f"{event.batch} (learning rate {event.lr:.3g}); try a lower learning rate "
+                           f"({self.trainer.kept_checkpoint})")
 
     def epoch_end(self, event: EpochEnd) -> None:
         if event.val_loss is not None and not math.isfinite(event.val_loss):
             raise Diverged(f"training diverged: the validation loss became {event.val_loss} after epoch "
-                           f"{event.epoch}; try a lower learning rate")
+                           f"{event.epoch}; try a lower learning rate ({self.trainer.kept_checkpoint})")
+
+
+def finite_losses(event: EpochEnd) -> bool:
+    """False for an epoch that diverged (its checkpoint would replace a good one with a useless one)."""
+    return math.isfinite(event.train_loss) and (event.val_loss is None or math.isfinite(event.val_loss))
 
 
 class EarlyStopping(Callback):
@@ -185,13 +191,14 @@ class StopOnRequest(Callback):
 class Checkpointer(Callback):
     """Writes the checkpoint at every epoch end (main process only), and ``best.pt`` on improvement.
 
-    Runs last, so every other callback's state is already updated for the epoch.
+    Runs last, so every other callback's state is already updated for the epoch. A diverged epoch (the
+    NaNGuard's stop is still pending) never replaces the last good checkpoint.
     """
 
     order = 1000
 
     def epoch_end(self, event: EpochEnd) -> None:
-        if self.trainer.is_main:
+        if self.trainer.is_main and finite_losses(event):
             self.trainer.save_checkpoint(best=event.best)
 
 

@@ -204,17 +204,19 @@ class Trainer(Runtime):
         setup.set_train_mode(self.model, self.settings.strategy, self.head)
         batches = self.epoch_batches(index)
         start, seen, loss_sum = time.perf_counter(), 0, 0.0
-        for number_in_epoch, (images, labels, skipped) in enumerate(self.loader(self.train_set, batches, index), 1):
-            self._report_skipped(self.data.train, skipped)
-            if images is None:
-                continue
-            loss = self.train_step(images, labels)
-            self.step += 1
-            seen += len(labels)
-            loss_sum += loss * len(labels)
-            rate = seen * self.dist.world_size / max(time.perf_counter() - start, 1e-9)
-            self.emit("batch_end", BatchEnd(number, number_in_epoch, len(batches), self.step, loss,
-                                            self.step_lr, rate))
+        loader = self.loader(self.train_set, batches, index)
+        with self.loader_failures(number):
+            for number_in_epoch, (images, labels, skipped) in enumerate(loader, 1):
+                self._report_skipped(self.data.train, skipped)
+                if images is None:
+                    continue
+                loss = self.train_step(images, labels)
+                self.step += 1
+                seen += len(labels)
+                loss_sum += loss * len(labels)
+                rate = seen * self.dist.world_size / max(time.perf_counter() - start, 1e-9)
+                self.emit("batch_end", BatchEnd(number, number_in_epoch, len(batches), self.step, loss,
+                                                self.step_lr, rate))
         seconds = time.perf_counter() - start
         val = self.validate()
         self.epoch = number
@@ -252,6 +254,12 @@ class Trainer(Runtime):
                                 f"full or the folder read-only? {kept} in {self.run_dir}") from None
         self._saved_epoch = self.epoch
         return path
+
+    @property
+    def kept_checkpoint(self) -> str:
+        """Which checkpoint a stopped run leaves for resuming, as a message fragment."""
+        return (f"the checkpoint after epoch {self._saved_epoch} is kept in {self.run_dir}" if self._saved_epoch
+                else "no checkpoint was written yet")
 
     def checkpoint_payload(self) -> dict[str, Any]:
         states = {cb.key: state for cb in self.callbacks if (state := cb.state_dict()) is not None}
