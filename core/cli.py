@@ -216,7 +216,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "layers.json", json.dumps([layer.to_json() for layer in layers], indent=2))
     photo = load_image(args.image)  # a bad image fails here with its name and reason
-    engine = InferenceEngine(device=args.device)
+    engine = InferenceEngine(device=args.device, onnx=False)
     try:
         engine.load(spec.name, args.weights, progress=_progress_printer(f"downloading {spec.name}"))
         report = explain_image(engine, spec, args.image, photo, weights=args.weights, layer=args.layer or spec.stages[-1],
@@ -284,7 +284,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not collection.images:
         _eprint("error: no images to compare on")
         return EXIT_FAILED
-    engine = InferenceEngine(device=args.device, cache_size=1)
+    engine = InferenceEngine(device=args.device, onnx=False, cache_size=1)
     try:
         rows = compare(engine, collection.images, models, weights=args.weights, topk=args.topk, runs=args.runs,
                        progress=_step_printer())
@@ -323,7 +323,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from core.inference import InferenceEngine
 
     models = _model_list(args.models)
-    engine = InferenceEngine(device=args.device, cache_size=1)
+    engine = InferenceEngine(device=args.device, onnx=False, cache_size=1)
     try:
         results = [evaluate(engine, args.folder, name, weights=args.weights) for name in models]
     finally:

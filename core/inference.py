@@ -45,6 +45,7 @@ class _Loaded:
     labels: tuple[str, ...]
     info: LoadedModelInfo
     source: str = "none"  # the weights file as path@mtime@size, or "none" for random init
+    file: Path | None = None  # the weights file itself (None: random init)
     graphs: CudaGraphForward | None = None  # CUDA only, made on first use
     fast: Future | None = None  # of an onnx_cpu.OrtForward (or None), CPU only
 
@@ -117,8 +118,9 @@ class InferenceEngine:
             self._cache.move_to_end(key)
             return self._cache[key]
         loaded = self._load_uncached(spec, weights, **download_opts)
-        if self._onnx is not None and self._device.type == "cpu":
-            loaded.fast = self._onnx.request(loaded.module, spec.name, loaded.source, spec.input_size)
+        if self._onnx is not None and self._device.type == "cpu" and loaded.file is not None:
+            # an untrained (random-init) model stays on torch: nothing to export it from
+            loaded.fast = self._onnx.request(loaded.file, spec.name, loaded.source, spec.input_size)
         self._cache[key] = loaded
         while len(self._cache) > 1 and (len(self._cache) > self.cache_size or self.cached_bytes() > self.memory_budget):
             self._cache.popitem(last=False)
@@ -172,7 +174,7 @@ class InferenceEngine:
             num_classes=spec.num_classes,
         )
         source = "none" if file is None else _file_key(file)
-        return _Loaded(module=module, spec=spec, labels=spec.categories, info=info, source=source)
+        return _Loaded(module=module, spec=spec, labels=spec.categories, info=info, source=source, file=file)
 
     @staticmethod
     def _weights_file(spec, weights, download, progress, cancel) -> Path | None:

@@ -19,7 +19,10 @@ import hashlib
 import importlib.util
 import logging
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import torch
@@ -102,31 +105,90 @@ def _legacy_export():
     return legacy
 
 
+EXPORT_TIMEOUT_S = 600
+
+
+def export_in_child(weights_file: Path, model: str, path: Path, input_size: int) -> Path:
+    """``export`` of ``model`` with ``weights_file`` in a separate process (own GIL, one thread, niced).
+
+    The child loads the same file the engine loaded, through the same checks
+    (``weights_only``, finite, fits); nothing is serialised in this process, so
+    the GIL stays free for the window and the classification.
+    """
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "core.onnx_cpu", model, str(weights_file), str(input_size),
+                           str(path)], capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, env=env, cwd=root)
+    if done.returncode != 0:
+        raise RuntimeError(f"the export process exited {done.returncode}: {done.stderr.strip()[-400:]}")
+    return path
+
+
+def _child(argv: list[str]) -> int:
+    """In the child: build ``model`` on the meta device, load the weights file into it, export."""
+    model, weights_file, input_size, out = argv
+    torch.set_num_threads(1)
+    if hasattr(os, "nice"):
+        os.nice(10)  # background work: the window and the classification in the parent come first
+    from core import weights
+    from core.meta import build_on_meta
+    from core.zoo import get_spec
+
+    spec = get_spec(model)
+    module = weights.load_into(build_on_meta(spec), weights.load_state_dict_file(Path(weights_file)), spec)
+    export(module.eval(), Path(out), int(input_size))
+    return 0
+
+
 class Preparer:
-    """One background thread that makes ``OrtForward`` runners, one model at a time."""
+    """Makes ``OrtForward`` runners in the background, one model at a time.
+
+    Daemon threads, not a pool: a command-line run must not wait at exit for
+    an export it will not use. The export is a child process, which finishes
+    on its own (atomic write into the cache) so the next run finds it ready.
+    """
 
     def __init__(self) -> None:
-        self._pool: ThreadPoolExecutor | None = None
+        self._one_at_a_time = threading.Lock()
+        self._session = threading.Lock()  # held while ORT builds a session: close() waits for that (< 1 s)
+        self._closed = threading.Event()
 
-    def request(self, module: nn.Module, model: str, source: str, input_size: int) -> Future:
+    def request(self, weights_file: Path, model: str, source: str, input_size: int) -> Future:
         """A Future of an OrtForward, or of None when anything fails (the caller stays on torch)."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="onnx-prepare")
-        return self._pool.submit(self._prepare, module, model, source, input_size)
+        future: Future = Future()
 
-    @staticmethod
-    def _prepare(module: nn.Module, model: str, source: str, input_size: int) -> OrtForward | None:
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            with self._one_at_a_time:
+                runner = None if self._closed.is_set() else self._prepare(weights_file, model, source, input_size)
+            future.set_result(runner)
+
+        # (a daemon thread may be abandoned at exit while it waits for the export process, never while
+        # native code builds a session: that aborts the interpreter's shutdown)
+
+        threading.Thread(target=work, name=f"onnx-prepare-{model}", daemon=True).start()
+        return future
+
+    def _prepare(self, weights_file: Path, model: str, source: str, input_size: int) -> OrtForward | None:
         path = cache_file(model, source, input_size)
         try:
             if not path.is_file():
-                export(module, path, input_size)
-            return OrtForward(path, torch.get_num_threads())
+                export_in_child(weights_file, model, path, input_size)
+            with self._session:
+                return None if self._closed.is_set() else OrtForward(path, torch.get_num_threads())
         except Exception as exc:  # noqa: BLE001 - an optional speed-up: never an error for the user
             log.warning("ONNX Runtime not used for %s: %s: %s", model, type(exc).__name__, str(exc)[:200])
             return None
 
     def close(self) -> None:
-        """Cancel what has not started; an export under way finishes on its own (atomic write)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        """Requests not yet started give None; a session being built is waited for (under a second); an
+        export under way finishes on its own, in its process (atomic write into the cache)."""
+        self._closed.set()
+        with self._session:
+            pass
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))

@@ -67,7 +67,11 @@ class CompareWorker(QObject):
         if self._engine is None:
             factory = self._engine_factory
             if factory is None:
-                from core.inference import InferenceEngine as factory
+                import functools
+
+                from core.inference import InferenceEngine
+
+                factory = functools.partial(InferenceEngine, onnx=False)  # latencies of the torch modules
             try:
                 self._engine = factory(self._device, cache_size=1)
             except StudioError:  # the remembered device is gone

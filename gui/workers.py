@@ -75,7 +75,14 @@ class InferenceWorker(QObject):
         if self._engine is None:
             factory = self._engine_factory
             if factory is None:
-                from core.inference import InferenceEngine as factory
+                import functools
+
+                from core.inference import InferenceEngine
+
+                # ONNX Runtime only when asked (CONVNET_STUDIO_ONNX=1): on a 2-core CPU its thread pool next
+                # to the decode threads, and the export after each new model, cost the window its < 50 ms
+                # stall goal (26-76 ms against 23-38 ms eager, BENCHMARKS.md); the CLI uses it by default.
+                factory = functools.partial(InferenceEngine, onnx=_window_wants_onnx())
             try:
                 self._engine = factory(self._device)
             except StudioError:  # the remembered device is gone: fall back, say so
@@ -398,3 +405,12 @@ class InferenceClient(QObject):
     def _on_device_changed(self, device: str) -> None:
         self.device = device
         self.deviceChanged.emit(device)
+
+
+def _window_wants_onnx() -> bool:
+    import os
+
+    from core import onnx_cpu
+
+    wanted = os.environ.get(onnx_cpu.ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return wanted and onnx_cpu.enabled()

@@ -120,7 +120,11 @@ def evaluate(bundle: str, split, *, device: str = "auto", cancel: threading.Even
     what the app will show for these photos. Call it on a worker thread.
     """
     if engine_factory is None:
-        from core.inference import InferenceEngine as engine_factory
+        import functools
+
+        from core.inference import InferenceEngine
+
+        engine_factory = functools.partial(InferenceEngine, onnx=False)  # one pass: no export worth making
 
     samples = list(split.val)
     classes = tuple(split.classes)
