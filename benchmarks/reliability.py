@@ -57,6 +57,11 @@ def summarise(rows: list[dict]) -> str:
         f"| injected faults | {len(faults)} | {sum(r['outcome'] == 'survived' for r in faults)} | - "
         f"| {sum(int(r['lost']) for r in faults)} |",
         "",
+        f"Data lost counts saved work (checkpoints, models, files) destroyed or damaged. Separately, "
+        f"{sum(int(r['value'] or 0) for r in faults)} finished epoch(s) could not be saved because the injected "
+        f"fault (a full disk, a read-only folder) hit their own save; the run resumed from the checkpoint "
+        f"before them.",
+        "",
         "| measure | value |",
         "|---|---|",
         f"| longest GUI stall during the stress test | {max(stalls):.1f} ms |" if stalls

@@ -1,8 +1,8 @@
 """Alternative CPU runtimes for ResNet-50 against our eager forward, interleaved.
 
 Run: ``python -m benchmarks.runtimes [--compile]`` in an environment that has
-``onnxruntime`` / ``openvino`` / ``onnx`` (``pip install -e ".[onnx]" openvino``
-in a separate venv; the project's own venv does not carry them). Rows for
+``onnxruntime`` / ``openvino`` / ``onnx`` (the project's venv carries the first
+and the last through the ``onnx`` extra; ``pip install openvino`` adds the other). Rows for
 runtimes that are not installed are left out; ``python -m benchmarks`` runs
 this only when at least one of them is importable, so the recorded section
 survives a plain run. ``--compile`` adds ``torch.compile`` with inductor

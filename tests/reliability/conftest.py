@@ -15,8 +15,10 @@ Row kinds (``kind``) and their outcomes:
                   message naming the file, the good files unaffected).
 - ``hostile_model`` one hostile weights/bundle file; outcome ``refused``;
                   ``executed`` is True if its payload ran (must never be).
-- ``fault``       one injected fault; outcome ``survived``; ``lost`` is how many
-                  finished epochs / files were lost (0 expected).
+- ``fault``       one injected fault; outcome ``survived``; ``lost`` is how much
+                  saved work was lost or damaged (checkpoints, models, files: 0
+                  expected); ``value`` optionally counts finished epochs that
+                  could not be saved because the fault hit their save.
 - ``stall_ms``    the longest GUI stall measured during the stress test (``value``).
 - ``cancel_ms``   one cancel latency (``value``); the table reports the p95.
 """
