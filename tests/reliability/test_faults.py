@@ -512,9 +512,13 @@ class TestGuiCancel:
 
         report = scan_folder(digits)
         latencies = []
+        unexpected_close_requests: list[int] = []
         for attempt in range(3):
             wizard = TrainWizard()
             qtbot.addWidget(wizard)
+            # Never block on the "Stop training?" question: a close request during the run (seen once in a
+            # CI run, source unknown) is answered "No", so training goes on and only the Cancel button stops it.
+            wizard.confirm_stop = lambda: unexpected_close_requests.append(attempt) is not None
             try:
                 p = wizard.plan
                 p.folder, p.report = str(digits), report
@@ -536,6 +540,8 @@ class TestGuiCancel:
             finally:
                 wizard.shutdown()
             assert not wizard.training
+        if unexpected_close_requests:
+            print(f"close requested during attempts {unexpected_close_requests} (answered No)")
         for ms in latencies:
             ledger.record("cancel_ms", "wizard cancel", value=ms)
 
