@@ -11,7 +11,7 @@ from platformdirs import user_cache_dir
 from PySide6.QtCore import QMimeData, QUrl
 from PySide6.QtGui import QImage
 
-from gui.settings import APPLICATION, ORGANIZATION
+CACHE_NAME = "convnet-studio"  # the core's platformdirs name (models, runs, caches)
 
 _counter = itertools.count(1)
 
@@ -50,7 +50,7 @@ def mime_has_paths(mime: QMimeData | None) -> bool:
 
 
 def pasted_image_dir() -> Path:
-    return Path(user_cache_dir(APPLICATION, ORGANIZATION)) / "pasted"
+    return Path(user_cache_dir(CACHE_NAME)) / "pasted"  # beside the decoded-image and ONNX caches
 
 
 def save_pasted_image(image: QImage, folder: Path | None = None) -> str:
