@@ -62,26 +62,24 @@ def _runtimes(quick: bool, write: bool) -> None:
     runtimes.main(["--reps", "3" if quick else "15"] + ([] if write else ["--no-write"]))
 
 
-def _gui(quick: bool, write: bool) -> None:
-    """The GUI stall benchmark in its own offscreen process (it needs a QApplication of its own)."""
-    args = [sys.executable, "-m", "benchmarks.gui_stall", "--photos", "24" if quick else "200"]
+def _offscreen(module: str, args: list[str], write: bool) -> None:
+    """Run ``python -m MODULE`` in its own offscreen process (it needs a QApplication of its own)."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run(args + (["--write"] if write else []), cwd=ROOT, env=env, timeout=600,
-                          capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", module, *args] + (["--write"] if write else []), cwd=ROOT, env=env,
+                          timeout=600, capture_output=True, text=True)
     print(done.stdout)
     if done.returncode not in (0, 1):  # 1: ran, but missed its goal (the table says so)
-        raise RuntimeError(f"gui_stall exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+        raise RuntimeError(f"{module} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+
+
+def _gui(quick: bool, write: bool) -> None:
+    """The GUI stall while classifying a large drop."""
+    _offscreen("benchmarks.gui_stall", ["--photos", "24" if quick else "200"], write)
 
 
 def _startup(quick: bool, write: bool) -> None:
-    """Launch to first paint, in fresh processes (offscreen)."""
-    args = [sys.executable, "-m", "benchmarks.startup", "--runs", "2" if quick else "7"]
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run(args + (["--write"] if write else []), cwd=ROOT, env=env, timeout=600,
-                          capture_output=True, text=True)
-    print(done.stdout)
-    if done.returncode not in (0, 1):  # 1: ran, but missed its goal (the table says so)
-        raise RuntimeError(f"startup exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    """Launch to first paint, in fresh processes."""
+    _offscreen("benchmarks.startup", ["--runs", "2" if quick else "7"], write)
 
 
 def _training(quick: bool, write: bool) -> None:

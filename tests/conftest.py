@@ -65,3 +65,18 @@ def _reference_architecture(name: str):
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Two CPU cores shared with other work: one intra-op thread is much faster than two fighting.
+
+    Modules that train or classify on the GUI's threads use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

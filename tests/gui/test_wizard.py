@@ -11,23 +11,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from PySide6.QtCore import Qt
 
 from tests.gui.helpers import TIMEOUT_MS
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("one_torch_thread")]
 
 CLASSES = ("zero", "one", "two")
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Two CPU cores shared with other work: one intra-op thread is ~10x faster than two fighting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -41,14 +41,8 @@ SETTINGS = dict(model="resnet18", weights="none", strategy="scratch", batch_size
                 augment="none", seed=3, cache="memory")
 TIMEOUT_S = 300
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Two CPU cores shared with other work: one intra-op thread is much faster than two fighting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from PIL import Image
 from tests.gui.conftest import isolated_settings, make_window, no_dangling_qthreads  # noqa: F401 - fixtures
 from tests.gui.helpers import TIMEOUT_MS, choose_model, drop_paths, wait_settled
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("one_torch_thread")]
 
 PHOTOS = 2000
 SWITCHES = 50
@@ -32,13 +32,6 @@ MEMORY_SLACK_MB = 150  # RSS after clearing may exceed the start by this much (a
 # (name, architecture, input size): small inputs keep 2,000 photos at a few seconds per pass on one core
 STRESS_MODELS = (("stress-resnet18", "resnet18", 32), ("stress-alexnet", "alexnet", 64))
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def stress_bundles() -> list[str]:
