@@ -1,27 +1,66 @@
 # `make run` and `make test` bootstrap .venv on first use, then act.
+#   make run            the app and what it uses at run time (ONNX Runtime included), then the window
+#   make test           the same plus the test tools, then the whole suite (offscreen)
+#   make check          the fast lane: the suite without the tests marked slow
+#   TORCH=cpu           (with run/test/check) torch and torchvision from PyTorch's CPU wheel index,
+#                       without the ~4 GB of CUDA libraries and triton the default wheel pulls. Any
+#                       other PyTorch index name works too (TORCH=cu126). It applies when .venv is
+#                       created: on an existing .venv with another build it stops and says so.
+# Before anything imports Qt, `python -m gui.qtlibs` checks the system libraries Qt's platform
+# plugin needs: as root with apt-get (or dnf) it installs what is missing, otherwise it prints the
+# one command that does and stops.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed
+TORCH  ?=
+TORCH_INDEX := https://download.pytorch.org/whl/$(TORCH)
+# torch/torchvision requirements as pyproject.toml states them (one source of truth)
+TORCH_REQS := $(shell sed -n 's/^ *"\(torch\(vision\)\{0,1\}[<>=!~][^"]*\)".*/"\1"/p' pyproject.toml)
+QTLIBS := $(PY) -m gui.qtlibs --install
 
-.PHONY: run test bench screenshots clean-venv
+.PHONY: run test check bench screenshots clean-venv torch-variant
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml | torch-variant
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
-	touch $(STAMP)
+ifneq ($(TORCH),)
+	$(PY) -m pip install --quiet --index-url $(TORCH_INDEX) $(TORCH_REQS)
+endif
+	$(PY) -m pip install --quiet -e ".[onnx]"
+	touch $@
 
-run: $(STAMP)
+# On top of the run install: pip adds only what the test extra lists.
+$(TEST_STAMP): $(RUN_STAMP)
+	$(PY) -m pip install --quiet -e ".[onnx,test]"
+	touch $@
+
+# TORCH=... on a .venv that already holds another torch build would silently keep it.
+torch-variant:
+ifneq ($(TORCH),)
+	@v=$$(test -x $(PY) && $(PY) -c "import importlib.metadata as m; print(m.version('torch'))" 2>/dev/null); \
+	case "$$v" in ""|*+$(TORCH)) ;; *) echo "$(VENV) already holds torch $$v, not the $(TORCH) build:" \
+	"run \`make clean-venv\` first, then \`make $(or $(MAKECMDGOALS),run) TORCH=$(TORCH)\`" >&2; exit 1;; esac
+endif
+
+run: $(RUN_STAMP)
+	$(QTLIBS)
 	$(PY) main.py
 
-test: $(STAMP)
+test: $(TEST_STAMP)
+	$(QTLIBS) --platform offscreen
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
-bench: $(STAMP)
+check: $(TEST_STAMP)
+	$(QTLIBS) --platform offscreen
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not slow"
+
+bench: $(TEST_STAMP)  # the benchmarks build their inputs with tests/support (scikit-image, ...)
 	$(PY) -m benchmarks
 
-screenshots: $(STAMP)
+screenshots: $(TEST_STAMP)  # sample photos from scikit-image and scikit-learn
+	$(QTLIBS) --platform offscreen
 	QT_QPA_PLATFORM=offscreen $(PY) -m gui.screenshots
 
 clean-venv:
