@@ -168,9 +168,12 @@ def targets(pyside: Path, platform: str) -> list[Path]:
 
 def run_ldd(paths: list[Path]) -> str:
     """``ldd``'s report on ``paths`` (stdout; a path it cannot read only adds a line)."""
-    result = subprocess.run(
-        ["ldd", *map(str, paths)], capture_output=True, text=True, timeout=60, env={**os.environ, "LC_ALL": "C"}
-    )
+    try:
+        result = subprocess.run(
+            ["ldd", *map(str, paths)], capture_output=True, text=True, timeout=60, env={**os.environ, "LC_ALL": "C"}
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""  # cannot tell: let Qt speak for itself
     return result.stdout
 
 
@@ -228,8 +231,16 @@ def missing_libraries(platform: str) -> tuple[list[str], str | None]:
     return parse_missing(run_ldd(targets(pyside, platform))), None
 
 
+# Libraries the PySide6 wheels ship themselves: missing means a broken install, not a system package.
+BUNDLED = ("libQt6", "libpyside6", "libshiboken6", "libicu")
+
+
 def report(platform: str, missing: list[str], manager: str | None) -> str:
     """What to print when libraries are missing: what, then the one command that fixes it."""
+    bundled = [name for name in missing if name.startswith(BUNDLED)]
+    if bundled:
+        return (f"PySide6 is incomplete ({', '.join(bundled)} not found): reinstall it, "
+                "e.g. `make clean-venv` then `make run`")
     head = f"Qt's {platform} platform plugin needs system libraries that are missing: {', '.join(missing)}"
     if manager is None:
         return f"{head}\nInstall the packages that provide them ({README_HINT})."
@@ -252,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if not missing:
         return 0
     manager = package_manager()
-    if args.install and manager and is_root():
+    if args.install and manager and is_root() and not any(name.startswith(BUNDLED) for name in missing):
         packages = packages_for(missing, manager)
         print(f"installing the system libraries Qt's {platform} plugin needs: {' '.join(packages)}", file=sys.stderr)
         if install(packages, manager):

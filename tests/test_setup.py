@@ -174,6 +174,15 @@ def test_a_failed_install_still_prints_the_command(fake_pyside, monkeypatch, cap
     assert "\n    apt-get install libxkbcommon-x11-0 " in capsys.readouterr().err
 
 
+def test_a_library_pyside6_ships_itself_means_reinstall_not_apt(fake_pyside, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(qtlibs, "run_ldd", lambda paths: FAKE_LDD + "\tlibQt6XcbQpa.so.6 => not found\n")
+    monkeypatch.setattr(qtlibs, "is_root", lambda: True)
+    monkeypatch.setattr(qtlibs, "install", lambda *a: pytest.fail("apt cannot fix a broken wheel"))
+    assert qtlibs.main(["--install"]) == 1
+    err = capsys.readouterr().err
+    assert "PySide6 is incomplete" in err and "libQt6XcbQpa.so.6" in err and "apt-get" not in err
+
+
 def test_install_runs_apt_noninteractively_update_once(monkeypatch: pytest.MonkeyPatch) -> None:
     ran: list[tuple[list[str], str | None]] = []
 
