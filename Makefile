@@ -56,10 +56,12 @@ check: $(TEST_STAMP)
 	$(QTLIBS) --platform offscreen
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not slow"
 
-bench: $(TEST_STAMP)  # the benchmarks build their inputs with tests/support (scikit-image, ...)
+# The benchmarks build their inputs with tests/support, the screenshots take sample photos from
+# scikit-image and scikit-learn: both need the test extra.
+bench: $(TEST_STAMP)
 	$(PY) -m benchmarks
 
-screenshots: $(TEST_STAMP)  # sample photos from scikit-image and scikit-learn
+screenshots: $(TEST_STAMP)
 	$(QTLIBS) --platform offscreen
 	QT_QPA_PLATFORM=offscreen $(PY) -m gui.screenshots
 
