@@ -214,7 +214,7 @@ class CompareChart(QWidget):
     def _write_note(self, shown: list[ChartPoint], missing: list[str], folder: bool) -> None:
         parts = []
         if missing:
-            what = "not scored on the folder" if folder else "no ImageNet accuracy: untrained or none published"
+            what = "not scored on the folder" if folder else "no ImageNet accuracy"
             parts.append(f"On the bottom line ({what}): {', '.join(missing)}.")
         if any(p.untrained for p in shown):
             parts.append("Hollow points ran untrained.")
