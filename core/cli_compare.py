@@ -137,11 +137,12 @@ def _print_comparison(results: list[dict], paths: list[str]) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from core.compare import evaluate
+    from core.compare import evaluate, labelled_images
     from core.inference import InferenceEngine
 
     specs = model_list(args.models)
     check_device(args.device)
+    labelled_images(args.folder)  # a folder that cannot be scored fails once, not once per model
     results: list[dict] = []
     engine = InferenceEngine(device=args.device, onnx=False, cache_size=1)
     try:
