@@ -89,8 +89,6 @@ def _stream(engine, spec, entries: list, weights: str, topk: int, load_failure: 
                 yield next(results)
                 continue
             except (StudioError, RuntimeError, MemoryError, OSError) as exc:
-                if isinstance(exc, BrokenPipeError):
-                    raise
                 reason = weights_failure(spec, weights, exc)
                 load_failure.append(reason)
                 eprint(f"error: {reason}")

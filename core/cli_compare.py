@@ -12,8 +12,8 @@ import argparse
 from typing import Callable
 
 from core.cli_common import (
-    EXIT_FAILED, EXIT_OK, UsageError, check_device, check_model, check_runs, emit, emit_json, eprint, plain_error,
-    resolve_topk, weights_failure,
+    EXIT_FAILED, EXIT_OK, UsageError, check_device, check_model, check_runs, emit, emit_json, eprint, resolve_topk,
+    weights_failure,
 )
 from core.errors import Cancelled, StudioError
 from core.textout import human_count
@@ -43,11 +43,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from core.inference import InferenceEngine, Prediction
 
     specs = model_list(args.models)
-    topk = args.topk
-    for spec in specs:
-        topk = resolve_topk(args.topk, spec.num_classes, spec.name)
-    if args.topk is None:
-        topk = min(5, *(spec.num_classes for spec in specs))
+    fewest = min(specs, key=lambda spec: spec.num_classes)  # --topk must fit every model; its default shrinks
+    topk = resolve_topk(args.topk, fewest.num_classes, fewest.name)
     runs = check_runs(args.runs)
     check_device(args.device)
     collection = collect_images(args.paths)
@@ -174,5 +171,3 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 emit(f"    {cls:<28}{100 * acc:6.1f}%")
     return EXIT_FAILED if any(not r["ok"] for r in results) else EXIT_OK
 
-
-__all__ = ["cmd_compare", "cmd_evaluate", "model_list", "weights_note", "plain_error"]
