@@ -22,8 +22,8 @@ from typing import Sequence
 
 from core import __version__
 from core.cli_common import (  # noqa: F401  (EXIT_*, UsageError, _eprint: core.training.cli imports them here)
-    EXIT_FAILED, EXIT_OK, EXIT_PIPE, EXIT_USAGE, Interrupted, UsageError, check_model, debug, emit, emit_json,
-    eprint, plain_error, progress_printer, whole_number,
+    EXIT_FAILED, EXIT_OK, EXIT_PIPE, EXIT_USAGE, Interrupted, UsageError, check_model, debug, documents_printed,
+    emit, emit_json, eprint, plain_error, progress_printer, whole_number,
 )
 from core.cli_classify import cmd_classify, cmd_explain, explain_image  # noqa: F401  (explain_image: re-exported)
 from core.cli_compare import cmd_compare, cmd_evaluate
@@ -239,9 +239,10 @@ def run_cli(argv: Sequence[str]) -> int:
     """
     argv = list(argv)
     wants_json = "--json" in argv or "--jsonl" in argv
+    before = documents_printed()
     try:
         with _terminate_as_interrupt():
-            code = _run(argv, wants_json)
+            code = _run(argv, wants_json, before)
         sys.stdout.flush()
         return code
     except BrokenPipeError:
@@ -249,7 +250,7 @@ def run_cli(argv: Sequence[str]) -> int:
         return EXIT_PIPE
 
 
-def _run(argv: list[str], wants_json: bool) -> int:
+def _run(argv: list[str], wants_json: bool, before: int) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -258,8 +259,8 @@ def _run(argv: list[str], wants_json: bool) -> int:
         if code and wants_json:
             _json_failure("bad command line (see the usage message on stderr)", code, lines="--jsonl" in argv)
         return code
-    wants_json = bool(getattr(args, "json", False) or getattr(args, "jsonl", False))
     lines = bool(getattr(args, "jsonl", False))
+    wants_json = bool(getattr(args, "json", False) or lines)
     try:
         return args.func(args)
     except UsageError as exc:
@@ -267,19 +268,15 @@ def _run(argv: list[str], wants_json: bool) -> int:
     except StudioError as exc:
         message, code = str(exc), EXIT_FAILED
     except KeyboardInterrupt as exc:
-        code = getattr(exc, "code", 130)
-        eprint("interrupted")
-        if wants_json:
-            _json_failure("interrupted", code, lines=lines)
-        return code
+        message, code = "interrupted", getattr(exc, "code", 130)
     except BrokenPipeError:
         raise
     except (Exception, RecursionError) as exc:  # noqa: BLE001 - the CLI boundary: a sentence, not a traceback
         if debug():
             traceback.print_exc()
         message, code = plain_error(exc), EXIT_FAILED
-    eprint(f"error: {message}")
-    if wants_json:
+    eprint(message if message == "interrupted" else f"error: {message}")
+    if wants_json and (lines or documents_printed() == before):  # --json: one document, never a second
         _json_failure(message, code, lines=lines)
     return code
 

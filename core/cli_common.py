@@ -51,10 +51,42 @@ def eprint(*parts: object) -> None:
         pass
 
 
+_printed = {"documents": 0}
+
+
 def emit_json(value: Any, *, lines: bool = False) -> None:
-    """A strict JSON document on stdout (``lines``: one compact line, for JSON Lines)."""
-    sys.stdout.write(json_text(value, indent=None if lines else 2) + "\n")
-    sys.stdout.flush()
+    """A strict JSON document on stdout (``lines``: one compact line, for JSON Lines).
+
+    SIGINT and SIGTERM wait until it is written whole, so an interrupted command never
+    leaves half a document behind.
+    """
+    text = json_text(value, indent=None if lines else 2) + "\n"
+    with _signals_held():
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        _printed["documents"] += 1
+
+
+def documents_printed() -> int:
+    """How many JSON documents (or JSON lines) this process has printed so far."""
+    return _printed["documents"]
+
+
+class _signals_held:
+    """Hold SIGINT and SIGTERM back while a block runs; they are delivered right after it."""
+
+    HELD = {signal.SIGINT, signal.SIGTERM}
+
+    def __enter__(self):
+        try:
+            self.previous = signal.pthread_sigmask(signal.SIG_BLOCK, self.HELD)
+        except (AttributeError, OSError, ValueError):  # no pthread_sigmask (Windows)
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.previous)
 
 
 def check_model(name: str):

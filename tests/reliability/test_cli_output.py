@@ -169,6 +169,20 @@ def test_sigterm_prints_what_was_finished(capsys, monkeypatch, photos, mode, led
     ledger.record("fault", f"SIGTERM during classify {mode or 'text'}", "survived")
 
 
+def test_sigterm_right_after_the_document_adds_no_second_one(capsys, monkeypatch, photos) -> None:
+    import core.cli_classify
+
+    real = core.cli_classify.emit_json
+
+    def then_terminate(*args, **kwargs):
+        real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(core.cli_classify, "emit_json", then_terminate)
+    code, out, err = cli(capsys, "classify", str(photos[0]), "--model", "nin", "--device", "cpu", "--json")
+    assert code == 143 and [r["path"] for r in strict_json(out)] == [str(photos[0])] and "interrupted" in err
+
+
 @pytest.mark.slow  # a subprocess that imports torch: 5-25 s on two shared cores
 def test_a_closed_stdout_pipe_ends_quietly(tmp_path) -> None:
     read_end, write_end = os.pipe()
