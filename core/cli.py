@@ -248,6 +248,12 @@ def run_cli(argv: Sequence[str]) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_PIPE
+    except KeyboardInterrupt as exc:  # Ctrl+C or SIGTERM, also while torch was still loading
+        code = getattr(exc, "code", 130)
+        eprint("interrupted")
+        if wants_json and ("--jsonl" in argv or documents_printed() == before):
+            _json_failure("interrupted", code, lines="--jsonl" in argv)
+        return code
 
 
 def _run(argv: list[str], wants_json: bool, before: int) -> int:
@@ -267,15 +273,13 @@ def _run(argv: list[str], wants_json: bool, before: int) -> int:
         message, code = str(exc), EXIT_USAGE
     except StudioError as exc:
         message, code = str(exc), EXIT_FAILED
-    except KeyboardInterrupt as exc:
-        message, code = "interrupted", getattr(exc, "code", 130)
-    except BrokenPipeError:
+    except (BrokenPipeError, KeyboardInterrupt):  # run_cli handles both
         raise
     except (Exception, RecursionError) as exc:  # noqa: BLE001 - the CLI boundary: a sentence, not a traceback
         if debug():
             traceback.print_exc()
         message, code = plain_error(exc), EXIT_FAILED
-    eprint(message if message == "interrupted" else f"error: {message}")
+    eprint(f"error: {message}")
     if wants_json and (lines or documents_printed() == before):  # --json: one document, never a second
         _json_failure(message, code, lines=lines)
     return code

@@ -183,6 +183,21 @@ def test_sigterm_right_after_the_document_adds_no_second_one(capsys, monkeypatch
     assert code == 143 and [r["path"] for r in strict_json(out)] == [str(photos[0])] and "interrupted" in err
 
 
+def test_sigterm_while_torch_is_still_loading(capsys, monkeypatch) -> None:
+    import core.cli
+
+    real = core.cli.build_parser
+
+    def slow_start():
+        os.kill(os.getpid(), signal.SIGTERM)  # as if it came while torch was being imported
+        return real()
+
+    monkeypatch.setattr(core.cli, "build_parser", slow_start)
+    code, out, err = cli(capsys, "models", "--json")
+    assert code == 143 and strict_json(out) == {"ok": False, "error": "interrupted", "exit_code": 143}
+    assert err == "interrupted\n"
+
+
 @pytest.mark.slow  # a subprocess that imports torch: 5-25 s on two shared cores
 def test_a_closed_stdout_pipe_ends_quietly(tmp_path) -> None:
     read_end, write_end = os.pipe()
