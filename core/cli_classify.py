@@ -86,12 +86,15 @@ def _stream(engine, spec, entries: list, weights: str, topk: int, load_failure: 
             continue
         if reason is None:
             try:
-                yield next(results)
-                continue
+                result = next(results, None)
             except (StudioError, RuntimeError, MemoryError, OSError) as exc:
-                reason = weights_failure(spec, weights, exc)
-                load_failure.append(reason)
-                eprint(f"error: {reason}")
+                result, reason = None, weights_failure(spec, weights, exc)
+            if result is not None:
+                yield result
+                continue
+            reason = reason or f"{spec.name} stopped before reaching this image"
+            load_failure.append(reason)
+            eprint(f"error: {reason}")
         yield Prediction(path=path, model=spec.name, ok=False, error=reason)
 
 
