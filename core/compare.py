@@ -6,6 +6,7 @@ a memory budget), so comparing ten networks never holds ten in memory.
 
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 import time
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.errors import Cancelled, StudioError
+from core.errors import Cancelled, DownloadError, StudioError, WeightsMissingError
 from core.images import collect_images
 from core import weights as weights_mod
 from core.inference import InferenceEngine, Prediction
@@ -46,15 +47,17 @@ class ModelRow:
     params: int
     gflops: float
     weights_size: int | None
-    acc1: float | None
+    acc1: float | None  # ImageNet acc@1 of the weights this run used: None when it ran untrained
     predictions: tuple[Prediction, ...] = field(default=())
+    published_acc1: float | None = None  # the registry's figure for the pretrained weights, whatever ran
 
     def to_json(self) -> dict:
+        latency = round(self.latency_ms, 3) if math.isfinite(self.latency_ms) else None  # None: nothing decoded
         return {
             "model": self.model, "display_name": self.display_name, "family": self.family,
-            "untrained": self.untrained, "latency_ms": round(self.latency_ms, 3), "params": self.params,
+            "untrained": self.untrained, "latency_ms": latency, "params": self.params,
             "gflops": self.gflops, "weights_size": self.weights_size, "acc1": self.acc1,
-            "predictions": [p.to_json() for p in self.predictions],
+            "published_acc1": self.published_acc1, "predictions": [p.to_json() for p in self.predictions],
         }
 
 
@@ -100,10 +103,21 @@ def compare_model(
     runs: int = 5,
     batch_size: int = 8,
     cancel: threading.Event | None = None,
+    fallback: bool = False,
 ) -> ModelRow:
-    """One model's ModelRow: its predictions on ``paths``, then its latency. Raises Cancelled."""
+    """One model's ModelRow: its predictions on ``paths``, then its latency. Raises Cancelled.
+
+    ``fallback``: with ``weights="default"``, a model whose pretrained weights are not here and
+    cannot be downloaded runs untrained (``untrained=True``, ``acc1=None``) instead of failing.
+    """
     spec = get_spec(model)
-    info = engine.load(spec.name, weights)
+    try:
+        info = engine.load(spec.name, weights)
+    except (DownloadError, WeightsMissingError):
+        if not (fallback and weights == "default"):
+            raise
+        weights = "none"
+        info = engine.load(spec.name, weights)
     predictions = tuple(engine.classify_iter(paths, model=spec.name, weights=weights, topk=topk,
                                              batch_size=batch_size, cancel=cancel))
     if cancel is not None and cancel.is_set():
@@ -114,7 +128,7 @@ def compare_model(
     return ModelRow(
         model=spec.name, display_name=spec.display_name, family=spec.family, untrained=info.untrained,
         latency_ms=latency, params=spec.params, gflops=spec.gflops, weights_size=spec.weights_size,
-        acc1=spec.acc1, predictions=predictions,
+        acc1=None if info.untrained else spec.acc1, published_acc1=spec.acc1, predictions=predictions,
     )
 
 
@@ -128,8 +142,9 @@ def compare(
     runs: int = 5,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    fallback: bool = False,
 ) -> list[ModelRow]:
-    """Run every model on every path; one ModelRow per model, in the order given."""
+    """Run every model on every path; one ModelRow per model, in the order given (see compare_model)."""
     specs = [get_spec(name) for name in models]
     rows = []
     for step, spec in enumerate(specs):
@@ -137,7 +152,8 @@ def compare(
             raise Cancelled("comparison")
         if progress:
             progress(step, len(specs), spec.display_name)
-        rows.append(compare_model(engine, spec.name, paths, weights=weights, topk=topk, runs=runs, cancel=cancel))
+        rows.append(compare_model(engine, spec.name, paths, weights=weights, topk=topk, runs=runs, cancel=cancel,
+                                  fallback=fallback))
     if progress:
         progress(len(specs), len(specs), "done")
     return rows

@@ -34,6 +34,12 @@ class UnknownLayerError(StudioError):
         super().__init__(f"model '{model}' has no layer '{layer}' (list them with: python main.py explain IMAGE --model {model} --out DIR, see layers.json)")
 
 
+class InputTooSmallError(StudioError):
+    def __init__(self, model: str, size: int) -> None:
+        super().__init__(f"model '{model}' cannot run on {size}x{size} images: its layers shrink them to nothing "
+                         "(a saved model's image size is too small for its architecture)")
+
+
 class _Captured(Exception):
     """Raised by the capture hook to end the forward pass early."""
 
@@ -46,7 +52,10 @@ def cam_layer_for(spec: ModelSpec, *, min_side: int = 2) -> str:
     cannot say where anything is. Then the deepest stage whose output is still
     at least ``min_side`` on a side is used (the largest one if none is).
     """
-    shapes = {info.name: info.shape for info in list_layers(spec)}
+    try:
+        shapes = {info.name: info.shape for info in list_layers(spec)}
+    except InputTooSmallError:  # it cannot run at all; running it says so, naming the model
+        return spec.gradcam_layer
 
     def side(name: str) -> int:
         shape = shapes.get(name, ())
@@ -78,10 +87,14 @@ def list_layers(spec: ModelSpec, *, num_classes: int | None = None) -> list[Laye
 
         handles.append(module.register_forward_hook(hook))
     size = spec.input_size
-    with torch.no_grad():
-        model(torch.empty(1, 3, size, size, device="meta"))
-    for handle in handles:
-        handle.remove()
+    try:
+        with torch.no_grad():
+            model(torch.empty(1, 3, size, size, device="meta"))
+    except RuntimeError:  # torch's own text ("Kernel size can't be greater...") is not for the user
+        raise InputTooSmallError(spec.name, size) from None
+    finally:
+        for handle in handles:
+            handle.remove()
     return [
         LayerInfo(name=name, kind=type(module).__name__, shape=shapes[name], depth=name.count("."))
         for name, module in model.named_modules()

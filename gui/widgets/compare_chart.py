@@ -5,7 +5,7 @@ with ``setData``. Each model gets one ``TextItem`` label, created the first
 time it appears and moved afterwards. The x axis is logarithmic (latency in
 ms on this device), the y axis ImageNet acc@1 from the registry, or the top-1
 accuracy measured on the person's labelled folder. A model with no accuracy
-to show (no ImageNet weights, or not scored on the folder) sits on a dashed
+to show (ran untrained, no ImageNet weights, or not scored on the folder) sits on a dashed
 line at the bottom, hollow, and is named in the note under the chart.
 Point area grows with the parameter count; filled points are pretrained,
 hollow ones ran untrained.
@@ -36,7 +36,7 @@ class ChartPoint:
     family: str
     latency_ms: float
     params: int
-    acc1: float | None  # ImageNet acc@1, %
+    acc1: float | None  # ImageNet acc@1, %; None when it ran untrained (the published figure is not for it)
     folder_top1: float | None  # top-1 on the labelled folder, %
     untrained: bool
 
@@ -44,7 +44,7 @@ class ChartPoint:
     def of(cls, spec, row, evaluation=None) -> "ChartPoint":
         """From a registry spec, its measured ``core.compare.ModelRow`` and an optional ``Evaluation``."""
         return cls(model=spec.name, label=spec.display_name, family=spec.family, latency_ms=row.latency_ms,
-                   params=spec.params, acc1=spec.acc1, untrained=row.untrained,
+                   params=spec.params, acc1=None if row.untrained else spec.acc1, untrained=row.untrained,
                    folder_top1=None if evaluation is None else 100 * evaluation.top1)
 
 

@@ -21,6 +21,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from core.compare import agreement
+from core.textout import human_count, human_size
 from gui.style import state_background, state_color
 
 SortRole = Qt.ItemDataRole.UserRole + 20
@@ -49,23 +50,12 @@ HEADERS = {
     Col.PARAMS: ("Params", "Number of parameters"),
     Col.GFLOPS: ("GFLOPs", "Multiply-adds for one 224x224 image, in billions (torchvision's convention)"),
     Col.SIZE: ("Weights", "Size of the pretrained weights file"),
-    Col.ACC1: ("ImageNet acc@1", "Top-1 accuracy on ImageNet-1k validation, from the registry"),
+    Col.ACC1: ("ImageNet acc@1", "Top-1 accuracy on ImageNet-1k validation of the pretrained weights, from the "
+                                 "registry; — where the model ran untrained (the figure is not for those weights)"),
     Col.FOLDER1: ("Folder top-1", "Top-1 accuracy on your labelled folder"),
     Col.FOLDER5: ("Folder top-5", "Top-5 accuracy on your labelled folder"),
     Col.WEIGHTS: ("Weights used", "Pretrained (ImageNet) or untrained (random weights)"),
 }
-
-
-def human_size(num_bytes: int | None) -> str:
-    if not num_bytes:
-        return "—"
-    return f"{num_bytes / 1e6:.1f} MB" if num_bytes < 1e9 else f"{num_bytes / 1e9:.2f} GB"
-
-
-def human_count(n: int | None) -> str:
-    if n is None:
-        return "—"
-    return f"{n / 1e6:.1f} M" if n >= 1e5 else f"{n / 1e3:.1f} k"
 
 
 def prob_text(p: float) -> str:
@@ -90,6 +80,10 @@ class Entry:
     def untrained(self) -> bool | None:
         source = self.row or self.evaluation
         return None if source is None else source.untrained
+
+    def acc1(self) -> float | None:
+        """The registry's ImageNet acc@1, but None once the model ran untrained (it is not for those weights)."""
+        return None if self.untrained else self.spec.acc1
 
     def weights_note(self) -> str:
         if self.untrained is None:
@@ -254,7 +248,7 @@ class CompareTableModel(QAbstractTableModel):
         if col == Col.SIZE:
             return human_size(spec.weights_size)
         if col == Col.ACC1:
-            return percent(spec.acc1)
+            return percent(entry.acc1())
         if col in (Col.FOLDER1, Col.FOLDER5):
             ev = entry.evaluation
             return "" if ev is None else percent(100 * (ev.top1 if col == Col.FOLDER1 else ev.top5))
@@ -279,7 +273,7 @@ class CompareTableModel(QAbstractTableModel):
         if col == Col.SIZE:
             return float(spec.weights_size or missing)
         if col == Col.ACC1:
-            return missing if spec.acc1 is None else float(spec.acc1)
+            return missing if entry.acc1() is None else float(entry.acc1())
         if col in (Col.FOLDER1, Col.FOLDER5):
             ev = entry.evaluation
             return missing if ev is None else float(ev.top1 if col == Col.FOLDER1 else ev.top5)
@@ -296,6 +290,8 @@ class CompareTableModel(QAbstractTableModel):
                 return pred.error
             if pred is not None:
                 return "\n".join(f"{t.prob:6.1%}  {t.label}" for t in pred.topk)
+        if col == Col.ACC1 and entry.untrained and spec.acc1 is not None:
+            return f"Published: {spec.acc1:.1f}% for the pretrained weights, not for the random weights this run used."
         if col == Col.WEIGHTS and entry.untrained:
             if spec.pretrained:
                 return ("Its pretrained weights are not on this computer, so it ran with random weights; "
@@ -377,7 +373,7 @@ def table_csv(entries: list[Entry], paths: list[str]) -> str:
                 pred.topk[0].label if ok else "", f"{pred.topk[0].prob:.6f}" if ok else "",
                 "; ".join(f"{t.label}:{t.prob:.6f}" for t in pred.topk) if ok else ((pred.error or "") if pred else ""),
                 "" if row is None or math.isnan(row.latency_ms) else f"{row.latency_ms:.3f}",
-                spec.params, spec.gflops, spec.weights_size or "", "" if spec.acc1 is None else spec.acc1,
+                spec.params, spec.gflops, spec.weights_size or "", "" if entry.acc1() is None else entry.acc1(),
                 "" if ev is None else f"{ev.top1:.6f}", "" if ev is None else f"{ev.top5:.6f}",
                 entry.weights_note(),
             ])

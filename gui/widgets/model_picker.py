@@ -10,24 +10,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QSizePolicy, QStyledItemDelegate, QStyleOptionViewItem
 
+from core.textout import human_count, human_size  # noqa: F401  (one size format everywhere: `models` too)
+
 NameRole = Qt.ItemDataRole.UserRole + 1
-
-
-def human_size(num_bytes: int | None) -> str:
-    if not num_bytes:
-        return "—"
-    size = float(num_bytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
-
-
-def human_count(n: int | None) -> str:
-    if n is None:
-        return "—"
-    return f"{n / 1e6:.1f} M" if n >= 1e5 else f"{n / 1e3:.1f} k"
 
 
 def spec_tooltip(spec) -> str:

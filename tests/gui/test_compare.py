@@ -60,7 +60,8 @@ def test_compare_fills_table_tiles_and_chart(qtbot, make_compare, fake_pretraine
     for name, row in rows.items():
         assert row.latency_ms > 0 and len(row.predictions) == 2
         spec = get_spec(name)
-        assert (row.params, row.gflops, row.acc1) == (spec.params, spec.gflops, spec.acc1)
+        assert (row.params, row.gflops, row.published_acc1) == (spec.params, spec.gflops, spec.acc1)
+        assert row.acc1 == (None if row.untrained else spec.acc1)
     assert not rows["resnet18"].untrained and rows["nin"].untrained and rows["googlenet"].untrained
     weights = dict(zip(table.column_values(Col.MODEL), table.column_values(Col.WEIGHTS)))
     assert weights == {"ResNet-18": "pretrained", "NiN": "untrained (none exist)", "GoogLeNet": "untrained (no file)"}
@@ -82,6 +83,11 @@ def test_compare_fills_table_tiles_and_chart(qtbot, make_compare, fake_pretraine
     assert sorted(10 ** x for x in xs) == pytest.approx(sorted(r.latency_ms for r in rows.values()), rel=1e-6)
     assert sorted(chart.label_texts()) == ["GoogLeNet (untrained)", "NiN (untrained)", "ResNet-18"]
     assert "NiN" in chart.note.text()  # no ImageNet accuracy: on the bottom line, named in the note
+    # GoogLeNet ran untrained: never plotted at its published 69.8 %, but on the bottom line with NiN
+    heights = {p.model: y for p, y in chart._shown}
+    assert heights["googlenet"] == heights["nin"] < heights["resnet18"] and "GoogLeNet" in chart.note.text()
+    acc = dict(zip(table.column_values(Col.MODEL), table.column_values(Col.ACC1)))
+    assert acc["GoogLeNet"] == "—" and acc["NiN"] == "—" and acc["ResNet-18"] == "69.8 %"
     # Grad-CAM tiles, then feature maps of comparable depth
     tiles = window.tiles.tiles()
     assert [t.title for t in tiles] == ["NiN · untrained", "GoogLeNet · untrained", "ResNet-18"]
