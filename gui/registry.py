@@ -76,6 +76,7 @@ class RegistryLoading:
         for name in REGISTRY_ACTIONS:
             getattr(self.actions, name).setEnabled(True)
         self.explain.set_registry(self.specs, self.model)
+        self.show_expected_model()  # the status bar names the model (and says untrained) before any photo
         if self.statusBar().currentMessage() == LOADING_TEXT:
             self.statusBar().clearMessage()
         if self.model != saved and self.gallery.rowCount():
