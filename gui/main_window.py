@@ -27,6 +27,7 @@ from gui.explain_tabs import ExplainTabs
 from gui.file_commands import FileCommands
 from gui.icons import app_icon
 from gui.registry import LOADING_TEXT, RegistryLoading
+from gui.screens import fit_to_screen
 from gui.settings import Settings
 from gui.startup import after_first_paint
 from gui.status import StatusPanel, collection_message
@@ -162,7 +163,7 @@ class MainWindow(FileCommands, ViewCommands, TrainingCommands, RegistryLoading, 
 
     def _restore(self) -> None:
         if not (self.settings.geometry and self.restoreGeometry(self.settings.geometry)):
-            self.resize(1280, 800)
+            fit_to_screen(self, 1280, 800)
         if self.settings.window_state:
             self.restoreState(self.settings.window_state)
         if not (self.settings.splitter_state and self.splitter.restoreState(self.settings.splitter_state)):

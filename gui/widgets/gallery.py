@@ -193,7 +193,10 @@ class GalleryView(QListView):
         """Fit whole columns, then stretch the cards so no ragged gap is left on the right."""
         gap = SPACING // 2
         base = self.delegate.card_size(self.font(), self.delegate.thumb)
-        width = max(1, self.viewport().width() - gap - 2)  # QListView wraps a row that fills the width exactly
+        # QListView lays icons out in its largest viewport less a scroll bar it may need (qlistview.cpp,
+        # prepareItemsLayout): fill that width, or the last column wraps and leaves an empty band
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self.verticalScrollBar())
+        width = max(1, self.maximumViewportSize().width() - bar - gap)
         columns = max(1, width // (base.width() + gap))
         stretch = max(0, (width // columns) - gap - base.width())
         self.delegate.shown = self.delegate.thumb + min(stretch, self.delegate.thumb // 2)

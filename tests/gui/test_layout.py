@@ -103,3 +103,39 @@ def test_a_failed_card_names_its_file_and_the_pane_says_why(qtbot, make_window, 
     assert failed_caption(item) == ("holiday-scan.jpg", item.reason)  # the card's caption lines
     tip = window.gallery.data(window.gallery.index(0), Qt.ItemDataRole.ToolTipRole)
     assert str(empty) in tip and item.reason in tip
+
+
+def test_compare_window_opens_inside_the_screen_and_its_texts_fit(qtbot, tmp_path):
+    from PySide6.QtGui import QFontMetrics
+
+    from gui.compare_window import CompareWindow
+    from gui.widgets.compare_table import Col
+    from gui.widgets.compare_tiles import Tile
+    from tests.support.photos import write_photos
+
+    window = CompareWindow([str(p) for p in write_photos(tmp_path, 1, size=(160, 120))], device="cpu",
+                           models=["nin"])
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    try:
+        area = window.screen().availableGeometry()  # the offscreen screen: 800x600
+        assert area.contains(window.frameGeometry()), (area, window.frameGeometry())
+
+        with qtbot.waitSignal(window.client.finished, timeout=TIMEOUT_MS):
+            window.run_action.trigger()
+        table = window.table
+        index = table.proxy.index(0, Col.TOP5)
+        text, cell = index.data(), table.visualRect(index)
+        needed = QFontMetrics(table.font()).boundingRect(0, 0, cell.width() - 8, 10_000,
+                                                         int(Qt.TextFlag.TextWordWrap), text)
+        assert needed.height() <= cell.height(), (text, cell, needed)  # the row grew to hold all five
+
+        long_title = "DenseNet-121 · untrained"
+        window.tiles.set_tiles([Tile(long_title, None, "features.denseblock2 · 512×28×28")] * 6)
+        QApplication.processEvents()
+        for widget in window.tiles._widgets[:6]:
+            shown = widget.title.text().replace("\n", " ")
+            assert shown == long_title or widget.title.toolTip() == long_title, shown
+    finally:
+        window.close()
