@@ -140,7 +140,9 @@ class CompareWindow(QMainWindow):
         self.upper = QSplitter(Qt.Orientation.Vertical, self)
         self.upper.addWidget(self.table)
         self.upper.addWidget(self.lower)
-        self.upper.setSizes([230, 430])
+        self.upper.setSizes([300, 400])  # the table's rows grow to hold the top-5: give them room
+        self.upper.setStretchFactor(0, 3)
+        self.upper.setStretchFactor(1, 4)
         self.upper.setChildrenCollapsible(False)
         right = QWidget(self)
         right_box = QVBoxLayout(right)

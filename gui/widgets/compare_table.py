@@ -342,7 +342,7 @@ class CompareTable(QTableView):
         header.setHighlightSections(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
-        widths = {Col.MODEL: 104, Col.TOP1: 190, Col.TOP5: 300, Col.LATENCY: 88, Col.PARAMS: 70, Col.GFLOPS: 62,
+        widths = {Col.MODEL: 104, Col.TOP1: 160, Col.TOP5: 300, Col.LATENCY: 88, Col.PARAMS: 70, Col.GFLOPS: 62,
                   Col.SIZE: 80, Col.ACC1: 106, Col.FOLDER1: 90, Col.FOLDER5: 90, Col.WEIGHTS: 150}
         for col, width in widths.items():
             self.setColumnWidth(col, width)
