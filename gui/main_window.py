@@ -19,7 +19,7 @@ import logging
 import os
 
 from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer, Signal, Slot
-from PySide6.QtWidgets import QLabel, QMainWindow, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from gui.actions import TOOLBAR_LEAD, TOOLBAR_RUN, TOOLBAR_TAIL, add_actions, build_menus, create_actions, retint_icons
 from gui.dropping import mime_has_paths, paths_from_mime
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 _STATE_TEXT = {State.QUEUED: "Queued for classification…", State.CLASSIFYING: "Classifying…",
                State.STOPPED: "Not classified (stopped). Press F5 to classify again."}
+GALLERY_MIN = 230  # the gallery keeps at least one column of cards when a tab widens the right-hand pane
 SPLIT = (2, 1)  # gallery : right-hand pane, by default and as the window grows
 LOAD_FALLBACK_MS = 1500  # start loading even if the window is never painted (hidden, minimised)
 
@@ -158,6 +159,7 @@ class MainWindow(FileCommands, ViewCommands, TrainingCommands, RegistryLoading, 
         c.registryLoaded.connect(self._on_registry_loaded)
         c.registryFailed.connect(self._on_registry_failed)
         self.splitter.splitterMoved.connect(self._remember_splitter)
+        self.explain.tabs.currentChanged.connect(self._fit_explain_page)
         self.flow.resolved.connect(self._on_weights_resolved)
         self.flow.message.connect(self.show_message)
 
@@ -171,6 +173,25 @@ class MainWindow(FileCommands, ViewCommands, TrainingCommands, RegistryLoading, 
 
     def _remember_splitter(self, *_args) -> None:
         self.settings.splitter_state = self.splitter.saveState()
+
+    def _fit_explain_page(self, *_args) -> None:
+        """Widen the right-hand pane (never below GALLERY_MIN for the gallery) to the width the shown tab needs,
+        so Feature maps and Grad-CAM are not cut off on a small screen; the split is not remembered for it."""
+        page = self.explain.tabs.currentWidget()
+        inner = page.widget() if isinstance(page, QScrollArea) else page
+        if inner is None:
+            return
+        need = inner.minimumSizeHint().width() + page.verticalScrollBar().sizeHint().width()
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if sizes[1] < need and total > GALLERY_MIN:
+            right = min(need, total - GALLERY_MIN)
+            if right > sizes[1]:
+                self.splitter.setSizes([total - right, right])
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_explain_page()
 
     # -- opening photos ------------------------------------------------------------
 

@@ -76,7 +76,8 @@ def test_status_bar_names_the_new_model_at_the_switch(qtbot, make_window, fake_p
     choose_model(qtbot, window, "resnet18")
     drop_paths(window.gallery_view.viewport(), photos(tmp_path, 2))
     wait_settled(qtbot, window, 2)
-    assert window.status.model.text() == "Model: ResNet-18"
+    before = window.status.model.text()
+    assert before.startswith("Model: ResNet-18") and "untrained" not in before, before
 
     with qtbot.waitSignal(window.client.loaded, timeout=TIMEOUT_MS):
         window.model_picker.set_current_model("nin", notify=True)
@@ -139,3 +140,18 @@ def test_compare_window_opens_inside_the_screen_and_its_texts_fit(qtbot, tmp_pat
             assert shown == long_title or widget.title.toolTip() == long_title, shown
     finally:
         window.close()
+
+
+def test_feature_maps_tab_gets_the_width_it_needs_on_a_small_screen(make_window):
+    from gui.explain_tabs import FEATURES, PREDICTIONS
+
+    window = make_window()
+    _settle_layout(window, 800, 600)
+    window.explain.tabs.setCurrentIndex(FEATURES)
+    QApplication.processEvents()
+    page = window.explain.tabs.currentWidget()
+    assert window.splitter.sizes()[1] >= page.widget().minimumSizeHint().width(), window.splitter.sizes()
+    assert window.splitter.sizes()[0] >= 200  # the gallery keeps a column
+    tree = window.explain.browser.tree
+    assert tree.minimumHeight() >= 9 * tree.fontMetrics().height()  # room for a ResNet's top-level layers
+    window.explain.tabs.setCurrentIndex(PREDICTIONS)
