@@ -24,6 +24,7 @@ from core.io import atomic_write_text
 from core.zoo import FAMILIES, get_spec, list_specs
 from gui.actions import new_action
 from gui.compare_worker import VISUALS_LIMIT, CompareClient
+from gui.screens import fit_to_screen
 from gui.style import SPACING, state_color
 from gui.widgets.compare_chart import ChartPoint, CompareChart
 from gui.widgets.compare_table import CompareTable, table_csv
@@ -61,7 +62,7 @@ class CompareWindow(QMainWindow):
             self.checklist.set_checked(models)
         self.set_photos(list(paths))
         self._sync_actions()
-        self.resize(1280, 800)
+        fit_to_screen(self, 1280, 800)  # inside the screen's available area, over the main window
 
     # -- construction ----------------------------------------------------------------
 
@@ -139,7 +140,9 @@ class CompareWindow(QMainWindow):
         self.upper = QSplitter(Qt.Orientation.Vertical, self)
         self.upper.addWidget(self.table)
         self.upper.addWidget(self.lower)
-        self.upper.setSizes([230, 430])
+        self.upper.setSizes([300, 400])  # the table's rows grow to hold the top-5: give them room
+        self.upper.setStretchFactor(0, 3)
+        self.upper.setStretchFactor(1, 4)
         self.upper.setChildrenCollapsible(False)
         right = QWidget(self)
         right_box = QVBoxLayout(right)

@@ -35,6 +35,15 @@ def _margins(widget: QWidget, parent: QWidget) -> QWidget:
     return inner
 
 
+def _scrolling(widget: QWidget, parent: QWidget) -> QScrollArea:
+    area = QScrollArea(parent)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidgetResizable(True)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setWidget(widget)
+    return area
+
+
 def _page(parent: QWidget) -> QScrollArea:
     """A tab page with the pane's margins, scrolling rather than forcing a minimum window size; it says the
     models are loading until its view is set (``page.setWidget(_margins(view, parent))``)."""
@@ -67,7 +76,7 @@ class ExplainTabs(QObject):
         self.tabs = QTabWidget(window)
         self.tabs.setObjectName("explainTabs")
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(predictions, "Predictions")
+        self.tabs.addTab(_scrolling(predictions, window), "Predictions")  # a short window scrolls, never clips
         self._pages = (_page(window), _page(window))
         self.tabs.addTab(self._pages[0], "Feature maps")
         self.tabs.addTab(self._pages[1], "Grad-CAM")
@@ -76,6 +85,7 @@ class ExplainTabs(QObject):
             for i, (text, tip) in enumerate((("&Predictions", "Show the top-5 predictions"),
                                              ("&Feature Maps", "Show what a layer makes of the photo"),
                                              ("&Grad-CAM", "Show where the network looks for a class")))]
+        self.tabs.setMinimumWidth(self.tabs.tabBar().sizeHint().width() + SPACING)  # every tab's name shows
         self.tabs.currentChanged.connect(self.refresh_visible)
         self._client.explained.connect(self._on_explained)
         self._client.explainFailed.connect(self._on_explain_failed)
@@ -94,9 +104,9 @@ class ExplainTabs(QObject):
         self.features.addWidget(self.browser)
         self.features.addWidget(self.maps)
         self.features.setStretchFactor(0, 2)
-        self.features.setStretchFactor(1, 5)
+        self.features.setStretchFactor(1, 3)
         self.features.setChildrenCollapsible(False)
-        self.features.setSizes([220, 480])
+        self.features.setSizes([320, 480])
         self._pages[0].setWidget(_margins(self.features, window))
         self._pages[1].setWidget(_margins(self.cam, window))
         self.browser.layerChosen.connect(self._on_layer_chosen)

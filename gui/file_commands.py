@@ -88,4 +88,4 @@ class FileCommands:
             self.flow.import_file(path, self.model)
 
     def download_weights(self) -> None:
-        self.flow.start_download(self.model)
+        self.flow.start_download(self.model, asked=True)

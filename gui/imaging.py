@@ -76,8 +76,11 @@ class TileGrid(QWidget):
 
     tileClicked = Signal(int)  # position in the grid (0 = first tile)
 
-    def __init__(self, parent=None, *, gap: int = 3) -> None:
+    def __init__(self, parent=None, *, gap: int = 3, min_tile: int = 0) -> None:
+        """``min_tile``: tiles are never smaller; when they would be, the grid fills its width and asks for the
+        height it needs (a scroll area around it scrolls) instead of shrinking them."""
         super().__init__(parent)
+        self._min_tile = min_tile
         self._tiles: list[QImage] = []
         self._tips: list[str] = []
         self._selected = -1
@@ -95,7 +98,26 @@ class TileGrid(QWidget):
         self._tips = list(tips or [])
         self._selected = selected if 0 <= selected < len(self._tiles) else -1
         self._hover = -1
+        self._ask_height()
         self.update()
+
+    def _columns_at_min(self, width: int) -> int:
+        return max(1, (width + self._gap) // (self._min_tile + self._gap))
+
+    def _ask_height(self) -> None:
+        """With ``min_tile``: the height all tiles need at the current width (else the default minimum)."""
+        n = len(self._tiles)
+        needed = 120
+        if n and self._min_tile:
+            rows = math.ceil(n / self._columns_at_min(self.width()))
+            needed = max(needed, rows * (self._min_tile + self._gap) - self._gap)
+        if needed != self.minimumHeight():
+            self.setMinimumHeight(needed)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self._ask_height()
 
     def count(self) -> int:
         return len(self._tiles)
@@ -128,10 +150,13 @@ class TileGrid(QWidget):
             if size > best[1]:
                 best = (cols, size)
         cols, size = best
+        if size < self._min_tile:  # as wide as the widget allows, top-aligned; the height was asked for
+            cols = self._columns_at_min(w)
+            size = max(float(self._min_tile), (w - gap * (cols - 1)) / cols)
         size = max(1.0, math.floor(size))
         rows = math.ceil(n / cols)
         used_w, used_h = cols * size + gap * (cols - 1), rows * size + gap * (rows - 1)
-        return cols, size, QPointF((w - used_w) / 2, (h - used_h) / 2)
+        return cols, size, QPointF((w - used_w) / 2, max(0.0, (h - used_h) / 2))
 
     def _rects(self) -> list[QRectF]:
         key = (self.width(), self.height(), len(self._tiles))

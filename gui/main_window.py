@@ -19,7 +19,7 @@ import logging
 import os
 
 from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer, Signal, Slot
-from PySide6.QtWidgets import QLabel, QMainWindow, QSizePolicy, QSplitter, QToolBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from gui.actions import TOOLBAR_LEAD, TOOLBAR_RUN, TOOLBAR_TAIL, add_actions, build_menus, create_actions, retint_icons
 from gui.dropping import mime_has_paths, paths_from_mime
@@ -27,11 +27,13 @@ from gui.explain_tabs import ExplainTabs
 from gui.file_commands import FileCommands
 from gui.icons import app_icon
 from gui.registry import LOADING_TEXT, RegistryLoading
+from gui.screens import fit_to_screen
 from gui.settings import Settings
 from gui.startup import after_first_paint
 from gui.status import StatusPanel, collection_message
 from gui.style import SPACING
 from gui.thumbnails import ThumbnailLoader
+from gui.toolbar import AdaptiveToolBar
 from gui.training_commands import TrainingCommands
 from gui.view_commands import ViewCommands
 from gui.weights_flow import WeightsFlow
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 
 _STATE_TEXT = {State.QUEUED: "Queued for classification…", State.CLASSIFYING: "Classifying…",
                State.STOPPED: "Not classified (stopped). Press F5 to classify again."}
+GALLERY_MIN = 230  # the gallery keeps at least one column of cards when a tab widens the right-hand pane
+SPLIT = (2, 1)  # gallery : right-hand pane, by default and as the window grows
 LOAD_FALLBACK_MS = 1500  # start loading even if the window is never painted (hidden, minimised)
 
 
@@ -68,6 +72,7 @@ class MainWindow(FileCommands, ViewCommands, TrainingCommands, RegistryLoading, 
         self.loader = ThumbnailLoader(self)
         self.client = InferenceClient(self.settings.device, self, engine_factory=engine_factory, load_now=False)
         self.actions = create_actions(self)
+        self.actions.stop.setEnabled(False)  # client.busyChanged enables it the moment work is queued
         self._build_ui()
         self.flow = WeightsFlow(self, self.banner, self.jobs, self.actions.import_weights, self.actions.download_weights)
         self._status_timer = QTimer(self, singleShot=True, interval=100, timeout=self._refresh_status)
@@ -91,8 +96,9 @@ class MainWindow(FileCommands, ViewCommands, TrainingCommands, RegistryLoading, 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(self.gallery_view)
         self.splitter.addWidget(self.explain.tabs)
-        self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 0)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.setStretchFactor(0, SPLIT[0])  # a wider window widens both panes, not the gallery alone
+        self.splitter.setStretchFactor(1, SPLIT[1])
         self.splitter.setChildrenCollapsible(False)
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -114,18 +120,20 @@ class MainWindow(FileCommands, ViewCommands, TrainingCommands, RegistryLoading, 
         self.explain.add_to_menu(self.menus["View"])
         self.toolbar = self._build_toolbar()
         self.status = StatusPanel(self.statusBar())
+        if self.settings.model_label:  # the remembered model, until the registry says more
+            self.status.show_model_note(self.settings.model_label, "loading…")
 
-    def _build_toolbar(self) -> QToolBar:
-        bar = QToolBar("Main", self)
+    def _build_toolbar(self) -> AdaptiveToolBar:
+        bar = AdaptiveToolBar("Main", self)
         bar.setObjectName("mainToolbar")
         bar.setMovable(False)
         bar.setIconSize(QSize(20, 20))
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         a = self.actions
         add_actions(bar, [getattr(a, n) if n else None for n in TOOLBAR_LEAD])
         bar.addSeparator()
-        add_actions(bar, [_caption("Model", self), self.model_picker, _gap(self), _caption("Device", self),
-                          self.device_picker, None])
+        captions = [_caption("Model", self), _caption("Device", self)]
+        add_actions(bar, [captions[0], self.model_picker, _gap(self), captions[1], self.device_picker, None])
+        bar.set_optional([act for act in bar.actions() if bar.widgetForAction(act) in captions])
         add_actions(bar, [getattr(a, n) if n else None for n in TOOLBAR_RUN])
         spacer = QWidget(self)
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -145,20 +153,45 @@ class MainWindow(FileCommands, ViewCommands, TrainingCommands, RegistryLoading, 
         c.weightsMissing.connect(self.flow.on_weights_missing)
         c.requestFailed.connect(self._on_request_failed)
         c.idle.connect(self._refresh_status)
+        c.busyChanged.connect(self._on_busy_changed)
         c.deviceChanged.connect(self._on_device_changed)
         c.deviceFailed.connect(self.show_message)
         c.registryLoaded.connect(self._on_registry_loaded)
         c.registryFailed.connect(self._on_registry_failed)
+        self.splitter.splitterMoved.connect(self._remember_splitter)
+        self.explain.tabs.currentChanged.connect(self._fit_explain_page)
         self.flow.resolved.connect(self._on_weights_resolved)
         self.flow.message.connect(self.show_message)
 
     def _restore(self) -> None:
         if not (self.settings.geometry and self.restoreGeometry(self.settings.geometry)):
-            self.resize(1280, 800)
+            fit_to_screen(self, 1280, 800)
         if self.settings.window_state:
             self.restoreState(self.settings.window_state)
         if not (self.settings.splitter_state and self.splitter.restoreState(self.settings.splitter_state)):
-            self.splitter.setSizes([880, 400])
+            self.splitter.setSizes([SPLIT[0] * self.width(), SPLIT[1] * self.width()])
+
+    def _remember_splitter(self, *_args) -> None:
+        self.settings.splitter_state = self.splitter.saveState()
+
+    def _fit_explain_page(self, *_args) -> None:
+        """Widen the right-hand pane (never below GALLERY_MIN for the gallery) to the width the shown tab needs,
+        so Feature maps and Grad-CAM are not cut off on a small screen; the split is not remembered for it."""
+        page = self.explain.tabs.currentWidget()
+        inner = page.widget() if isinstance(page, QScrollArea) else page
+        if inner is None:
+            return
+        need = inner.minimumSizeHint().width() + page.verticalScrollBar().sizeHint().width()
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if sizes[1] < need and total > GALLERY_MIN:
+            right = min(need, total - GALLERY_MIN)
+            if right > sizes[1]:
+                self.splitter.setSizes([total - right, right])
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_explain_page()
 
     # -- opening photos ------------------------------------------------------------
 
@@ -213,6 +246,7 @@ class MainWindow(FileCommands, ViewCommands, TrainingCommands, RegistryLoading, 
         self.model = name
         self.settings.model = name
         self.settings.model_label = self.specs[name].display_name
+        self.status.show_model_note(self.specs[name].display_name, "loading…")  # ``loaded`` confirms it
         self.explain.set_model(name)
         self.flow.model_changed(name)
         self.reclassify()
@@ -271,8 +305,16 @@ class MainWindow(FileCommands, ViewCommands, TrainingCommands, RegistryLoading, 
     def _on_loaded(self, info) -> None:
         self.status.set_model(info.display_name, info.untrained)
 
+    def show_expected_model(self) -> None:
+        """The chosen model and what is known of its weights, before it has loaded (start-up, a failure)."""
+        spec = self.specs.get(self.model)
+        if spec is not None:
+            note, untrained = self.flow.expected_note(spec)
+            self.status.show_model_note(spec.display_name, note, warn=untrained)
+
     @Slot(str)
     def _on_request_failed(self, message: str) -> None:
+        self.show_expected_model()
         self.gallery.stop_pending()
         self.show_message(f"Classification failed: {message}")
         self._schedule_status()
@@ -311,10 +353,15 @@ class MainWindow(FileCommands, ViewCommands, TrainingCommands, RegistryLoading, 
         if not self._status_timer.isActive():
             self._status_timer.start()
 
+    @Slot(bool)
+    def _on_busy_changed(self, busy: bool) -> None:
+        """Stop is live exactly while a request is queued or running (a signal, so Esc works at once)."""
+        self.actions.stop.setEnabled(busy)
+        self._schedule_status()
+
     def _refresh_status(self) -> None:
         counts = self.gallery.counts()
         self.status.set_progress(counts, busy=self.client.busy)
-        self.actions.stop.setEnabled(self.client.busy)
         has_results = counts[State.DONE] + counts[State.FAILED] > 0
         self.actions.export.setEnabled(has_results)
         self.actions.clear.setEnabled(self.gallery.rowCount() > 0)

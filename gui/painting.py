@@ -43,11 +43,12 @@ def scaled_font(font: QFont, factor: float, *, bold: bool | None = None) -> QFon
 
 
 def draw_text(painter: QPainter, rect: QRectF, text: str, font: QFont, color: QColor,
-              align: Qt.AlignmentFlag = Qt.AlignmentFlag.AlignLeft) -> None:
-    """One line, vertically centred, elided on the right to fit."""
+              align: Qt.AlignmentFlag = Qt.AlignmentFlag.AlignLeft, *,
+              elide: Qt.TextElideMode = Qt.TextElideMode.ElideRight) -> None:
+    """One line, vertically centred, elided (on the right by default) to fit."""
     painter.setFont(font)
     painter.setPen(color)
-    elided = metrics(font).elidedText(text, Qt.TextElideMode.ElideRight, rect.width())
+    elided = metrics(font).elidedText(text, elide, rect.width())
     painter.drawText(rect, int(align | Qt.AlignmentFlag.AlignVCenter), elided)
 
 

@@ -76,8 +76,12 @@ class RegistryLoading:
         for name in REGISTRY_ACTIONS:
             getattr(self.actions, name).setEnabled(True)
         self.explain.set_registry(self.specs, self.model)
-        if self.statusBar().currentMessage() == LOADING_TEXT:
+        self.show_expected_model()  # the status bar names the model (and says untrained) before any photo
+        message = self.statusBar().currentMessage()
+        if message == LOADING_TEXT:
             self.statusBar().clearMessage()
+        elif message.endswith(f" {LOADING_TEXT}"):  # "Added 3 photos. Loading models…": they are loaded now
+            self.show_message(message[: -len(LOADING_TEXT) - 1])
         if self.model != saved and self.gallery.rowCount():
             self.reclassify()  # what was queued asked for a model this registry does not have
         else:

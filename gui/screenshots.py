@@ -4,8 +4,9 @@ Builds the window at 1280x800 with a dozen classified sample photos
 (scikit-image's bundled photos when it is installed, generated images
 otherwise), selects one and saves ``resources/screenshots/main_window.png``,
 ``feature_maps.png`` (a mid-network stage of the cat photo) and
-``gradcam.png``, each also as ``*_dark.png``, and first ``compare.png`` (the
-Compare window, ``gui.compare_screenshot``). It never touches the network or
+``gradcam.png``, each also as ``*_dark.png``, the main window again at 800x600
+and 1920x1080 (``main_window_800x600.png``, ``main_window_1920x1080.png``),
+and first ``compare.png`` (the Compare window, ``gui.compare_screenshot``). It never touches the network or
 the user's settings; without cached weights the model runs untrained, and the
 window says so.
 """
@@ -22,8 +23,11 @@ from pathlib import Path
 OUT_DIR = Path(__file__).resolve().parent.parent / "resources" / "screenshots"
 SAMPLES = ("chelsea", "coffee", "astronaut", "rocket", "hubble_deep_field", "immunohistochemistry",
            "colorwheel", "camera", "brick", "coins", "moon", "grass", "gravel", "retina", "cat")
-# name, right-hand tab, splitter sizes (the explain tabs want more room than the top-5 bars)
-SHOTS = (("main_window", 0, (880, 400)), ("feature_maps", 1, (660, 620)), ("gradcam", 2, (660, 620)))
+# name, right-hand tab, right-hand pane's share of the width (None: the window's own default split; the
+# explain tabs want more room than the top-5 bars)
+SHOTS = (("main_window", 0, None), ("feature_maps", 1, 0.5), ("gradcam", 2, 0.5))
+# the main window again at these sizes (light palette): the smallest screen it must fit and a wide one
+EXTRA_SIZES = ((800, 600), (1920, 1080))
 
 
 def write_samples(folder: Path, count: int = 12) -> list[Path]:
@@ -91,6 +95,8 @@ def capture(model: str, out_dir: Path, variants: list[str], size: tuple[int, int
     window = MainWindow(Settings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)))
     window.resize(*size)
     window.show()
+    if not _wait(app, lambda: window.registry_ready, 120):
+        raise SystemExit("the model registry did not load in time")
     window.set_model(model)
     window.open_paths([str(work / "photos")])
 
@@ -109,15 +115,45 @@ def capture(model: str, out_dir: Path, variants: list[str], size: tuple[int, int
     for variant in variants:
         app.setPalette(dark_palette() if variant == "dark" else light_palette)
         _wait(app, lambda: not window.loader._pending, 30)
-        for name, tab, sizes in SHOTS:
+        for name, tab, share in SHOTS:
             window.explain.tabs.setCurrentIndex(tab)
-            window.splitter.setSizes(list(sizes))
-            app.processEvents()
-            _wait(app, lambda: not window.loader._pending, 30)
+            _split(window, share)
+            _settle(app, window)
             target = out_dir / (f"{name}.png" if variant == "light" else f"{name}_{variant}.png")
             window.grab().save(str(target))
             saved.append(target)
+        if variant == "light":
+            saved += _extra_sizes(app, window, out_dir)
     window.close()
+    return saved
+
+
+def _split(window, share: float | None) -> None:
+    from gui.main_window import SPLIT
+
+    share = SPLIT[1] / sum(SPLIT) if share is None else share
+    window.splitter.setSizes([round(window.width() * (1 - share)), round(window.width() * share)])
+
+
+def _settle(app, window) -> None:
+    for _ in range(3):  # the toolbar and the grids lay out again after a resize
+        app.processEvents()
+    _wait(app, lambda: not window.loader._pending, 30)
+
+
+def _extra_sizes(app, window, out_dir: Path) -> list[Path]:
+    """``main_window_WxH.png`` at each of ``EXTRA_SIZES``, the Predictions tab, the default split."""
+    saved = []
+    size = window.size()
+    window.explain.tabs.setCurrentIndex(0)
+    for width, height in EXTRA_SIZES:
+        window.resize(width, height)
+        _split(window, None)
+        _settle(app, window)
+        target = out_dir / f"main_window_{width}x{height}.png"
+        window.grab().save(str(target))
+        saved.append(target)
+    window.resize(size)
     return saved
 
 

@@ -56,6 +56,13 @@ class StatusPanel:
         colour = state_color("warning", self.model.palette()).name() if untrained else ""
         self.model.setStyleSheet(f"color: {colour};" if colour else "")
 
+    def show_model_note(self, display_name: str, note: str = "", *, warn: bool = False) -> None:
+        """The model before it has loaded: what is expected of its weights, or that it is loading."""
+        self._untrained = warn
+        self.model.setText(f"Model: {display_name}" + (f" ({note})" if note else ""))
+        colour = state_color("warning", self.model.palette()).name() if warn else ""
+        self.model.setStyleSheet(f"color: {colour};" if colour else "")
+
     def set_timings(self, decode_ms: float, infer_ms: float) -> None:
         self.timings.setText(f"Decode {decode_ms:.1f} ms · Inference {infer_ms:.1f} ms")
 

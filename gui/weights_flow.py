@@ -79,6 +79,8 @@ class WeightsFlow(QObject):
         self._download: Job | None = None
         self._download_model: str | None = None
         self._dialog: DownloadDialog | None = None
+        self._failed_dialog: DownloadDialog | None = None  # a failed download the person asked for, until closed
+        self._asked = False
         self._import: Job | None = None
         banner.dismissed.connect(self._on_banner_dismissed)
 
@@ -90,9 +92,23 @@ class WeightsFlow(QObject):
     def is_untrained(self, model: str) -> bool:
         return model in self._untrained
 
+    def expected_note(self, spec) -> tuple[str, bool]:
+        """What the status bar says of ``spec``'s weights before the model has loaded: (note, untrained)."""
+        if spec.name in self._untrained:
+            return "untrained", True
+        if _core_weights().cached_path(spec) is not None:
+            return "", False
+        if not spec.pretrained:
+            return "untrained", True
+        return "untrained: weights not downloaded yet", True
+
     @property
     def dialog(self) -> DownloadDialog | None:
         return self._dialog
+
+    @property
+    def failed_dialog(self) -> DownloadDialog | None:
+        return self._failed_dialog
 
     @property
     def downloading(self) -> str | None:
@@ -108,9 +124,16 @@ class WeightsFlow(QObject):
         else:
             self.start_download(model)
 
-    def start_download(self, model: str) -> None:
+    def start_download(self, model: str, *, asked: bool = False) -> None:
+        """Fetch ``model``'s weights with the download dialog. ``asked``: the person chose Download Weights, so
+        a failure stays on screen in the dialog (with the import alternative), not only in the banner."""
         if self._download_model == model:
+            self._asked = self._asked or asked
+            if self._dialog is not None:
+                self._dialog.raise_()
             return
+        if self._failed_dialog is not None:
+            self._failed_dialog.close()
         spec = get_spec(model)
         core_weights = _core_weights()
         if not spec.pretrained:
@@ -131,6 +154,7 @@ class WeightsFlow(QObject):
         job.returned.connect(self._on_downloaded)
         job.errored.connect(self._on_download_failed)
         self._download, self._download_model, self._dialog = job, model, dialog
+        self._asked = asked
         dialog.open()
         job.start(self._pool)
 
@@ -165,26 +189,37 @@ class WeightsFlow(QObject):
     def _on_download_failed(self, exc) -> None:
         if not self._current():
             return
-        model = self._end_download()
+        cancelled = isinstance(exc, Cancelled)
+        model = self._end_download(keep_dialog=self._asked and not cancelled)
         if model is None:
             return
-        if isinstance(exc, Cancelled):
+        if cancelled:
             why = "The download was cancelled."
         else:  # the first clause says what went wrong; the rest (CLI hints) goes to the tooltip
             full = error_text(exc)
             why = f"The download failed: {full.split('; ')[0]}."
             self._banner.setToolTip(full)
+            if self._failed_dialog is not None:
+                self._failed_dialog.show_failure(get_spec(model).display_name, why, self._import_action)
         self._untrained[model] = why
         self.show_untrained_banner(model)
         self.resolved.emit(model, "none")
 
-    def _end_download(self) -> str | None:
+    def _end_download(self, *, keep_dialog: bool = False) -> str | None:
         model, dialog = self._download_model, self._dialog
         self._download = self._download_model = self._dialog = None
-        if dialog is not None:
+        if dialog is not None and keep_dialog:  # it shows the failure until the person closes it
+            self._failed_dialog = dialog
+            dialog.finished.connect(lambda _result, d=dialog: self._forget_failed(d))
+        elif dialog is not None:
             dialog.finish()
             dialog.deleteLater()
         return model
+
+    def _forget_failed(self, dialog: DownloadDialog) -> None:
+        if self._failed_dialog is dialog:
+            self._failed_dialog = None
+        dialog.deleteLater()
 
     # -- banner --------------------------------------------------------------
 
@@ -240,3 +275,5 @@ class WeightsFlow(QObject):
 
     def shutdown(self) -> None:
         self.cancel_download()
+        if self._failed_dialog is not None:
+            self._failed_dialog.close()

@@ -199,6 +199,7 @@ class InferenceClient(QObject):
     deviceChanged = Signal(str)
     deviceFailed = Signal(str)
     idle = Signal()  # no current request left
+    busyChanged = Signal(bool)  # True as a request is queued while none was, False once none is left
     explained = Signal(str, object)  # kind, record of the latest request of that kind
     explainFailed = Signal(str, str)  # kind, message
     registryLoaded = Signal(object)  # gui.registry.Registry (once, soon after start)
@@ -282,16 +283,22 @@ class InferenceClient(QObject):
             return -1
         self._next_id += 1
         request = _Request(self.generation, list(paths), model)
+        was_busy = self.busy
         self._live[self._next_id] = request
         self._send(self._classifyRequested, self._next_id, request.paths, model, weights, request.cancel)
+        if not was_busy:
+            self.busyChanged.emit(True)
         return self._next_id
 
     def supersede(self) -> None:
         """Cancel every current request; their late results will be dropped."""
+        was_busy = self.busy
         for request in self._live.values():
             request.cancel.set()
         self._live.clear()
         self.generation += 1
+        if was_busy:
+            self.busyChanged.emit(False)
 
     def explain(self, kind: str, **params) -> int:
         """Ask an explain question; it supersedes the pending one of the same kind. Returns its id."""
@@ -377,6 +384,7 @@ class InferenceClient(QObject):
     @Slot(int)
     def _on_finished(self, request_id: int) -> None:
         if self._live.pop(request_id, None) is not None and not self._live:
+            self.busyChanged.emit(False)
             self.idle.emit()
 
     def _take_explain(self, request_id: int, kind: str) -> bool:

@@ -329,15 +329,16 @@ class CompareTable(QTableView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setAlternatingRowColors(True)
-        self.setWordWrap(False)
+        self.setWordWrap(True)  # the top-5 wraps onto more lines rather than being cut; rows grow to fit
         self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.verticalHeader().hide()
         self.setObjectName("compareTable")
         header = self.horizontalHeader()
         header.setHighlightSections(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
-        widths = {Col.MODEL: 104, Col.TOP1: 190, Col.TOP5: 300, Col.LATENCY: 88, Col.PARAMS: 70, Col.GFLOPS: 62,
+        widths = {Col.MODEL: 104, Col.TOP1: 160, Col.TOP5: 300, Col.LATENCY: 88, Col.PARAMS: 70, Col.GFLOPS: 62,
                   Col.SIZE: 80, Col.ACC1: 106, Col.FOLDER1: 90, Col.FOLDER5: 90, Col.WEIGHTS: 150}
         for col, width in widths.items():
             self.setColumnWidth(col, width)

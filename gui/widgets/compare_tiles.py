@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtGui import QFont, QImage, QPalette, QPixmap
+from PySide6.QtGui import QFont, QFontMetrics, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QLayout, QSizePolicy, QVBoxLayout, QWidget
 
 from gui.style import SPACING, mix
 
 STAGE_NAMES = ("Stage 1 (early)", "Stage 2", "Stage 3", "Stage 4 (last)")
+TEXT_LINES = 2  # lines for a tile's title and for its caption
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,21 @@ def model_tiles(models: list[tuple], mode: str, stage: int, missing: str = "draw
     return tiles
 
 
+def fit_lines(text: str, metrics: QFontMetrics, width: int, lines: int = 2) -> str:
+    """``text`` broken at spaces into at most ``lines`` lines of ``width`` pixels, the last one elided."""
+    words, out = text.split(" "), []
+    while words and len(out) < lines - 1:
+        take = len(words)
+        while take > 1 and metrics.horizontalAdvance(" ".join(words[:take])) > width:
+            take -= 1
+        if take == len(words):
+            break
+        out.append(" ".join(words[:take]))
+        words = words[take:]
+    out.append(metrics.elidedText(" ".join(words), Qt.TextElideMode.ElideRight, width))
+    return "\n".join(line for line in out if line)
+
+
 def to_pixmap(image: np.ndarray) -> QPixmap:
     array = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
     h, w = array.shape[:2]
@@ -67,8 +83,9 @@ class _TileWidget(QWidget):
         self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.caption = QLabel(self)
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        for label in (self.title, self.caption):
+        for label in (self.title, self.caption):  # two lines each, so long names wrap instead of being cut
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            label.setFixedHeight(TEXT_LINES * label.fontMetrics().lineSpacing())
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -96,7 +113,9 @@ class _TileWidget(QWidget):
         side = self._side
         self.setFixedWidth(side)
         for label, text in ((self.title, self._tile.title), (self.caption, self._tile.caption)):
-            label.setText(label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, side))
+            shown = fit_lines(text, label.fontMetrics(), side, TEXT_LINES)
+            label.setText(shown)
+            label.setToolTip(text if shown.replace("\n", " ") != text else "")  # the full text when cut
         self.picture.setFixedSize(QSize(side, side))
         if self._pixmap is None:
             self.picture.setPixmap(QPixmap())
@@ -183,7 +202,7 @@ class CompareTiles(QWidget):
         if not n:
             return 1, 0
         width, height = max(1, self.area.width()), max(1, self.area.height())
-        extra = 2 * self.fontMetrics().height() + 8  # title + caption
+        extra = 2 * TEXT_LINES * self.fontMetrics().lineSpacing() + 8  # title + caption
         best = (1, 0)
         for cols in range(1, n + 1):
             rows = math.ceil(n / cols)

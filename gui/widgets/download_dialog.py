@@ -1,11 +1,18 @@
-"""The first-use download dialog: what is fetched, how big, a progress bar, Cancel."""
+"""The download dialog: what is fetched, how big, a progress bar, Cancel; on failure, why and what else to do.
+
+``show_failure`` turns it into the answer to a download the person asked for
+(offline, no network, a bad file): the reason, and an "Import Weights…"
+button for the file they may have been given instead."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QProgressBar, QVBoxLayout
+import html
 
-from gui.style import SPACING
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QProgressBar, QPushButton, QVBoxLayout
+
+from gui.style import SPACING, state_color
 
 
 def _mb(num_bytes: float) -> str:
@@ -34,9 +41,12 @@ class DownloadDialog(QDialog):
         self.progress.setTextVisible(False)
         self.progress.setRange(0, 0 if not size_bytes else 1000)
         self.detail = QLabel("Connecting…", self)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
+        self.detail.setWordWrap(True)
+        self.buttons = buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
         self.cancel_button = buttons.button(QDialogButtonBox.StandardButton.Cancel)
         buttons.rejected.connect(self.request_cancel)
+        self.import_button: QPushButton | None = None
+        self.failed = False
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(SPACING * 3, SPACING * 3, SPACING * 3, SPACING * 2)
@@ -60,8 +70,31 @@ class DownloadDialog(QDialog):
             self.progress.setRange(0, 0)
             self.detail.setText(f"{_mb(done)}")
 
+    def show_failure(self, model_label: str, reason: str, import_action: QAction | None = None) -> None:
+        """The download failed: say why, offer the import instead, and stay open until closed."""
+        self.failed = True
+        self.setWindowTitle("Download failed")
+        self.headline.setText(f"<b>Could not download the pretrained weights of {html.escape(model_label)}</b>")
+        self.progress.hide()
+        self.detail.setText(reason)
+        self.detail.setStyleSheet(f"color: {state_color('error', self.palette()).name()};")
+        self.explain.setText(f"{model_label} runs untrained (random weights) until it has them. If you were given "
+                             "the weights file, import it instead.")
+        self.cancel_button.setText("Close")
+        self.cancel_button.setEnabled(True)
+        if import_action is not None and self.import_button is None:
+            self.import_button = self.buttons.addButton("&Import Weights…", QDialogButtonBox.ButtonRole.ActionRole)
+            self.import_button.setToolTip(import_action.toolTip())
+            self.import_button.clicked.connect(self.accept)
+            self.import_button.clicked.connect(import_action.trigger)
+            self.import_button.setDefault(True)
+            self.import_button.setFocus()
+
     def request_cancel(self) -> None:
         """Cancel pressed (or Esc): say so, and let the owner stop the download."""
+        if self.failed:  # nothing left to cancel: Close closes
+            super().reject()
+            return
         if not self._cancelling:
             self._cancelling = True
             self.cancel_button.setEnabled(False)

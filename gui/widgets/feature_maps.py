@@ -23,6 +23,7 @@ from gui.style import SPACING, state_background, state_color
 CHANNELS, FILTERS = 0, 1
 WIDE = 540  # from this width on, the input and the large channel sit beside the grid
 DETAIL_SIDE = 240  # their column's width then
+MIN_TILE = 44  # smallest channel tile, logical pixels
 
 
 # checked toggles in the selection colour: the style's own checked look is faint on a dark palette
@@ -89,8 +90,7 @@ class FeatureMapsView(QWidget):
         page_row.addSpacing(SPACING // 2)
         page_row.addWidget(self.shared)
 
-        self.grid = TileGrid(self)
-        self.grid.setMinimumSize(96, 96)
+        self.grid = TileGrid(self, min_tile=MIN_TILE)  # never postage stamps: the page scrolls instead
         self.grid.tileClicked.connect(self.show_channel)
         self.filters = TileGrid(self, gap=2)
         self.filters_caption = QLabel(self)

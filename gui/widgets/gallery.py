@@ -25,6 +25,12 @@ from gui.thumbnails import ThumbnailLoader
 
 
 _CHIP_TEXT = {State.QUEUED: "Queued", State.CLASSIFYING: "Classifying…", State.STOPPED: "Not classified"}
+FAILED_TEXT = "Couldn't classify"
+
+
+def failed_caption(item: GalleryItem) -> tuple[str, str]:
+    """The two caption lines of a card that could not be classified: its file name, then why."""
+    return os.path.basename(item.path), item.reason or "unknown error"
 
 
 class CardDelegate(QStyledItemDelegate):
@@ -109,6 +115,9 @@ class CardDelegate(QStyledItemDelegate):
             bg = pal.color(QPalette.ColorRole.Highlight) if busy else with_alpha(QColor(0, 0, 0), 150)
             fg = pal.color(QPalette.ColorRole.HighlightedText) if busy else QColor(255, 255, 255)
             draw_chip(painter, thumb, _CHIP_TEXT[item.state], small, bg, fg, bottom_left=True)
+        if item.state == State.FAILED:
+            draw_chip(painter, thumb, FAILED_TEXT, small, state_color("error", pal), QColor(255, 255, 255),
+                      bottom_left=True)
         prediction = item.prediction
         if prediction is not None and prediction.ok and prediction.untrained:
             draw_chip(painter, thumb, "untrained", small, state_background("warning", pal, 0.85), QColor(30, 24, 0), bottom_left=False)
@@ -134,9 +143,10 @@ class CardDelegate(QStyledItemDelegate):
             painter.setBrush(pal.color(QPalette.ColorRole.Highlight))
             painter.drawRoundedRect(filled, 2.5, 2.5)
             draw_text(painter, QRectF(second.right() - pct_w, second.top(), pct_w, line), pct, font, muted, Qt.AlignmentFlag.AlignRight)
-        elif item.state == State.FAILED:
-            draw_text(painter, first, "Couldn't classify", bold, state_color("error", pal))
-            draw_text(painter, second, item.reason or name, font, muted)
+        elif item.state == State.FAILED:  # which file (the chip on the thumbnail says it failed), then why
+            title, reason = failed_caption(item)
+            draw_text(painter, first, title, bold, state_color("error", pal), elide=Qt.TextElideMode.ElideMiddle)
+            draw_text(painter, second, reason, font, muted)
         else:
             draw_text(painter, first, name, font, pal.color(QPalette.ColorRole.Text))
             draw_text(painter, second, _CHIP_TEXT.get(item.state, ""), font, muted)
@@ -183,7 +193,10 @@ class GalleryView(QListView):
         """Fit whole columns, then stretch the cards so no ragged gap is left on the right."""
         gap = SPACING // 2
         base = self.delegate.card_size(self.font(), self.delegate.thumb)
-        width = max(1, self.viewport().width() - gap)
+        # QListView lays icons out in its largest viewport less a scroll bar it may need (qlistview.cpp,
+        # prepareItemsLayout): fill that width, or the last column wraps and leaves an empty band
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self.verticalScrollBar())
+        width = max(1, self.maximumViewportSize().width() - bar - gap)
         columns = max(1, width // (base.width() + gap))
         stretch = max(0, (width // columns) - gap - base.width())
         self.delegate.shown = self.delegate.thumb + min(stretch, self.delegate.thumb // 2)

@@ -37,6 +37,8 @@ def _dot_icon(colour: QColor) -> QIcon:
     icon.addPixmap(pixmap, QIcon.Mode.Selected)  # keep the colour on the highlighted row
     return icon
 
+VISIBLE_ROWS = 9  # layers the tree shows at least (a ResNet's top level is 10)
+
 
 class LayerBrowser(QWidget):
     layerChosen = Signal(str)  # dotted module name
@@ -62,7 +64,8 @@ class LayerBrowser(QWidget):
         self.tree = QTreeView(self)
         self.tree.setModel(self.proxy)
         self.tree.setUniformRowHeights(True)
-        self.tree.setMinimumHeight(120)
+        # room for VISIBLE_ROWS layers (rows are a line plus 2 px padding above and below), plus the header
+        self.tree.setMinimumHeight((VISIBLE_ROWS + 1) * (self.tree.fontMetrics().height() + 6) + 8)
         self.tree.setObjectName("layerTree")
         self.tree.setStyleSheet("QTreeView#layerTree::item { padding: 2px 0; }")
         self.tree.setAlternatingRowColors(True)

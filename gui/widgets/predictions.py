@@ -7,6 +7,7 @@ large preview is decoded off the GUI thread by the shared ThumbnailLoader.
 
 from __future__ import annotations
 
+import html
 import os
 
 from PySide6.QtCore import QEvent, QRectF, QSize, Qt
@@ -18,6 +19,7 @@ from gui.style import SPACING, mix, state_background, state_color
 from gui.thumbnails import ThumbnailLoader
 
 PREVIEW_SIZE = 720  # shorter side of the decoded preview, logical pixels
+FAILED_HEADLINE = "Couldn't classify this photo"
 
 
 class ElidedLabel(QLabel):
@@ -48,20 +50,33 @@ class ElidedLabel(QLabel):
 
 
 class ImagePreview(QWidget):
-    """Paints one pixmap scaled to fit, centred, with rounded corners."""
+    """Paints one pixmap scaled to fit, centred, with rounded corners.
+
+    It never asks for more height than the picture needs at its width (``fit_height``): the pane caps it
+    there, so a wide pane shows the photo large instead of a tall grey box around a small one."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._pixmap: QPixmap | None = None
-        self.setMinimumHeight(160)
+        self.setMinimumHeight(96)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_pixmap(self, pixmap: QPixmap | None) -> None:
         self._pixmap = pixmap
+        self.updateGeometry()
         self.update()
 
+    def aspect(self) -> float:
+        """Height over width of the picture (4:3 until it has one)."""
+        if self._pixmap is None or self._pixmap.isNull() or not self._pixmap.width():
+            return 0.75
+        return self._pixmap.height() / self._pixmap.width()
+
+    def fit_height(self, width: int) -> int:
+        return max(self.minimumHeight(), round(width * self.aspect()))
+
     def sizeHint(self) -> QSize:
-        return QSize(320, 280)
+        return QSize(320, self.fit_height(320))
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
@@ -153,8 +168,15 @@ class PredictionsPane(QWidget):
         self.note.setTextFormat(Qt.TextFormat.PlainText)
         self.status = QLabel(self)
         self.status.setWordWrap(True)
+        self.failure = QLabel(self)  # in place of the preview when the photo could not be classified
+        self.failure.setObjectName("failure")
+        self.failure.setWordWrap(True)
+        self.failure.setTextFormat(Qt.TextFormat.RichText)
+        self.failure.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.failure.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.bars = ProbabilityBars(self)
-        self.details = ElidedLabel("", self)
+        self.details = QLabel(self)  # model and timings: wraps rather than clipping in a narrow pane
+        self.details.setWordWrap(True)
         self.placeholder = QLabel("Select a photo to see what the network thinks of it.", self)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setWordWrap(True)
@@ -166,12 +188,14 @@ class PredictionsPane(QWidget):
         layout.addWidget(self.subtitle)
         layout.addSpacing(SPACING // 2)
         layout.addWidget(self.preview, 1)
+        layout.addWidget(self.failure)
         layout.addSpacing(SPACING // 2)
         layout.addWidget(self.note)
         layout.addWidget(self.status)
         layout.addWidget(self.bars)
         layout.addWidget(self.details)
         layout.addWidget(self.placeholder, 1)
+        layout.addStretch(0)  # what the preview, capped at the photo's height, leaves
         self._restyle()
         loader.ready.connect(self._on_image_ready)
         self.clear()
@@ -181,7 +205,8 @@ class PredictionsPane(QWidget):
 
     def clear(self) -> None:
         self._path = None
-        for widget in (self.title, self.subtitle, self.preview, self.note, self.status, self.bars, self.details):
+        for widget in (self.title, self.subtitle, self.preview, self.failure, self.note, self.status, self.bars,
+                       self.details):
             widget.hide()
         self.bars.set_rows([])
         self.preview.set_pixmap(None)
@@ -202,8 +227,14 @@ class PredictionsPane(QWidget):
         self.placeholder.hide()
         self.title.setText(os.path.basename(path))
         self.subtitle.setText(os.path.dirname(path))
-        for widget in (self.title, self.subtitle, self.preview):
+        for widget in (self.title, self.subtitle):
             widget.show()
+        # a failed photo: which file and why, where its picture would be (there is none to show)
+        self.preview.setVisible(not error)
+        self.failure.setVisible(bool(error))
+        if error:
+            self.failure.setText(f"<b>{FAILED_HEADLINE}</b><br>{html.escape(os.path.basename(path))}"
+                                 f"<br><br>{html.escape(error)}")
         if changed:
             self._load_preview()
         ok = prediction is not None and prediction.ok
@@ -217,7 +248,7 @@ class PredictionsPane(QWidget):
                    else f"There are no pretrained ImageNet weights for {name}; fine-tune it first."))
         self.bars.set_rows([(t.label, float(t.prob)) for t in prediction.topk] if ok else [])
         self.bars.setVisible(ok)
-        message = error if error else ("" if ok else status)
+        message = "" if ok or error else status  # an error is in the failure box
         self.status.setText(message)
         self.status.setProperty("error", bool(error))
         self.status.setVisible(bool(message))
@@ -231,6 +262,15 @@ class PredictionsPane(QWidget):
         size = round(PREVIEW_SIZE * self.devicePixelRatioF())
         pixmap = self._loader.pixmap(self._path, size) or self._loader.best_available(self._path)
         self.preview.set_pixmap(pixmap)
+        self._cap_preview()
+
+    def _cap_preview(self) -> None:
+        width = self.width() - self.layout().contentsMargins().left() - self.layout().contentsMargins().right()
+        self.preview.setMaximumHeight(self.preview.fit_height(max(1, width)))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._cap_preview()
 
     def _on_image_ready(self, path: str) -> None:
         if path == self._path:
@@ -253,6 +293,9 @@ class PredictionsPane(QWidget):
         self.subtitle.setStyleSheet(f"color: {muted};")
         self.details.setStyleSheet(f"color: {muted};")
         self.placeholder.setStyleSheet(f"color: {muted};")
+        self.failure.setStyleSheet(f"QLabel#failure {{ background: {state_background('error', pal, 0.12).name()};"
+                                   f" color: {warn_fg}; border: 1px solid {error}; border-radius: 8px;"
+                                   f" padding: {SPACING * 2}px; }}")
         self.note.setStyleSheet(f"QLabel#note {{ background: {warn_bg}; color: {warn_fg}; border: 1px solid {warn_edge};"
                                 f" border-radius: 6px; padding: {SPACING}px; }}")
         colour = error if self.status.property("error") else muted

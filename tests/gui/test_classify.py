@@ -63,10 +63,12 @@ def test_dropped_folder_with_bad_files(qtbot, make_window, fake_pretrained, tmp_
     assert all(reason and "/" not in reason for reason in failed.values()), failed
     assert "skipped 2 non-image files" in window.statusBar().currentMessage()
     assert "2 failed" in window.status.progress.text()
-    # selecting a failure shows its reason in the predictions pane, not bars
-    row = window.gallery.row_of(next(i.path for i in window.gallery.items() if i.state == State.FAILED))
-    window.gallery_view.select_row(row)
-    assert window.predictions.status.isVisible() and window.predictions.status.text()
+    # selecting a failure shows which file and why in place of the (empty) preview, not bars
+    bad = next(i for i in window.gallery.items() if i.state == State.FAILED)
+    window.gallery_view.select_row(window.gallery.row_of(bad.path))
+    failure = window.predictions.failure
+    assert failure.isVisible() and not window.predictions.preview.isVisible()
+    assert bad.path.rsplit("/", 1)[-1] in failure.text() and bad.reason.split("(")[0].strip() in failure.text()
     assert not window.predictions.bars.isVisible()
 
 

@@ -118,3 +118,47 @@ def test_model_without_pretrained_weights_runs_untrained_without_asking(qtbot, m
     assert window.flow.dialog is None and not window.banner.isVisible()
     assert window.gallery.item(0).prediction.untrained
     assert window.predictions.note.isVisible() and "no pretrained ImageNet weights" in window.predictions.note.text()
+
+
+def test_download_weights_offline_opens_the_dialog_with_the_reason_and_import(qtbot, make_window, monkeypatch):
+    """Ctrl+Shift+D, the menu and the banner's button: the dialog says why it failed and offers the import."""
+    import gui.file_commands
+
+    asked_for_file = []
+    monkeypatch.setattr(gui.file_commands.QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: asked_for_file.append(a) or ("", "")))
+    window = make_window()  # CONVNET_STUDIO_OFFLINE=1: no network
+    window.model_picker.set_current_model("resnet18", notify=True)  # its first use fails quietly: the banner
+    qtbot.waitUntil(lambda: window.banner.isVisible() and window.flow.is_untrained("resnet18"), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not window.client.busy and window.flow.downloading is None, timeout=TIMEOUT_MS)
+    assert window.flow.failed_dialog is None
+
+    with qtbot.waitActive(window, timeout=TIMEOUT_MS):  # shortcuts go to the active window
+        window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: window.flow.failed_dialog is not None, timeout=TIMEOUT_MS)
+    dialog = window.flow.failed_dialog
+    assert dialog.isVisible() and dialog.failed and not dialog.progress.isVisible()
+    assert "ResNet-18" in dialog.headline.text() and "no network" in dialog.detail.text()
+    assert dialog.import_button is not None and dialog.import_button.isVisible()
+    assert window.banner.isVisible() and "download failed" in window.banner.text()
+    assert window.status.model.text().startswith("Model: ResNet-18") and "untrained" in window.status.model.text()
+
+    with qtbot.waitSignal(dialog.finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)  # offers the file dialog
+    assert asked_for_file and window.flow.failed_dialog is None
+
+    # the banner's Download Weights button and the menu item answer the same way
+    button = next(b for b in window.banner.buttons() if b.defaultAction() is window.actions.download_weights)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.flow.failed_dialog is not None, timeout=TIMEOUT_MS)
+    again = window.flow.failed_dialog
+    assert "no network" in again.detail.text()
+    with qtbot.waitSignal(again.finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(again.cancel_button, Qt.MouseButton.LeftButton)  # "Close"
+    assert window.flow.failed_dialog is None and window.banner.isVisible()
+    file_menu = window.menus["File"]
+    assert window.actions.download_weights in file_menu.actions()
+    window.actions.download_weights.trigger()
+    qtbot.waitUntil(lambda: window.flow.failed_dialog is not None, timeout=TIMEOUT_MS)
+    window.flow.failed_dialog.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import html
 import json
 import os
 import re
@@ -447,7 +448,7 @@ def test_drop_of_the_whole_corpus(qtbot, window, corpus: list[Case], good: list[
     # the window still works: a failed photo shows its reason, a good one its bars
     bad = next(c for c in corpus if c.expect == "error")
     window.gallery_view.select_row(window.gallery.row_of(str(bad.path)))
-    assert window.predictions.status.isVisible() and window.predictions.status.text()
+    assert window.predictions.failure.isVisible() and html.escape(bad.path.name) in window.predictions.failure.text()
     window.gallery_view.select_row(window.gallery.row_of(str(good[0])))
     assert window.predictions.bars.isVisible() and len(window.predictions.bars.rows()) == 5
     for case in corpus:
