@@ -326,11 +326,16 @@ def test_lr_finder_returns_a_curve(tiny_digits: Path) -> None:
     trainer = _trainer(tiny_digits, lr="auto")
     log = Log()
     trainer.callbacks.append(log)
-    found = trainer.find_lr(steps=20, end_lr=1.0)
+    points = []
+    found = trainer.find_lr(steps=20, end_lr=1.0, on_step=points.append)
     assert 1e-6 <= found.suggestion <= 1.0 and len(found.lrs) == len(found.losses) == len(found.raw_losses) >= 5
     assert found.lrs == sorted(found.lrs) and found.lrs[0] == pytest.approx(1e-7)
     assert [e.phase for e in log.of("progress")].count("lr_find") == len(found.lrs)
     json.dumps(found.to_json())
+    # every recorded point reached on_step as it came, in order, as plain numbers
+    assert [p.step for p in points] == list(range(1, len(found.lrs) + 1)) and {p.steps for p in points} == {20}
+    assert [p.lr for p in points] == found.lrs and [p.smoothed for p in points] == found.losses
+    assert [p.loss for p in points] == found.raw_losses
 
 
 def test_suggestion_is_the_steepest_descent() -> None:
