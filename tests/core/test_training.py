@@ -219,7 +219,7 @@ def test_early_stopping_ends_the_fit_and_still_saves(tiny_digits: Path) -> None:
     log = Log()
     result = _trainer(tiny_digits, FlatValidation(), log, epochs=5, patience=1).fit()
     assert result.status == "early_stopped" and result.epochs_done == 2
-    assert "no better validation loss for 1 epoch(s)" in result.message and result.bundle.is_dir()
+    assert "no better validation loss for 1 epoch (best" in result.message and result.bundle.is_dir()
     assert any(n.kind == "early_stop" for n in log.of("notice"))
 
 
