@@ -14,13 +14,14 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QGridLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
 
 from gui.wizard.charts import PlainLogAxis
 
 REFRESH_MS = 100
 PAD = 0.05  # share of the span added on each side, so that no point sits on an edge
 ACC_PAD = 6.0  # percentage points below 0 and above 100
+ONE_ROW_BELOW = 400  # pixels of height under which the three plots stand side by side
 SMOOTHING = 0.9  # exponential moving average of the training loss (debiased)
 COLOURS = {"loss": "#3d7be0", "val_loss": "#e07a1f", "val_acc": "#2f9e5a", "lr": "#8e5bd6"}
 
@@ -60,7 +61,7 @@ def _plot(parent: QWidget, title: str, bottom: str, *, log_y: bool = False) -> p
     plot.showGrid(x=True, y=True, alpha=0.15)
     plot.setTitle(title, size="10pt")
     plot.setLabel("bottom", bottom)
-    plot.setMinimumSize(220, 160)
+    plot.setMinimumSize(200, 110)  # two rows of plots, the bars and an 8-line log fit at 800x600
     return plot
 
 
@@ -92,12 +93,15 @@ class TrainingPlots(QWidget):
         self.loss_plot.setLogMode(x=False, y=True)  # one bad epoch must not flatten the rest
         self.acc_plot.setYRange(-ACC_PAD, 100 + ACC_PAD, padding=0)  # a 0 % or 100 % point is not cut in half
         self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.loss_plot.addLegend(offset=(-8, 8), labelTextSize="9pt")
+        self.legend = pg.LegendItem(colCount=3, horSpacing=18, labelTextSize="9pt", frame=False)
+        loss_item = self.loss_plot.getPlotItem()
+        loss_item.layout.addItem(self.legend, 4, 1)  # under the step axis: it never covers a point
+        loss_item.legend = self.legend  # plot(name=...) adds its curve to it
         self.buffers = {name: GrowingBuffer() for name in ("loss_raw", "loss_smooth", "val_loss", "val_acc", "lr")}
         self.curves = {
-            "loss_raw": self.loss_plot.plot([], [], name="training (per step)"),
-            "loss_smooth": self.loss_plot.plot([], [], name="training (smoothed)"),
-            "val_loss": self.loss_plot.plot([], [], name="validation (per epoch)", symbol="o", symbolSize=7),
+            "loss_raw": self.loss_plot.plot([], [], name="training"),
+            "loss_smooth": self.loss_plot.plot([], [], name="training, smoothed"),
+            "val_loss": self.loss_plot.plot([], [], name="validation", symbol="o", symbolSize=7),
             "val_acc": self.acc_plot.plot([], [], symbol="o", symbolSize=7),
             "lr": self.lr_plot.plot([], []),
         }
@@ -106,14 +110,45 @@ class TrainingPlots(QWidget):
         self._run_steps = 0  # optimizer steps the whole run will take, once known
         self._dirty = False
         self._timer = QTimer(self, interval=REFRESH_MS, timeout=self.refresh)
-        layout = QGridLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.loss_plot, 0, 0, 1, 2)
-        layout.addWidget(self.acc_plot, 1, 0)
-        layout.addWidget(self.lr_plot, 1, 1)
-        layout.setRowStretch(0, 3)
-        layout.setRowStretch(1, 2)
+        self.legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # centred, not spread
+        loss_item.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignHCenter)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self.one_row: bool | None = None
+        self._arrange(one_row=False)
         self._apply_palette()
+
+    def _arrange(self, *, one_row: bool) -> None:
+        """Short and wide: the three plots side by side (loss twice as wide); otherwise loss on top, two below."""
+        if one_row == self.one_row:
+            return
+        self.one_row = one_row
+        grid = self._grid
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            grid.removeWidget(plot)
+        for index in range(3):
+            grid.setRowStretch(index, 0)
+            grid.setColumnStretch(index, 0)
+        self.legend.setColumnCount(1 if one_row else 3)  # side by side the loss plot is too narrow for one row
+        if one_row:
+            for column, (plot, stretch) in enumerate(((self.loss_plot, 2), (self.acc_plot, 1), (self.lr_plot, 1))):
+                grid.addWidget(plot, 0, column)
+                grid.setColumnStretch(column, stretch)
+            grid.setRowStretch(0, 1)
+        else:
+            grid.addWidget(self.loss_plot, 0, 0, 1, 2)
+            grid.addWidget(self.acc_plot, 1, 0)
+            grid.addWidget(self.lr_plot, 1, 1)
+            grid.setRowStretch(0, 3)
+            grid.setRowStretch(1, 2)
+            grid.setColumnStretch(0, 1)
+            grid.setColumnStretch(1, 1)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        super().resizeEvent(event)
+        size = event.size()
+        self._arrange(one_row=size.height() < ONE_ROW_BELOW and size.width() >= 2 * size.height())
+        self._touch()  # ranges again once the plots have their new size (the label margins are in pixels)
 
     # -- data in ---------------------------------------------------------------------
 
@@ -216,15 +251,9 @@ class TrainingPlots(QWidget):
         self._style_legend(pal)
 
     def _style_legend(self, pal: QPalette) -> None:
-        """Text in the palette's text colour on a near-opaque base-colour box: legible in light and dark."""
-        legend = self.loss_plot.getPlotItem().legend
-        if legend is None:
-            return
+        """Labels in the palette's text colour (pyqtgraph's default is a faint grey), light and dark alike."""
+        legend = self.legend
         text = pal.color(QPalette.ColorRole.Text)
-        box = QColor(pal.color(QPalette.ColorRole.Base))
-        box.setAlpha(225)
-        legend.setBrush(pg.mkBrush(box))
-        legend.setPen(pg.mkPen(pal.color(QPalette.ColorRole.Mid)))
         legend.setLabelTextColor(text)
         for _sample, label in legend.items:  # setLabelTextColor alone does not redraw existing labels
             label.setText(label.text, color=text)

@@ -108,6 +108,7 @@ def test_lr_finder_plots_points_while_it_runs(qtbot, wizard_at, held_sweep):
     (x_low, x_high), _ = curve.viewRange()
     assert x_low <= math.log10(1e-7) and x_high >= math.log10(10)  # the whole sweep, not 0..1
     assert not panel.progress.isVisible() and panel.find_button.text() == "Find LR"
+    assert (wizard.width(), wizard.height()) == (800, 600)  # the page does not push the window wider
 
     with qtbot.waitSignal(panel.stepped, timeout=TIMEOUT_MS) as first:
         qtbot.mouseClick(panel.find_button, Qt.MouseButton.LeftButton)
@@ -164,6 +165,7 @@ def test_training_page_says_what_it_counts_and_fits_its_plots(qtbot, wizard_at):
 
     wizard = wizard_at(TRAINING, epochs=2)
     page = wizard.training_page
+    assert (wizard.width(), wizard.height()) == (800, 600)
     batches = []
     page.run.worker.batchEnded.connect(lambda e: batches.append((page.run_bar.text(), page.work_bar.text())))
     qtbot.waitUntil(lambda: page.plots.point_count("loss_raw") >= 2, timeout=TIMEOUT_MS)
@@ -201,8 +203,8 @@ def test_training_page_says_what_it_counts_and_fits_its_plots(qtbot, wizard_at):
     assert _in_view(plots.lr_plot, lr_x, lr_y) or plots.lr_plot.viewRange()[1][0] <= 0 <= min(lr_y)
 
 
-@pytest.mark.parametrize("dark", [False, True])
-def test_legend_text_is_the_palette_text_colour(qtbot, dark):
+@pytest.mark.parametrize(("dark", "size"), [(False, (1000, 600)), (True, (756, 300))])
+def test_legend_is_legible_and_off_the_data(qtbot, dark, size):
     from gui.style import dark_palette
     from gui.wizard.live_plots import TrainingPlots
 
@@ -210,12 +212,19 @@ def test_legend_text_is_the_palette_text_colour(qtbot, dark):
     qtbot.addWidget(plots)
     if dark:
         plots.setPalette(dark_palette())
+    plots.resize(*size)
+    plots.show()
+    qtbot.waitExposed(plots)
+    assert plots.one_row == (size[1] < 400)  # short and wide: three plots side by side
     text = plots.palette().color(QPalette.ColorRole.Text)
     base = plots.palette().color(QPalette.ColorRole.Base)
-    legend = plots.loss_plot.getPlotItem().legend
-    names = [label.text for _, label in legend.items]
-    assert names == ["training (per step)", "training (smoothed)", "validation (per epoch)"]
+    legend = plots.legend
+    assert [label.text for _, label in legend.items] == ["training", "training, smoothed", "validation"]
     for _, label in legend.items:  # drawn in the palette's text colour, not pyqtgraph's default grey
         assert f"color:{text.name()}" in label.item.toHtml().replace(" ", "").lower()
-    assert legend.brush().color().rgb() == base.rgb() and legend.brush().color().alpha() > 200
-    assert abs(text.lightness() - base.lightness()) > 120  # the text stands out from the box
+    assert abs(text.lightness() - base.lightness()) > 120  # and that stands out from the plot's background
+    assert plots.loss_plot.backgroundBrush().color().rgb() == base.rgb()
+    view = plots.loss_plot.getViewBox().sceneBoundingRect()
+    box = legend.sceneBoundingRect()
+    assert not box.intersects(view) and box.top() >= view.bottom()  # under the plot: it never hides a point
+    assert plots.loss_plot.sceneRect().contains(box)  # and inside the widget, not cut off
