@@ -129,7 +129,7 @@ class TrainingPlots(QWidget):
         for index in range(3):
             grid.setRowStretch(index, 0)
             grid.setColumnStretch(index, 0)
-        self.legend.setColumnCount(1 if one_row else 3)  # side by side the loss plot is too narrow for one row
+        self.legend.setColumnCount(2 if one_row else 3)  # side by side the loss plot is too narrow for one row
         if one_row:
             for column, (plot, stretch) in enumerate(((self.loss_plot, 2), (self.acc_plot, 1), (self.lr_plot, 1))):
                 grid.addWidget(plot, 0, column)
@@ -212,7 +212,8 @@ class TrainingPlots(QWidget):
         losses = losses[np.isfinite(losses) & (losses > 0)]
         if len(losses):
             half_label = 0.5 * self.fontMetrics().height() + 2  # pixels
-            edge = half_label / max(self.loss_plot.getViewBox().height(), 4 * half_label)
+            height = self.loss_plot.getViewBox().height()
+            edge = half_label / height if height > 8 * half_label else 0.03  # not laid out yet: a guess
             self.loss_plot.setYRange(*log_range(float(losses.min()), float(losses.max()), edge), padding=0)
         rates = self.buffers["lr"].y
         rates = rates[np.isfinite(rates)]

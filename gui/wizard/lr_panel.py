@@ -148,7 +148,7 @@ class LRPanel(QWidget):
         self.progress.setRange(0, max(1, int(total or 0)))
         self.progress.setValue(int(done))
         self.progress.setFormat(f"{label}: {done} of {total}")
-        self.status.setText(f"{label} at the training size (once; training reuses them)…")
+        self.status.setText(f"{label} at the training size…")
 
     def _on_step(self, point) -> None:
         if self.sender() is not self._job:
