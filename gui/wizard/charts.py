@@ -208,7 +208,8 @@ class LRCurve(pg.PlotWidget):
         self.setXRange(math.log10(self.start_lr), math.log10(self.end_lr), padding=0.02)
 
     def _fit_y(self, smoothed: np.ndarray, raw: np.ndarray) -> None:
-        """Every point so far in view (the smoothed curve fully; raw spikes up to twice its span), 5 % padding."""
+        """Every point so far in view (the smoothed curve fully; raw spikes within its span or a fifth of its
+        level, whichever is more), 5 % padding."""
         values = smoothed[np.isfinite(smoothed)]
         if not len(values):
             return
@@ -216,8 +217,9 @@ class LRCurve(pg.PlotWidget):
         spread = max(high - low, 1e-3 * max(abs(high), 1.0))
         noisy = raw[np.isfinite(raw)]
         if len(noisy):
-            low = max(min(low, float(noisy.min())), low - spread)
-            high = min(max(high, float(noisy.max())), high + spread)
+            room = max(spread, 0.2 * abs(high))
+            low = max(min(low, float(noisy.min())), low - room)
+            high = min(max(high, float(noisy.max())), high + room)
         pad = 0.05 * max(high - low, 1e-6)
         self.setYRange(low - pad, high + pad, padding=0)
 
