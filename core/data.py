@@ -122,10 +122,11 @@ class ScanReport:
         if self.unreadable:
             out.append(f"{plural(len(self.unreadable), 'file')} cannot be read and will be skipped")
         if self.empty_classes:
-            out.append(f"{noun(len(self.empty_classes), 'class folder')} without usable images: {', '.join(self.empty_classes)}")
+            out.append(f"{noun(len(self.empty_classes), 'class folder')} without usable images: "
+                       f"{', '.join(self.empty_classes)}")
         if self.small_classes:
-            out.append(f"{noun(len(self.small_classes), 'class', 'classes')} with fewer than {MIN_IMAGES_PER_CLASS} images: "
-                       f"{', '.join(self.small_classes)}")
+            out.append(f"{noun(len(self.small_classes), 'class', 'classes')} with fewer than "
+                       f"{MIN_IMAGES_PER_CLASS} images: {', '.join(self.small_classes)}")
         if self.imbalance is not None and self.imbalance > IMBALANCE_RATIO:
             out.append(f"classes are strongly imbalanced: the largest has {self.imbalance:.0f}x the images "
                        "of the smallest")
@@ -133,10 +134,11 @@ class ScanReport:
             extra = sum(len(g) - 1 for g in self.duplicates)
             out.append(f"{plural(extra, 'exact duplicate file')} will be used once")
         if self.tiny_images:
-            out.append(f"{plural(self.tiny_images, 'image')} ({100 * self.tiny_share:.0f}%) {noun(self.tiny_images, 'is', 'are')} smaller than "
-                       f"{TINY_PIXELS} pixels on a side")
+            out.append(f"{plural(self.tiny_images, 'image')} ({100 * self.tiny_share:.0f}%) "
+                       f"{noun(self.tiny_images, 'is', 'are')} smaller than {TINY_PIXELS} pixels on a side")
         if self.loose_images:
-            out.append(f"{plural(self.loose_images, 'image')} outside class folders {noun(self.loose_images, 'is', 'are')} ignored")
+            out.append(f"{plural(self.loose_images, 'image')} outside class folders "
+                       f"{noun(self.loose_images, 'is', 'are')} ignored")
         return out
 
     def to_json(self) -> dict:

@@ -94,7 +94,8 @@ class LRCurve(pg.PlotWidget):
     during one (``begin`` / ``add_point``, redrawn at most every ``REFRESH_MS``), the suggestion marked after."""
 
     REFRESH_MS = 100
-    IDLE_TEXT = "Press Find LR to try learning rates\nfrom {low} to {high} on your data:\nthe loss appears here as it goes."
+    IDLE_TEXT = ("Press Find LR to try learning rates\nfrom {low} to {high} on your data:\n"
+                 "the loss appears here as it goes.")
 
     def __init__(self, parent: QWidget | None = None, *, start_lr: float = 1e-7, end_lr: float = 10.0) -> None:
         super().__init__(parent, axisItems={"bottom": PlainLogAxis("bottom")})
@@ -159,7 +160,7 @@ class LRCurve(pg.PlotWidget):
     def add_point(self, lr: float, smoothed: float, raw: float) -> None:
         """One sweep step (cheap: the plot is redrawn by a timer, at most every ``REFRESH_MS``)."""
         if self._count == self._points.shape[1]:  # more than announced: grow rather than drop
-            self._points = np.concatenate([self._points, np.empty_like(self._points)], axis=1)
+            self._points = np.concatenate([self._points, np.empty((3, max(16, self._count)))], axis=1)
         self._points[:, self._count] = (lr, smoothed, raw)
         self._count += 1
         self._dirty = True

@@ -172,7 +172,8 @@ class ResultsPage(QWizardPage):
         members = evaluation.cell(true, pred)
         classes = evaluation.classes
         what = "correctly classified" if true == pred else f"predicted as “{classes[pred]}”"
-        self.cell_label.setText(f"{len(members)} “{html.escape(classes[true])}” {noun(len(members), 'image')} {what}")
+        count = len(members)
+        self.cell_label.setText(f"{count} “{html.escape(classes[true])}” {noun(count, 'image')} {what}")
         self.cell_thumbs.set_items([
             (p.path, os.path.basename(p.path), f"{p.path}\n{classes[p.pred]}: {100 * p.confidence:.0f}%")
             for p in members])
