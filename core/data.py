@@ -32,6 +32,7 @@ from torchvision.transforms import functional as F
 from core.errors import Cancelled, ImageError, StudioError
 from core.images import image_size, is_image_file, is_known_image, load_image, trim_aspect
 from core.io import atomic_write_text
+from core.text import noun, plural
 
 __all__ = [
     "Sample", "ScanReport", "DataSplit", "DecodedImages", "ImageDataset", "scan_folder", "split_samples",
@@ -117,24 +118,27 @@ class ScanReport:
         """One sentence per problem, worst first."""
         out = []
         if len(self.classes) < 2:
-            out.append(f"found {len(self.classes)} class folder(s) with images; training needs at least 2")
+            out.append(f"found {plural(len(self.classes), 'class folder')} with images; training needs at least 2")
         if self.unreadable:
-            out.append(f"{len(self.unreadable)} file(s) cannot be read and will be skipped")
+            out.append(f"{plural(len(self.unreadable), 'file')} cannot be read and will be skipped")
         if self.empty_classes:
-            out.append(f"class folder(s) without usable images: {', '.join(self.empty_classes)}")
+            out.append(f"{noun(len(self.empty_classes), 'class folder')} without usable images: "
+                       f"{', '.join(self.empty_classes)}")
         if self.small_classes:
-            out.append(f"class(es) with fewer than {MIN_IMAGES_PER_CLASS} images: {', '.join(self.small_classes)}")
+            out.append(f"{noun(len(self.small_classes), 'class', 'classes')} with fewer than "
+                       f"{MIN_IMAGES_PER_CLASS} images: {', '.join(self.small_classes)}")
         if self.imbalance is not None and self.imbalance > IMBALANCE_RATIO:
             out.append(f"classes are strongly imbalanced: the largest has {self.imbalance:.0f}x the images "
                        "of the smallest")
         if self.duplicates:
             extra = sum(len(g) - 1 for g in self.duplicates)
-            out.append(f"{extra} exact duplicate file(s) will be used once")
+            out.append(f"{plural(extra, 'exact duplicate file')} will be used once")
         if self.tiny_images:
-            out.append(f"{self.tiny_images} image(s) ({100 * self.tiny_share:.0f}%) are smaller than "
-                       f"{TINY_PIXELS} pixels on a side")
+            out.append(f"{plural(self.tiny_images, 'image')} ({100 * self.tiny_share:.0f}%) "
+                       f"{noun(self.tiny_images, 'is', 'are')} smaller than {TINY_PIXELS} pixels on a side")
         if self.loose_images:
-            out.append(f"{self.loose_images} image(s) outside class folders are ignored")
+            out.append(f"{plural(self.loose_images, 'image')} outside class folders "
+                       f"{noun(self.loose_images, 'is', 'are')} ignored")
         return out
 
     def to_json(self) -> dict:

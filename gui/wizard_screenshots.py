@@ -4,9 +4,10 @@ Writes scikit-learn's handwritten digits (10 classes, 32-pixel PNGs; plus a
 cut-off file, a duplicate and a few 8-pixel originals, so the data check has
 something to say) into a temporary folder, walks the wizard over it and
 trains ResNet-18 from scratch at 32 pixels on the CPU. Saves
-``resources/screenshots/wizard_data_check.png``, ``wizard_training.png``
-(mid-run, the plots filling) and ``wizard_results.png`` (confusion matrix with
-the most-confused cell open). Everything it writes (settings, the trained
+``resources/screenshots/wizard_data_check.png``, ``wizard_options.png`` (the
+learning-rate finder's finished curve), ``wizard_training.png`` (mid-run, the
+plots filling) and ``wizard_results.png`` (confusion matrix with the
+most-confused cell open), at ``--size`` (default 1280x800). Everything it writes (settings, the trained
 model, caches) stays in the temporary folder; it never touches the network.
 Needs scikit-learn (the ``test`` extra).
 """
@@ -48,7 +49,8 @@ def write_digits(root: Path, per_class: int) -> Path:
     return root
 
 
-def capture(out_dir: Path, per_class: int, epochs: int, threads: int) -> list[Path]:
+def capture(out_dir: Path, per_class: int, epochs: int, threads: int,
+            size: tuple[int, int] = (1280, 800)) -> list[Path]:
     work = Path(tempfile.mkdtemp(prefix="convnet-studio-wizard-shots-"))
     for var in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
         os.environ[var] = str(work / var.lower())
@@ -63,7 +65,7 @@ def capture(out_dir: Path, per_class: int, epochs: int, threads: int) -> list[Pa
     app = create_app()
     folder = write_digits(work / "digits", per_class)
     wizard = TrainWizard(device="cpu")
-    wizard.resize(1120, 800)
+    wizard.resize(*size)
     wizard.show()
     out_dir.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
@@ -95,6 +97,10 @@ def capture(out_dir: Path, per_class: int, epochs: int, threads: int) -> list[Pa
         options.val_share.setValue(30)
         options.augment.setCurrentIndex(options.augment.findData("none"))  # a flipped 2 is no 2
         options.device.setCurrentText("cpu")
+        options.lr_panel.start()
+        if not _wait(app, lambda: not options.lr_panel.running, 600) or options.lr_panel.result is None:
+            raise SystemExit(f"the learning-rate finder did not finish: {options.lr_panel.status.text()}")
+        shot("wizard_options")
         wizard.next()
         assert wizard.currentId() == TRAINING
         page = wizard.training_page
@@ -119,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-class", type=int, default=40, help="digits per class, at most (default 40)")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--size", default="1280x800", help="window size WIDTHxHEIGHT (default 1280x800)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    for path in capture(args.out, args.per_class, args.epochs, args.threads):
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    for path in capture(args.out, args.per_class, args.epochs, args.threads, (width, height)):
         print(path)
     return 0
 

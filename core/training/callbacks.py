@@ -15,6 +15,7 @@ import math
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
+from core.text import plural
 from core.training.events import (
     BatchEnd, CancelledByUser, Diverged, EarlyStop, EpochEnd, EpochStart, FitEnd, FitStart, Notice, Progress,
 )
@@ -124,7 +125,7 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.wait >= self.patience and event.epoch < event.epochs:
             raise EarlyStop(f"stopped early after epoch {event.epoch}: no better validation loss for "
-                            f"{self.wait} epoch(s) (best {self.best:.4f} at epoch {self.best_epoch})")
+                            f"{plural(self.wait, 'epoch')} (best {self.best:.4f} at epoch {self.best_epoch})")
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}

@@ -6,7 +6,9 @@ average) and the sweep stops once it exceeds ``diverge`` times its minimum. The
 suggestion is the lr of steepest descent of the smoothed loss (per log-lr),
 falling back to the lr of the minimum divided by 10. Model weights, BatchNorm
 statistics and every RNG are restored afterwards, so a fit after the finder
-runs exactly as if it had been given the suggested lr.
+runs exactly as if it had been given the suggested lr. ``on_step`` sees every
+recorded point as it comes (an ``LRStep``: plain numbers, safe to hand to
+another thread), so a window can draw the curve while the sweep runs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import copy
 import itertools
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -27,7 +29,18 @@ from core.training.events import Progress
 if TYPE_CHECKING:
     from core.training.trainer import Trainer
 
-__all__ = ["LRFinderResult", "find_lr", "suggest_lr"]
+__all__ = ["LRFinderResult", "LRStep", "find_lr", "suggest_lr"]
+
+
+@dataclass(frozen=True)
+class LRStep:
+    """One point of the sweep: ``step`` of at most ``steps`` (1-based), its lr, raw and smoothed loss."""
+
+    step: int
+    steps: int
+    lr: float
+    loss: float
+    smoothed: float
 
 
 @dataclass(frozen=True)
@@ -60,8 +73,10 @@ def suggest_lr(lrs: list[float], losses: list[float]) -> tuple[float, float | No
 
 
 def find_lr(trainer: "Trainer", *, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100,
-            beta: float = 0.98, diverge: float = 4.0) -> LRFinderResult:
-    """Sweep on ``trainer``'s prepared model and data; emits ``progress`` events with phase "lr_find"."""
+            beta: float = 0.98, diverge: float = 4.0,
+            on_step: Callable[[LRStep], None] | None = None) -> LRFinderResult:
+    """Sweep on ``trainer``'s prepared model and data; emits ``progress`` events with phase "lr_find"
+    and calls ``on_step`` with each recorded point."""
     model = trainer.model
     assert model is not None, "prepare the trainer first"
     steps = max(5, min(steps, 10 * max(1, trainer.steps_per_epoch)))
@@ -96,6 +111,8 @@ def find_lr(trainer: "Trainer", *, start_lr: float = 1e-7, end_lr: float = 10.0,
                 raw.append(loss)
                 smooth.append(value)
                 best = min(best, value)
+                if on_step is not None:
+                    on_step(LRStep(i + 1, steps, lr, loss, value))
                 if value > diverge * best:
                     break
         finally:

@@ -27,6 +27,7 @@ import torch
 
 from core.data import DataSplit
 from core.errors import Cancelled, StudioError
+from core.text import plural
 from core.training import setup
 from core.training.callbacks import (
     Callback, Checkpointer, Controls, EarlyStopping, NaNGuard, Recorder, StopOnRequest,
@@ -196,7 +197,7 @@ class Trainer(Runtime):
                 raise
             self.emit("notice", Notice("early_stop", stop.message))
             return stop.status, stop.message
-        return "completed", f"trained {epochs} epoch(s)"
+        return "completed", f"trained {plural(epochs, 'epoch')}"
 
     def _run_epoch(self, index: int) -> None:
         number, epochs = index + 1, self.settings.epochs

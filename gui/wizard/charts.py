@@ -1,16 +1,31 @@
-"""Small pyqtgraph charts of the wizard: images per class (bars) and the learning-rate finder curve."""
+"""Small pyqtgraph charts of the wizard: images per class (bars), the learning-rate finder curve, and the
+log axis with plain-number ticks the live plots share."""
 
 from __future__ import annotations
 
+import html
 import math
 
+import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QWidget
 
 BAR = "#3d7be0"
 SUGGESTION = "#e07a1f"
+
+
+class PlainLogAxis(pg.AxisItem):
+    """Log-scale ticks as plain numbers (0.5, 1, 2, 5, 10; 1e-05), not 10¹; the in-between ticks stay unlabelled."""
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph name
+        out = []
+        for v in values:
+            value = 10 ** v if math.isfinite(v) else 0.0
+            mantissa = value / 10 ** math.floor(math.log10(value) + 1e-9) if value > 0 else 0.0
+            out.append(f"{value:.3g}" if any(abs(mantissa - m) < 1e-6 for m in (1, 2, 5)) else "")
+        return out
 
 
 def style_plot(plot: pg.PlotWidget) -> None:
@@ -75,19 +90,25 @@ class CountsChart(pg.PlotWidget):
 
 
 class LRCurve(pg.PlotWidget):
-    """The finder's smoothed loss against the learning rate (log x), the suggestion marked."""
+    """The finder's loss against the learning rate (log x): a placeholder before a sweep, points as they come
+    during one (``begin`` / ``add_point``, redrawn at most every ``REFRESH_MS``), the suggestion marked after."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+    REFRESH_MS = 100
+    IDLE_TEXT = ("Press Find LR to try learning rates\nfrom {low} to {high} on your data:\n"
+                 "the loss appears here as it goes.")
+
+    def __init__(self, parent: QWidget | None = None, *, start_lr: float = 1e-7, end_lr: float = 10.0) -> None:
+        super().__init__(parent, axisItems={"bottom": PlainLogAxis("bottom")})
+        self.start_lr, self.end_lr = start_lr, end_lr
         self.setMenuEnabled(False)
         self.hideButtons()
         self.setMouseEnabled(x=False, y=False)
         self.showGrid(x=True, y=True, alpha=0.15)
         self.setLogMode(x=True, y=False)
-        self.setLabel("bottom", "learning rate")
+        self.setLabel("bottom", "learning rate (log scale)")
         self.setLabel("left", "loss")
         self.setMinimumHeight(150)
-        self.raw = self.plot([], [], pen=pg.mkPen(QColor(61, 123, 224, 60)))
+        self.raw = self.plot([], [], pen=pg.mkPen(QColor(61, 123, 224, 70)))
         self.curve = self.plot([], [], pen=pg.mkPen(BAR, width=2))
         self.marker = self.plot([], [], pen=None, symbol="o", symbolSize=10,
                                 symbolBrush=pg.mkBrush(SUGGESTION), symbolPen=pg.mkPen(SUGGESTION))
@@ -95,30 +116,116 @@ class LRCurve(pg.PlotWidget):
                                     label="", labelOpts={"position": 0.9, "color": SUGGESTION})
         self.line.hide()
         self.addItem(self.line)
+        self.placeholder = pg.TextItem(anchor=(0.5, 0.5))
+        self.placeholder.setZValue(10)
+        self.placeholder.textItem.setTextWidth(300)  # so that the centred lines centre on the plot
+        self._message = ""
+        self.addItem(self.placeholder, ignoreBounds=True)
+        self._points = np.empty((3, 0))  # lr, smoothed, raw: preallocated per sweep
+        self._count = 0
+        self._dirty = False
+        self._timer = QTimer(self, interval=self.REFRESH_MS, timeout=self.refresh)
         style_plot(self)
         self._styled = True
+        self.clear_result()
+
+    # -- states ------------------------------------------------------------------------
+
+    def clear_result(self, text: str | None = None) -> None:
+        """No curve: the whole sweep range on x, no loss values on y, ``text`` (or how to start) in the middle."""
+        self._timer.stop()
+        self._count, self._dirty = 0, False
+        for item in (self.raw, self.curve, self.marker):
+            item.setData([], [])
+        self.line.hide()
+        self.getAxis("left").setStyle(showValues=False)
+        self._show_sweep_range()
+        self.setYRange(0, 1, padding=0)
+        self.show_message(text or self.IDLE_TEXT.format(low=f"{self.start_lr:g}", high=f"{self.end_lr:g}"))
+
+    def show_message(self, text: str) -> None:
+        """Centred text over an empty plot (only while no point is drawn)."""
+        self._message = text
+        colour = self.palette().color(QPalette.ColorRole.PlaceholderText).name()
+        lines = "<br>".join(html.escape(line) for line in text.splitlines())
+        self.placeholder.setHtml(f"<div style='color:{colour}; text-align:center'>{lines}</div>")
+        self.placeholder.setPos(math.log10(self.start_lr * self.end_lr) / 2, 0.5)
+        self.placeholder.setVisible(self._count == 0)
+
+    def begin(self, steps: int) -> None:
+        """A sweep of at most ``steps`` points starts: empty buffers of that size, a waiting message."""
+        self.clear_result("Preparing the model and the data…")
+        self._points = np.empty((3, max(1, steps)))
+
+    def add_point(self, lr: float, smoothed: float, raw: float) -> None:
+        """One sweep step (cheap: the plot is redrawn by a timer, at most every ``REFRESH_MS``)."""
+        if self._count == self._points.shape[1]:  # more than announced: grow rather than drop
+            self._points = np.concatenate([self._points, np.empty((3, max(16, self._count)))], axis=1)
+        self._points[:, self._count] = (lr, smoothed, raw)
+        self._count += 1
+        self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def refresh(self) -> None:
+        if not self._dirty:
+            self._timer.stop()  # idle until the next point
+            return
+        self._dirty = False
+        lrs, smoothed, raw = self._points[:, : self._count]
+        self.raw.setData(lrs, raw)
+        self.curve.setData(lrs, smoothed)
+        self.placeholder.setVisible(self._count == 0)
+        if self._count:
+            self.getAxis("left").setStyle(showValues=True)
+            self._fit_y(smoothed, raw)
+
+    def point_count(self) -> int:
+        """Points the smoothed curve shows now."""
+        x, _ = self.curve.getData()
+        return 0 if x is None else len(x)
 
     def set_result(self, lrs: list[float], losses: list[float], raw: list[float], suggestion: float) -> None:
-        self.raw.setData(lrs, raw)
-        self.curve.setData(lrs, losses)
+        """The finished sweep: the whole curve, the suggestion marked, the diverging tail cut off the view."""
+        self._timer.stop()
+        self._points = np.array([lrs, losses, raw], dtype=np.float64).reshape(3, -1)
+        self._count, self._dirty = len(lrs), True
+        self.refresh()
         index = min(range(len(lrs)), key=lambda i: abs(math.log10(lrs[i]) - math.log10(suggestion))) if lrs else None
         if index is not None:
             self.marker.setData([suggestion], [losses[index]])
+            self.line.show()  # first: a hidden line's label ignores its new text
             self.line.setValue(math.log10(suggestion))
             self.line.label.setFormat(f"suggested {suggestion:.2g}")
-            self.line.show()
         finite = [v for v in losses if math.isfinite(v)]
         if finite:  # the last points shoot up: keep the interesting part in view
             low = min(finite)
             high = min(max(finite), losses[0] * 1.3 if math.isfinite(losses[0]) else max(finite))
             self.setYRange(low - 0.05 * (high - low), high + 0.05 * (high - low) + 1e-6, padding=0)
 
-    def clear_result(self) -> None:
-        for item in (self.raw, self.curve, self.marker):
-            item.setData([], [])
-        self.line.hide()
+    # -- ranges ------------------------------------------------------------------------
+
+    def _show_sweep_range(self) -> None:
+        self.setXRange(math.log10(self.start_lr), math.log10(self.end_lr), padding=0.02)
+
+    def _fit_y(self, smoothed: np.ndarray, raw: np.ndarray) -> None:
+        """Every point so far in view (the smoothed curve fully; raw spikes within its span or a fifth of its
+        level, whichever is more), 5 % padding."""
+        values = smoothed[np.isfinite(smoothed)]
+        if not len(values):
+            return
+        low, high = float(values.min()), float(values.max())
+        spread = max(high - low, 1e-3 * max(abs(high), 1.0))
+        noisy = raw[np.isfinite(raw)]
+        if len(noisy):
+            room = max(spread, 0.2 * abs(high))
+            low = max(min(low, float(noisy.min())), low - room)
+            high = min(max(high, float(noisy.max())), high + room)
+        pad = 0.05 * max(high - low, 1e-6)
+        self.setYRange(low - pad, high + pad, padding=0)
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
         if event.type() == event.Type.PaletteChange and getattr(self, "_styled", False):
             style_plot(self)
+            self.show_message(self._message)

@@ -14,9 +14,14 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QGridLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
+
+from gui.wizard.charts import PlainLogAxis
 
 REFRESH_MS = 100
+PAD = 0.05  # share of the span added on each side, so that no point sits on an edge
+ACC_PAD = 6.0  # percentage points below 0 and above 100
+ONE_ROW_BELOW = 400  # pixels of height under which the three plots stand side by side
 SMOOTHING = 0.9  # exponential moving average of the training loss (debiased)
 COLOURS = {"loss": "#3d7be0", "val_loss": "#e07a1f", "val_acc": "#2f9e5a", "lr": "#8e5bd6"}
 
@@ -49,27 +54,32 @@ class GrowingBuffer:
         return self._data[1, : self.size]
 
 
-class _PlainLogAxis(pg.AxisItem):
-    """Log-scale ticks as plain numbers (0.5, 1, 2, 5, 10), not 10¹; the in-between ticks stay unlabelled."""
-
-    def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph name
-        out = []
-        for v in values:
-            value = 10 ** v if math.isfinite(v) else 0.0
-            mantissa = value / 10 ** math.floor(math.log10(value) + 1e-9) if value > 0 else 0.0
-            out.append(f"{value:.3g}" if any(abs(mantissa - m) < 1e-6 for m in (1, 2, 5)) else "")
-        return out
-
-
 def _plot(parent: QWidget, title: str, bottom: str, *, log_y: bool = False) -> pg.PlotWidget:
-    plot = pg.PlotWidget(parent, axisItems={"left": _PlainLogAxis("left")} if log_y else None)
+    plot = pg.PlotWidget(parent, axisItems={"left": PlainLogAxis("left")} if log_y else None)
     plot.setMenuEnabled(False)
     plot.hideButtons()
     plot.showGrid(x=True, y=True, alpha=0.15)
     plot.setTitle(title, size="10pt")
     plot.setLabel("bottom", bottom)
-    plot.setMinimumSize(220, 160)
+    plot.setMinimumSize(200, 110)  # two rows of plots, the bars and an 8-line log fit at 800x600
     return plot
+
+
+def log_range(low: float, high: float, edge: float = 0.03) -> tuple[float, float]:
+    """log10 view range for positive values ``low``..``high``: padded, then widened to the next labelled tick
+    (1, 2, 5 times a power of ten) on each side, so no point sits beyond the last axis label; ``edge`` (a share
+    of the span) more on each side keeps those end labels, which are centred on their ticks, inside the plot."""
+    pad = PAD * max(math.log10(high / low), 0.1)
+    bottom, top = nice_log(math.log10(low) - pad, down=True), nice_log(math.log10(high) + pad, down=False)
+    extra = edge * (top - bottom)
+    return bottom - extra, top + extra
+
+
+def nice_log(value: float, *, down: bool) -> float:
+    """The log10 of the nearest 1-2-5 value below (``down``) or above ``value`` (itself a log10)."""
+    decade = math.floor(value)
+    marks = [decade + math.log10(m) for m in (1, 2, 5, 10)]
+    return max(m for m in marks if m <= value + 1e-9) if down else min(m for m in marks if m >= value - 1e-9)
 
 
 class TrainingPlots(QWidget):
@@ -81,36 +91,71 @@ class TrainingPlots(QWidget):
         self.acc_plot = _plot(self, "Validation accuracy (%)", "epoch")
         self.lr_plot = _plot(self, "Learning rate", "step")
         self.loss_plot.setLogMode(x=False, y=True)  # one bad epoch must not flatten the rest
-        self.acc_plot.setYRange(0, 100, padding=0.02)
+        self.acc_plot.setYRange(-ACC_PAD, 100 + ACC_PAD, padding=0)  # a 0 % or 100 % point is not cut in half
         self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.loss_plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.legend = pg.LegendItem(colCount=3, horSpacing=18, labelTextSize="9pt", frame=False)
+        loss_item = self.loss_plot.getPlotItem()
+        loss_item.layout.addItem(self.legend, 4, 1)  # under the step axis: it never covers a point
+        loss_item.legend = self.legend  # plot(name=...) adds its curve to it
         self.buffers = {name: GrowingBuffer() for name in ("loss_raw", "loss_smooth", "val_loss", "val_acc", "lr")}
         self.curves = {
-            "loss_raw": self.loss_plot.plot([], [], name="training (per step)"),
-            "loss_smooth": self.loss_plot.plot([], [], name="training (smoothed)"),
-            "val_loss": self.loss_plot.plot([], [], name="validation (per epoch)", symbol="o", symbolSize=7),
+            "loss_raw": self.loss_plot.plot([], [], name="training"),
+            "loss_smooth": self.loss_plot.plot([], [], name="training, smoothed"),
+            "val_loss": self.loss_plot.plot([], [], name="validation", symbol="o", symbolSize=7),
             "val_acc": self.acc_plot.plot([], [], symbol="o", symbolSize=7),
             "lr": self.lr_plot.plot([], []),
         }
         self._average = 0.0
         self._steps = 0
+        self._run_steps = 0  # optimizer steps the whole run will take, once known
         self._dirty = False
         self._timer = QTimer(self, interval=REFRESH_MS, timeout=self.refresh)
-        layout = QGridLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.loss_plot, 0, 0, 1, 2)
-        layout.addWidget(self.acc_plot, 1, 0)
-        layout.addWidget(self.lr_plot, 1, 1)
-        layout.setRowStretch(0, 3)
-        layout.setRowStretch(1, 2)
+        self.legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # centred, not spread
+        loss_item.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignHCenter)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self.one_row: bool | None = None
+        self._arrange(one_row=False)
         self._apply_palette()
+
+    def _arrange(self, *, one_row: bool) -> None:
+        """Short and wide: the three plots side by side (loss twice as wide); otherwise loss on top, two below."""
+        if one_row == self.one_row:
+            return
+        self.one_row = one_row
+        grid = self._grid
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            grid.removeWidget(plot)
+        for index in range(3):
+            grid.setRowStretch(index, 0)
+            grid.setColumnStretch(index, 0)
+        self.legend.setColumnCount(2 if one_row else 3)  # side by side the loss plot is too narrow for one row
+        if one_row:
+            for column, (plot, stretch) in enumerate(((self.loss_plot, 2), (self.acc_plot, 1), (self.lr_plot, 1))):
+                grid.addWidget(plot, 0, column)
+                grid.setColumnStretch(column, stretch)
+            grid.setRowStretch(0, 1)
+        else:
+            grid.addWidget(self.loss_plot, 0, 0, 1, 2)
+            grid.addWidget(self.acc_plot, 1, 0)
+            grid.addWidget(self.lr_plot, 1, 1)
+            grid.setRowStretch(0, 3)
+            grid.setRowStretch(1, 2)
+            grid.setColumnStretch(0, 1)
+            grid.setColumnStretch(1, 1)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        super().resizeEvent(event)
+        size = event.size()
+        self._arrange(one_row=size.height() < ONE_ROW_BELOW and size.width() >= 2 * size.height())
+        self._touch()  # ranges again once the plots have their new size (the label margins are in pixels)
 
     # -- data in ---------------------------------------------------------------------
 
     def reset(self) -> None:
         for buffer in self.buffers.values():
             buffer.clear()
-        self._average, self._steps = 0.0, 0
+        self._average, self._steps, self._run_steps = 0.0, 0, 0
         self._dirty = True
         self.refresh()
 
@@ -130,11 +175,13 @@ class TrainingPlots(QWidget):
             self.buffers["val_acc"].append(epoch, 100 * val_acc)
         self._touch()
 
-    def set_epochs(self, epochs: int) -> None:
-        """The accuracy plot spans the whole run from the start, with whole-epoch ticks."""
+    def set_epochs(self, epochs: int, steps: int = 0) -> None:
+        """The plots span the whole run from the start: ``epochs`` whole-epoch ticks, ``steps`` optimizer steps."""
         self.acc_plot.setXRange(0.5, epochs + 0.5, padding=0)
         step = max(1, round(epochs / 10))
         self.acc_plot.getAxis("bottom").setTickSpacing(step, step)
+        self._run_steps = steps
+        self._fit_ranges()
 
     def _touch(self) -> None:
         self._dirty = True
@@ -154,6 +201,25 @@ class TrainingPlots(QWidget):
         for name, curve in self.curves.items():
             buffer = self.buffers[name]
             curve.setData(buffer.x, buffer.y)
+        self._fit_ranges()
+
+    def _fit_ranges(self) -> None:
+        """Every point inside the loss and lr plots with padding; the loss axis ends on labelled ticks."""
+        last = max([self._run_steps] + [b.x[-1] for n, b in self.buffers.items() if n != "val_acc" and b.size])
+        for plot in (self.loss_plot, self.lr_plot):
+            plot.setXRange(0, max(1.0, last), padding=PAD / 2)
+        losses = np.concatenate([self.buffers[n].y for n in ("loss_raw", "loss_smooth", "val_loss")])
+        losses = losses[np.isfinite(losses) & (losses > 0)]
+        if len(losses):
+            half_label = 0.5 * self.fontMetrics().height() + 2  # pixels
+            height = self.loss_plot.getViewBox().height()
+            edge = half_label / height if height > 8 * half_label else 0.03  # not laid out yet: a guess
+            self.loss_plot.setYRange(*log_range(float(losses.min()), float(losses.max()), edge), padding=0)
+        rates = self.buffers["lr"].y
+        rates = rates[np.isfinite(rates)]
+        if len(rates):
+            low, high = min(0.0, float(rates.min())), max(float(rates.max()), 1e-12)
+            self.lr_plot.setYRange(low, high + PAD * (high - low), padding=0)
 
     def point_count(self, name: str) -> int:
         """Points the curve ``name`` shows now (what ``setData`` last gave it)."""
@@ -183,9 +249,15 @@ class TrainingPlots(QWidget):
         self.curves["val_acc"].setSymbolBrush(pg.mkBrush(COLOURS["val_acc"]))
         self.curves["val_acc"].setSymbolPen(pg.mkPen(COLOURS["val_acc"]))
         self.curves["lr"].setPen(pg.mkPen(COLOURS["lr"], width=2))
-        legend = self.loss_plot.getPlotItem().legend
-        if legend is not None:
-            legend.setLabelTextColor(text)
+        self._style_legend(pal)
+
+    def _style_legend(self, pal: QPalette) -> None:
+        """Labels in the palette's text colour (pyqtgraph's default is a faint grey), light and dark alike."""
+        legend = self.legend
+        text = pal.color(QPalette.ColorRole.Text)
+        legend.setLabelTextColor(text)
+        for _sample, label in legend.items:  # setLabelTextColor alone does not redraw existing labels
+            label.setText(label.text, color=text)
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget, QWizardPage,
 )
 
+from core.text import noun, plural
 from gui.jobs import Job
 from gui.style import SPACING, state_color
 from gui.workers import error_text
@@ -199,9 +200,11 @@ class DataPage(QWizardPage):
     def _summary_html(self, report) -> str:
         images = len(report.samples)
         layout = "its own train/val split" if report.layout == "split" else "one folder per class"
-        lines = [f"<b>{images:,}</b> usable images in <b>{len(report.classes)}</b> classes ({layout}); "
-                 f"{report.files:,} image files looked at"
-                 + (f", {report.other_files} other files ignored" if report.other_files else "") + "."]
+        classes = len(report.classes)
+        lines = [f"<b>{images:,}</b> usable {noun(images, 'image')} in <b>{classes}</b> "
+                 f"{noun(classes, 'class', 'classes')} ({layout}); {report.files:,} {noun(report.files, 'image file')} "
+                 "looked at" + (f", {plural(report.other_files, 'other file')} ignored" if report.other_files else "")
+                 + "."]
         if report.imbalance is not None and len(report.classes) > 1:
             lines[0] += f" Largest/smallest class: {report.imbalance:.1f}×."
         if report.tiny_share:

@@ -15,7 +15,7 @@ from gui.wizard.lr_panel import LRPanel
 from gui.wizard.plan import TrainingPlan
 
 PREVIEW_COUNT = 6
-PREVIEW_PX = 84
+PREVIEW_PX = 72  # six of them side by side still fit the page at 800x600
 
 
 def _previews(path: str, preset: str, size: int):
@@ -39,6 +39,7 @@ class OptionsPage(QWizardPage):
         self.name.setObjectName("modelName")
         self.name.textChanged.connect(self._check_name)
         self.name_note = QLabel(self)
+        self.name_note.setWordWrap(True)  # a long note must not widen the page past 800 px
         self.epochs = _spin(1, 1000, 10, "epochs")
         self.batch = _spin(1, 1024, 32, "batchSize")
         self.lr = QLineEdit(self)

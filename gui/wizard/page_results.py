@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget, QWizardPage,
 )
 
+from core.text import noun, plural
 from gui.jobs import Job
 from gui.style import SPACING, state_color
 from gui.workers import error_text
@@ -24,6 +25,10 @@ EXPORTS = {"torchscript": ("TorchScript…", "TorchScript (*.pt)", ".pt"), "onnx
 
 def _percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _epochs(count) -> str:
+    return plural(count, "epoch") if isinstance(count, int) else "? epochs"
 
 
 def _export(name: str, fmt: str, path: str) -> str:
@@ -136,7 +141,7 @@ class ResultsPage(QWizardPage):
         metrics = result.get("metrics", {})
         status = {"completed": "Training finished", "early_stopped": "Training stopped early"}.get(
             result.get("status"), "Training ended")
-        parts = [f"<b>{status}</b> after {metrics.get('epochs', '?')} epoch(s)."]
+        parts = [f"<b>{status}</b> after {_epochs(metrics.get('epochs'))}."]
         if metrics.get("val_acc") is not None:
             parts.append(f"Saved weights (epoch {metrics.get('epoch')}): validation accuracy "
                          f"<b>{_percent(metrics['val_acc'])}</b>, loss {metrics['val_loss']:.3f}.")
@@ -167,7 +172,8 @@ class ResultsPage(QWizardPage):
         members = evaluation.cell(true, pred)
         classes = evaluation.classes
         what = "correctly classified" if true == pred else f"predicted as “{classes[pred]}”"
-        self.cell_label.setText(f"{len(members)} “{html.escape(classes[true])}” image(s) {what}")
+        count = len(members)
+        self.cell_label.setText(f"{count} “{html.escape(classes[true])}” {noun(count, 'image')} {what}")
         self.cell_thumbs.set_items([
             (p.path, os.path.basename(p.path), f"{p.path}\n{classes[p.pred]}: {100 * p.confidence:.0f}%")
             for p in members])

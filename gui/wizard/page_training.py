@@ -1,5 +1,10 @@
 """Page 5: training — live plots, progress with images/second and ETA, Pause/Resume/Cancel.
 
+Two bars say what they count: the upper one the whole run ("Epoch 3 of 10",
+filled by optimizer steps), the lower one the current piece of work ("Batch 14
+of 56", "Decoding images: 30 of 200", "Validating: 120 of 200 images"). The log
+sits under the plots in a splitter and never shrinks below eight lines.
+
 The run starts when the page is shown (``TrainingRun``: the core Trainer in its
 own QThread). Every trainer event arrives as a queued signal of plain data; the
 plots buffer points and redraw at ~10 Hz, so the wizard stays responsive. The
@@ -11,23 +16,48 @@ from __future__ import annotations
 import html
 import time
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWizardPage,
+    QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWizardPage,
 )
 
+from core.text import plural
 from gui.style import SPACING, state_color
 from gui.wizard.live_plots import TrainingPlots
 from gui.wizard.plan import TrainingPlan
 from gui.wizard.worker import TrainingRun
 
-PHASES = {"scan": "Scanning images", "decode": "Decoding images", "lr_find": "Finding a learning rate",
-          "evaluate": "Classifying the validation images"}
+PHASES = {"scan": "Scanning images", "decode": "Decoding images", "lr_find": "Finding a learning rate"}
+LOG_LINES = 8  # the log never gets fewer lines than this
 
 
 def clock(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class TrainingLog(QPlainTextEdit):
+    """The run's log: read-only, the last 500 lines kept, never shorter than ``LOG_LINES`` lines of its font."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("trainingLog")
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(500)
+
+    def minimumSizeHint(self):  # noqa: N802 - Qt name
+        hint = super().minimumSizeHint()
+        margins = self.contentsMargins()
+        height = (LOG_LINES * self.fontMetrics().lineSpacing() + int(2 * self.document().documentMargin())
+                  + margins.top() + margins.bottom() + 2 * self.frameWidth())
+        hint.setHeight(max(hint.height(), height))
+        return hint
+
+    def sizeHint(self):  # noqa: N802
+        hint = super().sizeHint()
+        hint.setHeight(self.minimumSizeHint().height())
+        return hint
 
 
 class TrainingPage(QWizardPage):
@@ -41,8 +71,10 @@ class TrainingPage(QWizardPage):
         self.setSubTitle("Watch the loss fall. You can pause, or cancel: the last finished epoch is kept.")
         self.plots = TrainingPlots(self)
         self.phase = QLabel(self)
-        self.progress = QProgressBar(self)
-        self.progress.setObjectName("trainingProgress")
+        self.phase.setObjectName("trainingPhase")
+        self.run_bar = _bar("runProgress", "The whole run: epochs, filled step by step")
+        self.work_bar = _bar("workProgress", "The current piece of work: batches of this epoch, images being "
+                                             "prepared or validated")
         self.speed = QLabel(self)
         self.speed.setObjectName("speedLabel")
         self.pause_button = QPushButton("Pause", self)
@@ -51,21 +83,28 @@ class TrainingPage(QWizardPage):
         self.cancel_button = QPushButton("Cancel Training", self)
         self.cancel_button.setObjectName("cancelTraining")
         self.cancel_button.clicked.connect(self.cancel)
-        self.log = QPlainTextEdit(self)
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(500)
-        self.log.setFixedHeight(64)
+        self.log = TrainingLog(self)
+        bars = QVBoxLayout()
+        bars.setSpacing(2)
+        bars.addWidget(self.run_bar)
+        bars.addWidget(self.work_bar)
         row = QHBoxLayout()
         row.addWidget(self.phase)
-        row.addWidget(self.progress, 1)
+        row.addLayout(bars, 1)
         row.addWidget(self.speed)
         row.addWidget(self.pause_button)
         row.addWidget(self.cancel_button)
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.setObjectName("trainingSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.plots)
+        self.splitter.addWidget(self.log)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setSpacing(SPACING)
         layout.addLayout(row)
-        layout.addWidget(self.plots, 1)
-        layout.addWidget(self.log)
+        layout.addWidget(self.splitter, 1)
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -75,6 +114,8 @@ class TrainingPage(QWizardPage):
         self._steps_at_first = 0
         self._last_step = 0
         self._epochs = 0
+        self._epochs_done = 0
+        self._evaluating = False
         self._run_dir = ""
         self._checkpoint_epoch = 0
 
@@ -102,7 +143,10 @@ class TrainingPage(QWizardPage):
         run.ended.connect(self._on_ended)
         self.run = run
         self.phase.setText("Preparing…")
-        self.progress.setRange(0, 0)
+        for bar in (self.run_bar, self.work_bar):
+            bar.setRange(0, 0)  # busy until the first count arrives
+            bar.setFormat("")
+        self.speed.setText("")
         self.pause_button.setEnabled(True)
         self.cancel_button.setEnabled(True)
         run.start()
@@ -138,22 +182,34 @@ class TrainingPage(QWizardPage):
     # -- events (plain dicts from the worker) -------------------------------------------------
 
     def _on_progress(self, phase: str, done: int, total: int) -> None:
-        self.phase.setText(PHASES.get(phase, phase))
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(done)
-        self.progress.setFormat(f"{done}/{total}")
+        bar = self.work_bar
+        bar.setRange(0, max(1, total))
+        bar.setValue(min(done, max(1, total)))
+        if phase == "evaluate":
+            self._evaluating = True
+            self.phase.setText("Checking")
+            bar.setFormat(f"Validating: {done} of {plural(total, 'image')}")
+        else:
+            self.phase.setText("Preparing…")
+            bar.setFormat(f"{PHASES.get(phase, phase)}: {done} of {total}")
 
     def _on_fit_started(self, e: dict) -> None:
         self._epochs = e["epochs"]
+        self._epochs_done = e["start_epoch"] - 1
         self._run_dir = e["run_dir"]
         self._steps_total = (e["epochs"] - e["start_epoch"] + 1) * e["steps_per_epoch"]
-        self.plots.set_epochs(e["epochs"])
-        self.progress.setRange(0, max(1, self._steps_total))
-        self.progress.setValue(0)
-        self.progress.setFormat("%p%")
-        self.phase.setText(f"Epoch {e['start_epoch']}/{e['epochs']}")
-        self._append(f"Training {e['settings']['name']}: {len(e['classes'])} classes, {e['train_images']} training / "
-                     f"{e['val_images']} validation images, {e['steps_per_epoch']} steps per epoch on {e['device']}.")
+        self.plots.set_epochs(e["epochs"], e["epochs"] * e["steps_per_epoch"])
+        self.run_bar.setRange(0, max(1, self._steps_total))
+        self.run_bar.setValue(0)
+        self.run_bar.setFormat(f"Epoch {e['start_epoch']} of {e['epochs']}")
+        self.work_bar.setRange(0, max(1, e["steps_per_epoch"]))
+        self.work_bar.setValue(0)
+        self.work_bar.setFormat(f"Batch 0 of {e['steps_per_epoch']}")
+        self.phase.setText("Training")
+        self._append(f"Training {e['settings']['name']}: {plural(len(e['classes']), 'class', 'classes')}, "
+                     f"{plural(e['train_images'], 'training image')} and "
+                     f"{plural(e['val_images'], 'validation image')}, "
+                     f"{plural(e['steps_per_epoch'], 'step')} per epoch on {e['device']}.")
 
     def _on_batch(self, e: dict) -> None:
         now = time.monotonic()
@@ -162,8 +218,13 @@ class TrainingPage(QWizardPage):
         if self._first_batch_at is None:
             self._first_batch_at, self._steps_at_first = now, self._steps_done
         self.plots.add_step(e["step"], e["loss"], e["lr"])
-        self.progress.setValue(min(self._steps_done, self._steps_total))
-        self.phase.setText(f"Epoch {e['epoch']}/{self._epochs} · batch {e['batch']}/{e['batches']}")
+        self.run_bar.setValue(min(self._steps_done, self._steps_total))
+        self.run_bar.setFormat(f"Epoch {e['epoch']} of {self._epochs}")
+        self.work_bar.setRange(0, max(1, e["batches"]))
+        self.work_bar.setValue(e["batch"])
+        self.work_bar.setFormat(f"Batch {e['batch']} of {e['batches']}")
+        if not self.running or not self.run.paused:
+            self.phase.setText("Validating" if e["batch"] == e["batches"] else "Training")
         eta = ""
         timed = self._steps_done - self._steps_at_first
         if timed > 0:
@@ -172,16 +233,21 @@ class TrainingPage(QWizardPage):
         self.speed.setText(f"{e['images_per_second']:.0f} img/s{eta}")
 
     def _on_epoch(self, e: dict) -> None:
+        self._epochs_done = e["epoch"]
         self.plots.add_epoch(e["epoch"], self._last_step, e["val_loss"], e["val_acc"])
         val = (f", validation loss {e['val_loss']:.3f}, accuracy {100 * e['val_acc']:.1f}%"
                if e["val_loss"] is not None else "")
-        self._append(f"Epoch {e['epoch']}/{e['epochs']}: training loss {e['train_loss']:.3f}{val} "
+        self._append(f"Epoch {e['epoch']} of {e['epochs']}: training loss {e['train_loss']:.3f}{val} "
                      f"({e['seconds']:.1f} s){'  ★ best' if e['best'] else ''}")
         self._checkpoint_epoch = e["epoch"]
+        if not self.running or not self.run.paused:
+            self.phase.setText("Training")
 
     def _on_notice(self, e: dict) -> None:
         if e["kind"] == "paused":
             self.phase.setText("Paused")
+        elif e["kind"] == "resumed":
+            self.phase.setText("Training")
         self._append(e["message"])
 
     def _on_returned(self, result: dict) -> None:
@@ -201,8 +267,12 @@ class TrainingPage(QWizardPage):
         self.pause_button.setEnabled(False)
         self.cancel_button.setEnabled(False)
         if outcome in ("completed", "early_stopped"):
-            self.progress.setRange(0, 1)
-            self.progress.setValue(1)
+            self.run_bar.setRange(0, 1)
+            self.run_bar.setValue(1)
+            self.run_bar.setFormat(f"Trained {plural(self._epochs_done, 'epoch')}")
+            if self._evaluating:
+                self.work_bar.setFormat(f"Validated {self.work_bar.value()} of "
+                                        f"{plural(self.work_bar.maximum(), 'image')}")
             self.phase.setText("Done" if outcome == "completed" else "Stopped early")
             self.speed.setText("")
         elif outcome == "cancelled":
@@ -210,6 +280,10 @@ class TrainingPage(QWizardPage):
                     if self._checkpoint_epoch else "no epoch had finished, so there is no checkpoint")
             self.phase.setText("Cancelled")
             self._append(f"Training cancelled; {kept}.")
+        for bar in (self.run_bar, self.work_bar):
+            if bar.maximum() == 0:  # still busy: nothing was counted
+                bar.setRange(0, 1)
+                bar.setFormat("")
         self.completeChanged.emit()
 
     def _append(self, text: str) -> None:
@@ -217,3 +291,11 @@ class TrainingPage(QWizardPage):
 
     def isComplete(self) -> bool:  # noqa: N802
         return self.outcome in ("completed", "early_stopped") and self.plan.result is not None
+
+
+def _bar(name: str, tip: str) -> QProgressBar:
+    bar = QProgressBar()
+    bar.setObjectName(name)
+    bar.setToolTip(tip)
+    bar.setTextVisible(True)
+    return bar

@@ -63,6 +63,10 @@ def test_scan_report_finds_every_problem(messy: Path) -> None:
     text = " ".join(report.warnings)
     for words in ("cannot be read", "fewer than 5", "duplicate", "smaller than 32", "outside class folders"):
         assert words in text
+    for singular in ("1 file cannot be read", "class with fewer than 5", "1 exact duplicate file will",
+                     "1 image (6%) is smaller than 32", "1 image outside class folders is ignored"):
+        assert singular in text  # real plurals: one of each here
+    assert "(s)" not in text and "(es)" not in text
     data = report.to_json()
     assert data["images"] == 17 and data["unreadable"][0]["reason"] and "samples" not in data
     import json

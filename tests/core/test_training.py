@@ -219,7 +219,7 @@ def test_early_stopping_ends_the_fit_and_still_saves(tiny_digits: Path) -> None:
     log = Log()
     result = _trainer(tiny_digits, FlatValidation(), log, epochs=5, patience=1).fit()
     assert result.status == "early_stopped" and result.epochs_done == 2
-    assert "no better validation loss for 1 epoch(s)" in result.message and result.bundle.is_dir()
+    assert "no better validation loss for 1 epoch (best" in result.message and result.bundle.is_dir()
     assert any(n.kind == "early_stop" for n in log.of("notice"))
 
 
@@ -326,11 +326,16 @@ def test_lr_finder_returns_a_curve(tiny_digits: Path) -> None:
     trainer = _trainer(tiny_digits, lr="auto")
     log = Log()
     trainer.callbacks.append(log)
-    found = trainer.find_lr(steps=20, end_lr=1.0)
+    points = []
+    found = trainer.find_lr(steps=20, end_lr=1.0, on_step=points.append)
     assert 1e-6 <= found.suggestion <= 1.0 and len(found.lrs) == len(found.losses) == len(found.raw_losses) >= 5
     assert found.lrs == sorted(found.lrs) and found.lrs[0] == pytest.approx(1e-7)
     assert [e.phase for e in log.of("progress")].count("lr_find") == len(found.lrs)
     json.dumps(found.to_json())
+    # every recorded point reached on_step as it came, in order, as plain numbers
+    assert [p.step for p in points] == list(range(1, len(found.lrs) + 1)) and {p.steps for p in points} == {20}
+    assert [p.lr for p in points] == found.lrs and [p.smoothed for p in points] == found.losses
+    assert [p.loss for p in points] == found.raw_losses
 
 
 def test_suggestion_is_the_steepest_descent() -> None:
