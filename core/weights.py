@@ -13,20 +13,19 @@ import contextlib
 import hashlib
 import http.client
 import os
-import pickle
 import re
 import tempfile
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 import torch
 from torch import nn
 
+from core import torchfile
 from core.errors import Cancelled, DownloadError, WeightsError
 from core.zoo.spec import ModelSpec
 
@@ -217,110 +216,59 @@ def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n} bytes"
 
 
-def _file_kind(path: Path) -> str:
-    """'zip' (torch.save default), 'legacy' (torch.save protocol 2), 'pickle' or 'other'."""
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head == b"PK\x03\x04":
-        return "zip"
-    if head[:2] == b"\x80\x02":
-        return "legacy"
-    return "pickle" if head[:1] == b"\x80" else "other"
-
-
 def load_state_dict_file(
-    path: str | os.PathLike[str], *, max_bytes: int = MAX_WEIGHTS_BYTES, mmap: bool = True
+    path: str | os.PathLike[str], *, max_bytes: int = MAX_WEIGHTS_BYTES, mmap: bool = True,
+    spec: ModelSpec | None = None,
 ) -> StateDict:
     """Load a state dict safely (``weights_only=True``, never anything else).
 
     Accepts a dict of tensors, or a checkpoint dict holding one under
     ``'state_dict'`` or ``'model'``; strips a DataParallel ``module.`` prefix;
     refuses empty, oversized, malformed or non-finite files with ``WeightsError``.
+    The file's structure is checked first (``core.torchfile``): only dense
+    tensors backed by bytes in the file; with ``spec``, its keys and shapes must
+    fit that architecture before any tensor data is read.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path} is not a file" if path.exists() else f"{path}: no such weights file")
-    size = path.stat().st_size
-    if size == 0:
-        raise WeightsError(f"{path} is empty (0 bytes), not a PyTorch weights file")
-    if size > max_bytes:
-        raise WeightsError(f"{path} is {_size(size)}, more than the {_size(max_bytes)} "
-                           "allowed for a weights file")
-    kind = _file_kind(path)
-    if kind == "pickle":
-        raise WeightsError(f"{path} is a plain Python pickle, not a PyTorch weights file; it may "
-                           "contain code and was refused")
-    if kind == "other":
-        raise WeightsError(f"{path} is not a valid PyTorch weights file (unknown format)")
-    if kind == "zip":
-        _check_zip(path, size)
-    obj = _torch_load(path, mmap=mmap and kind == "zip")
-    state = _extract_state_dict(obj)
-    if state is None:
+    plan = torchfile.plan_file(path, max_bytes=max_bytes, what="weights file")
+    refs = _extract_state_dict(plan.root, kind=torchfile.TensorRef)
+    if refs is None:
         raise WeightsError(f"{path} is not a valid PyTorch weights file (it holds a "
-                           f"{type(obj).__name__}, not a state dict of tensors)")
-    if all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+                           f"{type(plan.root).__name__}, not a state dict of tensors)")
+    if spec is not None:
+        try:
+            _raise_unless_fits(_meta_model(spec).state_dict(), spec.adapt_state_dict(_unprefixed({k: r.skeleton() for k, r in refs.items()})), spec.name)
+        except WeightsError as exc:
+            raise WeightsError(f"{path}: {exc}") from None
+    obj = torchfile.load_planned(path, plan, mmap=mmap)
+    state = _extract_state_dict(obj)
+    if state is None:  # the plan said otherwise: the file changed under us
+        raise WeightsError(f"{path} changed while it was being read")
+    state = _unprefixed(state)
     bad = _first_non_finite(state)
     if bad is not None:
         raise WeightsError(f"{path} contains NaN/Inf values in '{bad}'")
     return state
 
 
-def _check_zip(path: Path, size: int) -> None:
-    """Refuse a zip that would unpack to more than it holds (a zip bomb) before torch reads it.
-
-    ``torch.save`` stores every member uncompressed, so the members' sizes add up
-    to at most the file's own size; a compressed member would be inflated into
-    memory (a 1 MB file can claim gigabytes), so none is accepted.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise WeightsError(f"{path} is not a valid PyTorch weights file (broken zip archive: {exc})") from None
-    packed = next((m for m in members if m.compress_type != zipfile.ZIP_STORED), None)
-    if packed is not None:
-        raise WeightsError(f"{path} holds a compressed member ({packed.filename}, {_size(packed.file_size)} "
-                           "unpacked), which torch.save never writes; it could be a zip bomb and was refused")
-    claimed = sum(m.file_size for m in members)
-    if claimed > size:
-        raise WeightsError(f"{path} claims {_size(claimed)} of data in a {_size(size)} file; it is corrupt "
-                           "or a zip bomb and was refused")
+def _unprefixed(state: dict) -> dict:
+    if all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return state
 
 
-def _torch_load(path: Path, *, mmap: bool) -> object:
-    try:
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-        except RuntimeError as exc:
-            if not (mmap and "mmap" in str(exc)):
-                raise
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        if found:
-            raise WeightsError(f"{path} contains code or objects that are not allowed "
-                               f"({found.group(1)}); loading it was refused") from None
-        raise WeightsError(f"{path} is not a valid PyTorch weights file (it holds pickle "
-                           "instructions that are not allowed; loading it was refused)") from None
-    except Exception as exc:  # torch raises RuntimeError, KeyError, EOFError, ... on junk
-        reason = str(exc).split(". ")[0].strip()[:200]
-        reason = reason if len(reason) > 8 else f"corrupt data, {type(exc).__name__} {reason}".strip()
-        raise WeightsError(f"{path} is not a valid PyTorch weights file ({reason})") from None
-
-
-def _is_tensor_dict(obj: object) -> bool:
+def _is_tensor_dict(obj: object, kind: type) -> bool:
     return (isinstance(obj, dict) and len(obj) > 0
-            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()))
+            and all(isinstance(k, str) and isinstance(v, kind) for k, v in obj.items()))
 
 
-def _extract_state_dict(obj: object) -> StateDict | None:
-    if _is_tensor_dict(obj):
+def _extract_state_dict(obj: object, kind: type = torch.Tensor) -> dict | None:
+    """The dict of tensors (``kind``: torch.Tensor, or TensorRef in a file's plan) ``obj`` is or holds."""
+    if _is_tensor_dict(obj, kind):
         return dict(obj)  # type: ignore[arg-type]
     if isinstance(obj, dict):
         for key in ("state_dict", "model"):
-            if _is_tensor_dict(obj.get(key)):
+            if _is_tensor_dict(obj.get(key), kind):
                 return dict(obj[key])
     return None
 
