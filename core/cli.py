@@ -170,29 +170,45 @@ def _print_prediction(r) -> None:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from core import weights
+    from core import weights, weights_store
 
     if args.action == "list":
-        rows = []
-        for spec, path in weights.list_weights():
-            rows.append({"model": spec.name, "file": spec.weights_file, "cached": path is not None,
-                         "path": str(path) if path else None, "size": spec.weights_size})
+        rows = weights.installed_rows()
         if args.json:
             print(json.dumps(rows, indent=2))
-        else:
-            print(f"cache: {weights.checkpoints_dir()}")
-            for r in rows:
-                state = "cached" if r["cached"] else "not downloaded"
-                print(f"{r['model']:<16}{r['file']:<36}{(r['size'] or 0) / 2**20:>7.0f} MiB  {state}")
+            return EXIT_OK
+        print(f"official weights (torch hub cache): {weights.checkpoints_dir()}")
+        print(f"imported weights: {weights_store.imports_dir()}")
+        for r in rows:
+            size = f"{(r['size'] or 0) / 1e6:>7.1f} MB"
+            use = "  (in use)" if r["in_use"] else ""
+            if r["kind"] == "imported":
+                print(f"{r['model']:<16}{'imported ' + _printable(r['source_name']):<44}{size}  {r['imported_at']}{use}")
+            else:
+                state = r["status"] if r["cached"] else "not downloaded"
+                print(f"{r['model']:<16}{r['file']:<44}{size}  {state}{use}")
+        for path in sorted({r["path"] for r in rows if r["status"].startswith("hash mismatch")}):
+            _eprint(f"warning: {path} is not the official file (its SHA-256 does not match its name); the app uses "
+                    "it as unverified weights. Delete it, then download or import the official file.")
         return EXIT_OK
     if args.model:
         _check_model(args.model)
     spec, path = weights.import_weights(args.file, model=args.model)
+    official = path.parent == weights.checkpoints_dir()
     if args.json:
-        print(json.dumps({"model": spec.name, "path": str(path)}))
+        print(json.dumps({"model": spec.name, "path": str(path), "kind": "official" if official else "imported"}))
+    elif official:
+        print(f"imported {args.file} as {spec.name} weights: its SHA-256 matches the official file, "
+              f"installed as {path}")
     else:
-        print(f"imported {args.file} as {spec.name} weights: {path}")
+        print(f"imported {args.file} as {spec.name} weights: {path}\n"
+              f"(not the official file: its SHA-256 does not match {spec.weights_file}; "
+              f"{spec.name} now uses it and is labelled 'imported')")
     return EXIT_OK
+
+
+def _printable(text: str | None) -> str:
+    return "".join(c if c.isprintable() else "?" for c in (text or ""))
 
 
 # -- explain ----------------------------------------------------------------

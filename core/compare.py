@@ -21,6 +21,7 @@ from core.errors import Cancelled, StudioError
 from core.images import collect_images
 from core import weights as weights_mod
 from core.inference import InferenceEngine, Prediction
+from core.weights_store import WeightsInfo
 from core.zoo import get_spec
 
 ProgressFn = Callable[[int, int, str], None]  # (step done, steps total, what is running)
@@ -48,6 +49,7 @@ class ModelRow:
     weights_size: int | None
     acc1: float | None
     predictions: tuple[Prediction, ...] = field(default=())
+    weights_used: WeightsInfo | None = None  # what the weights were: "pretrained", "imported (FILE)", ...
 
     def to_json(self) -> dict:
         return {
@@ -55,6 +57,7 @@ class ModelRow:
             "untrained": self.untrained, "latency_ms": round(self.latency_ms, 3), "params": self.params,
             "gflops": self.gflops, "weights_size": self.weights_size, "acc1": self.acc1,
             "predictions": [p.to_json() for p in self.predictions],
+            "weights_used": self.weights_used.label if self.weights_used else None,
         }
 
 
@@ -114,7 +117,7 @@ def compare_model(
     return ModelRow(
         model=spec.name, display_name=spec.display_name, family=spec.family, untrained=info.untrained,
         latency_ms=latency, params=spec.params, gflops=spec.gflops, weights_size=spec.weights_size,
-        acc1=spec.acc1, predictions=predictions,
+        acc1=spec.acc1, predictions=predictions, weights_used=info.source,
     )
 
 
@@ -248,12 +251,14 @@ class Evaluation:
     top5: float
     per_class: dict[str, float]
     images_per_second: float
+    weights_used: WeightsInfo | None = None
 
     def to_json(self) -> dict:
         return {
             "model": self.model, "untrained": self.untrained, "images": self.images, "failed": self.failed,
             "top1": self.top1, "top5": self.top5, "per_class": self.per_class,
             "images_per_second": round(self.images_per_second, 2),
+            "weights_used": self.weights_used.label if self.weights_used else None,
         }
 
 
@@ -313,5 +318,5 @@ def evaluate(
         top1=sum(sum(v) for v in hits1.values()) / scored if scored else 0.0,
         top5=hits5 / scored if scored else 0.0,
         per_class={cls: sum(v) / len(v) for cls, v in sorted(hits1.items())},
-        images_per_second=len(items) / elapsed if elapsed > 0 else 0.0,
+        images_per_second=len(items) / elapsed if elapsed > 0 else 0.0, weights_used=info.source,
     )

@@ -30,6 +30,7 @@ from core.errors import StudioError, WeightsError, WeightsMissingError
 from core.images import load_image
 from core.meta import build_on_meta
 from core.preprocess import preprocess
+from core.weights_store import WeightsInfo
 from core.records import (  # noqa: F401  (re-exported: callers import them from here)
     LoadedModelInfo, Prediction, TopK, _module_bytes, available_devices, default_memory_budget, resolve_device,
 )
@@ -153,11 +154,12 @@ class InferenceEngine:
         cancel: threading.Event | None = None,
     ) -> _Loaded:
         start = time.perf_counter()
-        file = self._weights_file(spec, weights, download, progress, cancel)
+        source = self._weights_source(spec, weights, download, progress, cancel)
+        file = source.path
         if file is None:
             module = _build_random(spec)
         else:
-            state = weights_mod.load_state_dict_file(file)
+            state = weights_mod.load_state_dict_file(file, spec=spec)
             module = build_on_meta(spec)
             try:
                 module = weights_mod.load_into(module, state, spec)
@@ -172,25 +174,28 @@ class InferenceEngine:
             device=self.device,
             load_ms=(time.perf_counter() - start) * 1000,
             num_classes=spec.num_classes,
+            source=source,
         )
-        source = "none" if file is None else _file_key(file)
-        return _Loaded(module=module, spec=spec, labels=spec.categories, info=info, source=source, file=file)
+        key = "none" if file is None else _file_key(file)
+        return _Loaded(module=module, spec=spec, labels=spec.categories, info=info, source=key, file=file)
 
     @staticmethod
-    def _weights_file(spec, weights, download, progress, cancel) -> Path | None:
-        """The file to load, or None for random init."""
+    def _weights_source(spec, weights, download, progress, cancel) -> WeightsInfo:
+        """What to load (``.path``; None for random init) and what it is, for labels."""
         if weights == "none":
-            return None
+            return WeightsInfo("none")
         if weights != "default":
-            return Path(weights).expanduser()
+            path = Path(weights).expanduser()
+            return WeightsInfo("file", path, source_name=path.name)
         if not spec.pretrained:
-            return None
-        cached = weights_mod.cached_path(spec)
-        if cached is not None:
-            return cached
+            return WeightsInfo("none")
+        found = weights_mod.weights_info(spec)
+        if found.path is not None:
+            return found
         if not download:
             raise WeightsMissingError(spec.name, spec.weights_size)
-        return weights_mod.download(spec, progress=progress, cancel=cancel)
+        weights_mod.download(spec, progress=progress, cancel=cancel)
+        return weights_mod.weights_info(spec)
 
     def _prepare(self, module: nn.Module) -> nn.Module:
         module.eval()

@@ -1,7 +1,11 @@
 """Find, download, verify, import and safely load pretrained weights.
 
-Weights live in torch's hub cache (``checkpoints_dir()``), shared with
-torchvision, under torchvision's own file names (``resnet18-f37072fd.pth``).
+Official weights live in torch's hub cache (``checkpoints_dir()``), shared with
+torchvision, under torchvision's own file names (``resnet18-f37072fd.pth``),
+and only files whose SHA-256 matches that name are ever put there; other
+imported files live in the app's own folder (``core.weights_store``, which
+also decides which file a model uses and labels it: ``weights_info``).
+Files are checked structurally before torch reads them (``core.torchfile``).
 Every load goes through ``torch.load(..., weights_only=True)``; there is no
 unsafe fallback anywhere.  Every write is a temp file in the same folder
 followed by ``os.replace``, so the cache never holds a partial file.
@@ -25,13 +29,15 @@ from typing import Callable, Iterator, Mapping
 import torch
 from torch import nn
 
-from core import torchfile
+from core import torchfile, weights_store
 from core.errors import Cancelled, DownloadError, WeightsError
+from core.weights_store import WeightsInfo
 from core.zoo.spec import ModelSpec
 
 __all__ = [
     "MAX_WEIGHTS_BYTES", "OFFLINE_ENV", "checkpoints_dir", "cached_path", "expected_path",
     "download", "load_state_dict_file", "check_fits", "load_into", "import_weights", "list_weights",
+    "weights_info", "WeightsInfo",
 ]
 
 MAX_WEIGHTS_BYTES = 2 * 1024**3
@@ -60,21 +66,67 @@ def expected_path(spec: ModelSpec) -> Path:
 
 
 def cached_path(spec: ModelSpec) -> Path | None:
-    """The cached weights file of ``spec``, or None when not there (or no weights exist).
+    """The weights file ``spec`` uses, or None when there is none here (or none exist).
 
-    A saved model bundle's spec answers its own ``local_weights`` file.
+    The newest of the official file in the hub cache and the files imported
+    into the app's folder (``core.weights_store``); a saved model bundle's spec
+    answers its own ``local_weights`` file. Hashes nothing: see ``weights_info``.
     """
     if spec.local_weights is not None:
         return spec.local_weights
-    path = expected_path(spec) if spec.weights_file else None
-    return path if path is not None and path.is_file() else None
+    if not spec.weights_file:
+        return None
+    return weights_store.choose(_official_file(spec), spec.weights_file, verify=False).path
+
+
+def weights_info(spec: ModelSpec) -> WeightsInfo:
+    """What ``spec``'s default weights are: official (hash verified), imported, unverified, bundle or none."""
+    if spec.local_weights is not None:
+        return WeightsInfo("bundle", spec.local_weights, source_name=spec.local_weights.parent.name)
+    if not spec.weights_file:
+        return WeightsInfo("none")
+    return weights_store.choose(_official_file(spec), spec.weights_file, verify=True)
+
+
+def _official_file(spec: ModelSpec) -> Path | None:
+    path = expected_path(spec)
+    return path if path.is_file() else None
 
 
 def list_weights() -> list[tuple[ModelSpec, Path | None]]:
-    """Every pretrained registry entry with its cached file (None when missing)."""
+    """Every pretrained registry entry with the file it uses (None when missing)."""
     from core.zoo import list_specs
 
     return [(spec, cached_path(spec)) for spec in list_specs() if spec.pretrained]
+
+
+def installed_rows() -> list[dict]:
+    """``weights list``: per pretrained entry its official file's state, then the files imported for it.
+
+    ``status`` of an official-name file is "official" or "hash mismatch: not
+    the official file" (hashes cached, see ``weights_store.file_sha256``);
+    ``in_use`` marks the file the model uses (``weights_info``).
+    """
+    from core.zoo import list_specs
+
+    rows = []
+    for spec in (s for s in list_specs() if s.pretrained):
+        official, used = _official_file(spec), weights_info(spec).path
+        status = "not downloaded"
+        if official is not None:
+            digest = weights_store.file_sha256(official)
+            ok = digest.startswith(weights_store.official_prefix(spec.weights_file) or "\0")
+            status = "official" if ok else "hash mismatch: not the official file"
+        rows.append({"model": spec.name, "kind": "official", "file": spec.weights_file, "cached": official is not None,
+                     "path": str(official) if official else None, "size": spec.weights_size, "status": status,
+                     "in_use": official is not None and used == official, "source_name": None, "imported_at": None})
+        for entry in weights_store.imported_files(spec.weights_file):
+            if entry.model == spec.name:
+                rows.append({"model": spec.name, "kind": "imported", "file": entry.path.name, "cached": True,
+                             "path": str(entry.path), "size": entry.path.stat().st_size, "status": "imported",
+                             "in_use": used == entry.path, "source_name": entry.source_name,
+                             "imported_at": entry.imported_at})
+    return rows
 
 
 # -- download ----------------------------------------------------------------
@@ -151,6 +203,7 @@ def download(spec: ModelSpec, *, url: str | None = None, progress: ProgressFn | 
                     f"downloaded weights for '{spec.name}' are corrupt: SHA-256 {digest[:16]}... "
                     f"does not start with {hash_prefix} from the file name {name}; nothing was saved, "
                     "try again")
+    weights_store.remember_hash(folder / name, digest)
     return folder / name
 
 
@@ -388,31 +441,67 @@ def _detect_spec(state: StateDict, specs: list[ModelSpec]) -> ModelSpec:
 
 
 def import_weights(path: str | os.PathLike[str], *, model: str | None = None) -> tuple[ModelSpec, Path]:
-    """Install a weights file into the cache as ``model``'s pretrained weights.
+    """Install a weights file as ``model``'s weights (or the first registry entry it fits); returns where.
 
-    The file is loaded safely, matched to ``model`` (or to the first registry
-    entry it fits), checked against every entry sharing that file name, and
-    written (as a plain state dict, temp file + ``os.replace``) under the
-    real file name.  Imported files skip the download hash check on purpose:
-    a user may import fine-tuned or re-saved ImageNet weights.
+    The file is loaded safely and checked against every entry sharing that
+    official file name. Only a file whose SHA-256 starts with the hash in the
+    official name (``resnet18-f37072fd.pth``) is installed under that name in
+    torch's hub cache, byte for byte; any other file (fine-tuned, re-saved,
+    random) goes to the app's own folder (``core.weights_store``) as a plain
+    state dict with a sidecar naming it, and is labelled "imported" wherever it
+    is used. Either way it is the newest install, so it is what the model uses.
     """
     from core.zoo import get_spec, list_specs
 
-    state = load_state_dict_file(path)
-    specs = [s for s in list_specs() if s.pretrained]
+    path = Path(path)
     spec = get_spec(model) if model is not None else None
+    state = load_state_dict_file(path, spec=spec)
+    specs = [s for s in list_specs() if s.pretrained]
     try:  # a file that fits no architecture: the message names the file
         spec = spec or _detect_spec(state, specs)
         if not spec.weights_file:
             raise WeightsError(f"'{spec.name}' has no pretrained weights file to import into; "
                                "load a fine-tuned model bundle instead")
         sharing = [s for s in specs if s.weights_file == spec.weights_file and s.name != spec.name]
-        for user in [spec, *sharing]:  # the cached file must load for every entry that reads it
+        for user in [spec, *sharing]:  # the installed file must load for every entry that reads it
             check_fits(_meta_model(user), user.adapt_state_dict(state), name=user.name)
     except WeightsError as exc:
         raise WeightsError(f"{path}: {exc}") from None
+    digest = weights_store.file_sha256(path)
+    prefix = weights_store.official_prefix(spec.weights_file)
+    if prefix and digest.startswith(prefix):
+        return spec, _install_official(path, spec, digest)
+    return spec, _install_imported(path, spec, state, digest)
+
+
+def _install_official(source: Path, spec: ModelSpec, digest: str) -> Path:
+    """Copy the official file into the hub cache, checking the bytes copied are the bytes hashed."""
     dest = expected_path(spec)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with _atomic_file(dest) as tmp:
+        sha = hashlib.sha256()
+        with open(source, "rb") as src, open(tmp, "wb") as out:
+            while chunk := src.read(CHUNK_BYTES):
+                sha.update(chunk)
+                out.write(chunk)
+        if sha.hexdigest() != digest:
+            raise WeightsError(f"{source} changed while it was being imported; nothing was installed")
+    weights_store.remember_hash(dest, digest)
+    return dest
+
+
+def _install_imported(source: Path, spec: ModelSpec, state: StateDict, digest: str) -> Path:
+    """A plain state dict in the app's weights folder, named by the source's hash, with its sidecar."""
+    folder = weights_store.imports_dir() / spec.name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WeightsError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+    stem = digest[:12]
+    dest = folder / f"{stem}.pth"
+    with _atomic_file(dest) as tmp:
         torch.save(state, tmp)
-    return spec, dest
+    with _atomic_file(folder / f"{stem}.json") as tmp:
+        tmp.write_text(weights_store.sidecar_json(spec.name, spec.weights_file or "", source, digest, dest.name),
+                       encoding="utf-8")
+    return dest
