@@ -413,7 +413,7 @@ def inspect_file(path: str | Path, kind: str) -> FilePlan:
             root = walker.run(io.BytesIO(pickled))
             for key, storage in walker.storages.items():
                 if records.get(key) != storage.nbytes:
-                    raise _Refused(f"storage {key} claims {storage.nbytes} bytes but the file holds "
+                    raise _Refused(f"a storage ({key}) that claims {storage.nbytes} bytes but the file holds "
                                    f"{records.get(key, 0)}")
         else:
             root = _legacy_sections(path, size, walker)

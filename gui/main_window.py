@@ -269,7 +269,8 @@ class MainWindow(FileCommands, ViewCommands, TrainingCommands, RegistryLoading, 
 
     @Slot(object)
     def _on_loaded(self, info) -> None:
-        self.status.set_model(info.display_name, info.untrained)
+        self.status.set_model(info.display_name, info.untrained, info.source)
+        self.model_picker.set_weights_note(info.name, info.source.label if info.source else None)
 
     @Slot(str)
     def _on_request_failed(self, message: str) -> None:

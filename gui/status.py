@@ -50,10 +50,15 @@ class StatusPanel:
     def set_device(self, device: str) -> None:
         self.device.setText(f"Device: {DEVICE_NAMES.get(device, device)}")
 
-    def set_model(self, display_name: str, untrained: bool) -> None:
+    def set_model(self, display_name: str, untrained: bool, source=None) -> None:
+        """``source``: the model's ``core.weights_store.WeightsInfo``; imported or unverified weights are named."""
         self._untrained = untrained
-        self.model.setText(f"Model: {display_name}" + (" (untrained)" if untrained else ""))
-        colour = state_color("warning", self.model.palette()).name() if untrained else ""
+        kind = getattr(source, "kind", None)
+        note = " (untrained)" if untrained else (f" · {source.label}" if kind in ("imported", "unverified", "file")
+                                                 else "")
+        self.model.setText(f"Model: {display_name}{note}")
+        self.model.setToolTip("\n".join(t for t in ("Model in use", getattr(source, "warning", None)) if t))
+        colour = state_color("warning", self.model.palette()).name() if untrained or kind == "unverified" else ""
         self.model.setStyleSheet(f"color: {colour};" if colour else "")
 
     def set_timings(self, decode_ms: float, infer_ms: float) -> None:
