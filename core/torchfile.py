@@ -398,7 +398,13 @@ def _legacy_sections(path: Path, size: int, walker: _Walker) -> Any:
     return root
 
 
-def inspect_file(path: str | Path, kind: str) -> FilePlan:
+def _not_valid(path: Path, what: str, detail: str) -> str:
+    if what == "weights file":
+        return f"{path} is not a valid PyTorch weights file ({detail})"
+    return f"{path} is not a readable {what} (damaged or cut short? {detail})"
+
+
+def inspect_file(path: str | Path, kind: str, what: str = "weights file") -> FilePlan:
     """The plan of a ``torch.save`` file (``kind``: "zip" or "legacy"); WeightsError saying what is wrong.
 
     Nothing here allocates more than the file's pickle section (at most
@@ -422,11 +428,11 @@ def inspect_file(path: str | Path, kind: str) -> FilePlan:
             if problem is not None:
                 raise _Refused(f"a tensor that cannot be trusted: {problem}")
     except _Malformed as exc:
-        raise WeightsError(f"{path} is not a valid PyTorch weights file ({exc})") from None
+        raise WeightsError(_not_valid(path, what, str(exc))) from None
     except _Refused as exc:
         raise WeightsError(f"{path} was refused: it holds {exc}") from None
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise WeightsError(f"{path} is not a valid PyTorch weights file ({str(exc)[:120]})") from None
+        raise WeightsError(_not_valid(path, what, str(exc)[:120])) from None
     return FilePlan(root=root, storages=walker.storages, file_bytes=size, kind=kind)
 
 
@@ -471,13 +477,13 @@ def plan_file(path: Path, *, max_bytes: int, what: str = "weights file") -> File
     if kind == "pickle":
         raise WeightsError(f"{path} is a plain Python pickle, not a PyTorch {what}; it may contain code and was refused")
     if kind == "other":
-        raise WeightsError(f"{path} is not a valid PyTorch {what} (unknown format)")
+        raise WeightsError(_not_valid(path, what, "unknown format"))
     if kind == "zip":
-        _check_zip(path, info.st_size)
-    return inspect_file(path, kind)
+        _check_zip(path, info.st_size, what)
+    return inspect_file(path, kind, what)
 
 
-def _check_zip(path: Path, size: int) -> None:
+def _check_zip(path: Path, size: int, what: str) -> None:
     """Refuse a zip that would unpack to more than it holds (a zip bomb) before torch reads it.
 
     ``torch.save`` stores every member uncompressed, so the members' sizes add up
@@ -488,7 +494,7 @@ def _check_zip(path: Path, size: int) -> None:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise WeightsError(f"{path} is not a valid PyTorch weights file (broken zip archive: {exc})") from None
+        raise WeightsError(_not_valid(path, what, f"broken zip archive: {exc}")) from None
     packed = next((m for m in members if m.compress_type != zipfile.ZIP_STORED), None)
     if packed is not None:
         raise WeightsError(f"{path} holds a compressed member ({packed.filename}, {_size(packed.file_size)} "
@@ -499,13 +505,13 @@ def _check_zip(path: Path, size: int) -> None:
                            "or a zip bomb and was refused")
 
 
-def load_planned(path: Path, plan: FilePlan, *, mmap: bool = True) -> object:
+def load_planned(path: Path, plan: FilePlan, *, mmap: bool = True, what: str = "weights file") -> object:
     """``torch.load(weights_only=True)`` of a file :func:`plan_file` passed; zip files memory-mapped.
 
     Every tensor that comes back is checked again: dense, strided, on the CPU,
     with a storage no larger than the file.
     """
-    obj = _torch_load(path, mmap=mmap and plan.kind == "zip")
+    obj = _torch_load(path, mmap=mmap and plan.kind == "zip", what=what)
     for value in _walk_loaded(obj):
         if (value.layout != torch.strided or value.is_meta or value.device.type != "cpu"
                 or value.untyped_storage().nbytes() > plan.file_bytes):
@@ -524,7 +530,7 @@ def _walk_loaded(root: object) -> Iterator[torch.Tensor]:
             todo.extend(item.values() if isinstance(item, dict) else item)
 
 
-def _torch_load(path: Path, *, mmap: bool) -> object:
+def _torch_load(path: Path, *, mmap: bool, what: str) -> object:
     try:
         try:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
@@ -537,9 +543,9 @@ def _torch_load(path: Path, *, mmap: bool) -> object:
         if found:
             raise WeightsError(f"{path} contains code or objects that are not allowed "
                                f"({found.group(1)}); loading it was refused") from None
-        raise WeightsError(f"{path} is not a valid PyTorch weights file (it holds pickle "
-                           "instructions that are not allowed; loading it was refused)") from None
+        raise WeightsError(_not_valid(path, what, "it holds pickle instructions that are not allowed; "
+                                                  "loading it was refused")) from None
     except Exception as exc:  # torch raises RuntimeError, KeyError, EOFError, ... on junk
         reason = str(exc).split(". ")[0].strip()[:200]
         reason = reason if len(reason) > 8 else f"corrupt data, {type(exc).__name__} {reason}".strip()
-        raise WeightsError(f"{path} is not a valid PyTorch weights file ({reason})") from None
+        raise WeightsError(_not_valid(path, what, reason)) from None

@@ -54,10 +54,10 @@ class StatusPanel:
         """``source``: the model's ``core.weights_store.WeightsInfo``; imported or unverified weights are named."""
         self._untrained = untrained
         kind = getattr(source, "kind", None)
-        note = " (untrained)" if untrained else (f" · {source.label}" if kind in ("imported", "unverified", "file")
-                                                 else "")
-        self.model.setText(f"Model: {display_name}{note}")
-        self.model.setToolTip("\n".join(t for t in ("Model in use", getattr(source, "warning", None)) if t))
+        label = source.label if kind in ("imported", "unverified", "file") else ""
+        short = label if len(label) <= 40 else f"{label[:24]}…{label[-15:]}"  # a long file name must not crowd the bar
+        self.model.setText(f"Model: {display_name}" + (" (untrained)" if untrained else f" · {short}" if short else ""))
+        self.model.setToolTip("\n".join(t for t in ("Model in use", label, getattr(source, "warning", None)) if t))
         colour = state_color("warning", self.model.palette()).name() if untrained or kind == "unverified" else ""
         self.model.setStyleSheet(f"color: {colour};" if colour else "")
 

@@ -91,7 +91,7 @@ def load_checkpoint(where: str | os.PathLike[str]) -> dict[str, Any]:
     """
     path = find_checkpoint(where)
     plan = torchfile.plan_file(path, max_bytes=MAX_CHECKPOINT_BYTES, what="checkpoint")
-    data = torchfile.load_planned(path, plan)
+    data = torchfile.load_planned(path, plan, mmap=False, what="checkpoint")  # read whole: bounded by the plan
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise WeightsError(f"{path} is not a ConvNet Studio training checkpoint")
     if data.get("format_version") != FORMAT_VERSION:
