@@ -121,3 +121,22 @@ def test_model_without_pretrained_weights_runs_untrained_without_asking(qtbot, m
     assert window.flow.dialog is None and not window.banner.isVisible()
     assert window.gallery.item(0).prediction.untrained
     assert window.predictions.note.isVisible() and "no pretrained ImageNet weights" in window.predictions.note.text()
+
+
+def test_compare_table_says_which_weights_a_row_used(qtbot, tmp_path):
+    from pathlib import Path
+
+    from core.compare import ModelRow
+    from core.weights_store import WeightsInfo
+    from gui.widgets.compare_table import Col, CompareTableModel
+
+    spec = get_spec("resnet18")
+    table = CompareTableModel()
+    for kind, expected in (("imported", "imported (given.pth)"), ("official", "pretrained"),
+                           ("unverified", "unverified (given.pth: not the official file)")):
+        used = WeightsInfo(kind, Path(tmp_path / "w.pth"), source_name="given.pth")
+        row = ModelRow(model=spec.name, display_name=spec.display_name, family=spec.family, untrained=False,
+                       latency_ms=1.0, params=spec.params, gflops=spec.gflops, weights_size=spec.weights_size,
+                       acc1=spec.acc1, weights_used=used)
+        table.set_row(spec, row)
+        assert table.data(table.index(0, Col.WEIGHTS)) == expected
