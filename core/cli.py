@@ -173,7 +173,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
     from core import weights, weights_store
 
     if args.action == "list":
-        rows = weights.installed_rows()
+        rows = weights_store.installed_rows()
         if args.json:
             print(json.dumps(rows, indent=2))
             return EXIT_OK

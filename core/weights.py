@@ -29,7 +29,7 @@ from typing import Callable, Iterator, Mapping
 import torch
 from torch import nn
 
-from core import torchfile, weights_store
+from core import torchfile, torchload, weights_store
 from core.errors import Cancelled, DownloadError, WeightsError
 from core.weights_store import WeightsInfo
 from core.zoo.spec import ModelSpec
@@ -98,35 +98,6 @@ def list_weights() -> list[tuple[ModelSpec, Path | None]]:
     from core.zoo import list_specs
 
     return [(spec, cached_path(spec)) for spec in list_specs() if spec.pretrained]
-
-
-def installed_rows() -> list[dict]:
-    """``weights list``: per pretrained entry its official file's state, then the files imported for it.
-
-    ``status`` of an official-name file is "official" or "hash mismatch: not
-    the official file" (hashes cached, see ``weights_store.file_sha256``);
-    ``in_use`` marks the file the model uses (``weights_info``).
-    """
-    from core.zoo import list_specs
-
-    rows = []
-    for spec in (s for s in list_specs() if s.pretrained):
-        official, used = _official_file(spec), weights_info(spec).path
-        status = "not downloaded"
-        if official is not None:
-            digest = weights_store.file_sha256(official)
-            ok = digest.startswith(weights_store.official_prefix(spec.weights_file) or "\0")
-            status = "official" if ok else "hash mismatch: not the official file"
-        rows.append({"model": spec.name, "kind": "official", "file": spec.weights_file, "cached": official is not None,
-                     "path": str(official) if official else None, "size": spec.weights_size, "status": status,
-                     "in_use": official is not None and used == official, "source_name": None, "imported_at": None})
-        for entry in weights_store.imported_files(spec.weights_file):
-            if entry.model == spec.name:
-                rows.append({"model": spec.name, "kind": "imported", "file": entry.path.name, "cached": True,
-                             "path": str(entry.path), "size": entry.path.stat().st_size, "status": "imported",
-                             "in_use": used == entry.path, "source_name": entry.source_name,
-                             "imported_at": entry.imported_at})
-    return rows
 
 
 # -- download ----------------------------------------------------------------
@@ -283,7 +254,7 @@ def load_state_dict_file(
     fit that architecture before any tensor data is read.
     """
     path = Path(path)
-    plan = torchfile.plan_file(path, max_bytes=max_bytes, what="weights file")
+    plan = torchload.plan_file(path, max_bytes=max_bytes, what="weights file")
     refs = _extract_state_dict(plan.root, kind=torchfile.TensorRef)
     if refs is None:
         raise WeightsError(f"{path} is not a valid PyTorch weights file (it holds a "
@@ -293,7 +264,7 @@ def load_state_dict_file(
             _raise_unless_fits(_meta_model(spec).state_dict(), spec.adapt_state_dict(_unprefixed({k: r.skeleton() for k, r in refs.items()})), spec.name)
         except WeightsError as exc:
             raise WeightsError(f"{path}: {exc}") from None
-    obj = torchfile.load_planned(path, plan, mmap=mmap)
+    obj = torchload.load_planned(path, plan, mmap=mmap)
     state = _extract_state_dict(obj)
     if state is None:  # the plan said otherwise: the file changed under us
         raise WeightsError(f"{path} changed while it was being read")

@@ -2,7 +2,7 @@
 
 A checkpoint is one ``torch.save`` file of plain types and tensors only (RNG
 states included, as tensors), so it always loads with ``weights_only=True``.
-It is read back structure first (``core.torchfile``), so a tampered file is a
+It is read back structure first (``core.torchfile``, ``core.torchload``), so a tampered file is a
 clear error, never a traceback or a multi-gigabyte allocation.
 It is written whole into memory first and then through ``core.io.atomic_write``:
 a full disk or a read-only folder raises a clear error and leaves the previous
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core import torchfile
+from core import torchload
 from core.errors import StudioError, WeightsError
 from core.io import atomic_write_bytes
 
@@ -84,14 +84,14 @@ def find_checkpoint(where: str | os.PathLike[str]) -> Path:
 def load_checkpoint(where: str | os.PathLike[str]) -> dict[str, Any]:
     """Load with ``weights_only=True`` (never anything else), structure first, and check the format.
 
-    The file is walked before torch reads its data (``core.torchfile``: only
+    The file is walked before torch reads its data (``core.torchfile``, ``core.torchload``: only
     dense tensors backed by bytes in the file, no raw byte buffers, meta or
     sparse tensors), memory-mapped, and its top-level fields are type-checked,
     so a damaged or tampered checkpoint is a ``WeightsError`` naming the file.
     """
     path = find_checkpoint(where)
-    plan = torchfile.plan_file(path, max_bytes=MAX_CHECKPOINT_BYTES, what="checkpoint")
-    data = torchfile.load_planned(path, plan, mmap=False, what="checkpoint")  # read whole: bounded by the plan
+    plan = torchload.plan_file(path, max_bytes=MAX_CHECKPOINT_BYTES, what="checkpoint")
+    data = torchload.load_planned(path, plan, mmap=False, what="checkpoint")  # read whole: bounded by the plan
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise WeightsError(f"{path} is not a ConvNet Studio training checkpoint")
     if data.get("format_version") != FORMAT_VERSION:
