@@ -62,7 +62,7 @@ def official_spec(monkeypatch: pytest.MonkeyPatch):
 
 def test_random_state_dict_import_leaves_the_official_name_untouched(fake_pretrained, tmp_path, photo) -> None:
     """The issue's acceptance test: random weights never pass for the published ones."""
-    official = fake_pretrained(MODEL)  # what is already under the official name (not the real file either)
+    official = fake_pretrained(MODEL)  # what is already under the official name
     before = (official.read_bytes(), official.stat().st_mtime_ns)
     os.utime(official, ns=(1, 1))  # older than anything imported below
     before = (before[0], official.stat().st_mtime_ns)
@@ -77,6 +77,7 @@ def test_random_state_dict_import_leaves_the_official_name_untouched(fake_pretra
     assert sidecar["source_name"] == "my-resnet18.pth" and sidecar["model"] == MODEL and sidecar["imported_at"]
     assert weights.cached_path(spec) == dest
 
+    assert weights.weights_info(get_spec(MODEL)).kind == "imported"  # the newest install, whatever the older one is
     engine = InferenceEngine("cpu", onnx=False)
     info = engine.load(MODEL)
     assert not info.untrained and info.source.kind == "imported" and info.source.path == dest
@@ -109,7 +110,7 @@ def test_the_newest_install_is_used(official_spec, tmp_path) -> None:
 
 
 def test_a_polluted_official_name_is_flagged_and_never_called_official(fake_pretrained, capsys) -> None:
-    path = fake_pretrained(MODEL)  # random weights under resnet18-f37072fd.pth
+    path = fake_pretrained(MODEL, official=False)  # random weights under resnet18-f37072fd.pth, hash not faked
     info = weights.weights_info(get_spec(MODEL))
     assert info.kind == "unverified" and "not the official file" in info.label and str(path) in info.warning
 
@@ -143,3 +144,10 @@ def test_hashes_are_cached_by_path_size_and_mtime(tmp_path, monkeypatch) -> None
     assert weights_store.file_sha256(path) == real and calls == []  # from the cache folder, not re-read
     _write(path, b"y" * 1000, mtime=path.stat().st_mtime_ns + 10**9)
     assert weights_store.file_sha256(path) == sha256(b"y" * 1000).hexdigest() and calls == [1]
+
+
+def test_the_fake_pretrained_fixture_stands_in_for_the_official_file(fake_pretrained) -> None:
+    fake_pretrained(MODEL)
+    assert weights.weights_info(get_spec(MODEL)).label == "pretrained"
+    fake_pretrained(MODEL, official=False, seed=1)
+    assert weights.weights_info(get_spec(MODEL)).kind == "unverified"
