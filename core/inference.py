@@ -114,7 +114,7 @@ class InferenceEngine:
 
     def _get(self, model: str, weights: str, **download_opts) -> _Loaded:
         spec = get_spec(model)
-        key = (spec.name, self._weights_key(weights))
+        key = (spec.name, self._weights_key(weights, spec))
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
@@ -136,7 +136,10 @@ class InferenceEngine:
         return [name for name, _ in self._cache]
 
     @staticmethod
-    def _weights_key(weights: str) -> str:
+    def _weights_key(weights: str, spec: ModelSpec | None = None) -> str:
+        if weights == "default" and spec is not None and spec.pretrained:
+            installed = weights_mod.cached_path(spec)  # a newer import or download is another model
+            return weights if installed is None else f"{weights}@{_file_key(installed)}"
         if weights in ("default", "none"):
             return weights
         path = Path(weights).expanduser().resolve()

@@ -67,6 +67,8 @@ def test_random_state_dict_import_leaves_the_official_name_untouched(fake_pretra
     os.utime(official, ns=(1, 1))  # older than anything imported below
     before = (before[0], official.stat().st_mtime_ns)
     source = _write(tmp_path / "my-resnet18.pth", _state_bytes(3))
+    engine = InferenceEngine("cpu", onnx=False)
+    assert engine.load(MODEL).source.kind in ("official", "unverified")  # cached before the import
 
     spec, dest = weights.import_weights(source, model=MODEL)
 
@@ -78,8 +80,7 @@ def test_random_state_dict_import_leaves_the_official_name_untouched(fake_pretra
     assert weights.cached_path(spec) == dest
 
     assert weights.weights_info(get_spec(MODEL)).kind == "imported"  # the newest install, whatever the older one is
-    engine = InferenceEngine("cpu", onnx=False)
-    info = engine.load(MODEL)
+    info = engine.load(MODEL)  # the same engine: the import is another model, not its cached one
     assert not info.untrained and info.source.kind == "imported" and info.source.path == dest
     assert info.source.label == "imported (my-resnet18.pth)"
     row = compare_model(engine, MODEL, [photo], runs=1)
