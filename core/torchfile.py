@@ -384,13 +384,13 @@ def _legacy_sections(path: Path, size: int, walker: _Walker) -> Any:
             fh.seek(offset)
             raw = fh.read(8)
             if len(raw) != 8:
-                raise _Refused(f"storage {key}'s data cut short")
+                raise _Refused(f"a storage ({key}) whose data is cut short")
             storage = walker.storages[key]
             if struct.unpack("<q", raw)[0] != storage.numel:
-                raise _Refused(f"storage {key}'s size disagrees with its data")
+                raise _Refused(f"a storage ({key}) whose size disagrees with its data")
             offset += 8 + storage.nbytes
             if offset > size:
-                raise _Refused(f"storage {key} claims more bytes than the file has")
+                raise _Refused(f"a storage ({key}) that claims more bytes than the file has")
     return root
 
 

@@ -102,6 +102,13 @@ def _crafted(obj: Callable[[], object]) -> Callable[[Path], Path]:
     return lambda path: write_crafted(path, obj())
 
 
+def _legacy_cut(path: Path) -> Path:
+    """A legacy (pre-zip) torch file cut short inside its data: it still claims 512000 floats."""
+    torch.save({"fc.weight": torch.zeros(1000, 512)}, path, _use_new_zipfile_serialization=False)
+    path.write_bytes(path.read_bytes()[:-1000])
+    return path
+
+
 def _one_float() -> FakeStorage:
     return FakeStorage("0", 1, b"\0\0\0\0")
 
@@ -132,6 +139,10 @@ HOSTILE: dict[str, tuple[Callable[[Path], Path], str]] = {
         "unknown place"),
     "negative size": (_crafted(lambda: {"fc.bias": FakeTensor(_one_float(), (-5,), (1,))}), "malformed shape"),
     "lists nested 100000 deep": (_crafted(lambda: _nested(100_000)), "not a state dict|malformed|nested"),
+    "legacy file whose storage claims more than it holds": (_legacy_cut, "claims more bytes than the file has"),
+    "legacy file with an expanded tensor": (
+        lambda p: (torch.save({"fc.weight": torch.zeros(1).expand(10**11)}, p, _use_new_zipfile_serialization=False),
+                   p)[1], "expanded or overlapping"),
 }
 
 
