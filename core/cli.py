@@ -129,28 +129,40 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from core import weights
+    from core import weights, weights_store
 
     if args.action == "list":
-        rows = []
-        for spec, path in weights.list_weights():
-            rows.append({"model": spec.name, "file": spec.weights_file, "cached": path is not None,
-                         "path": str(path) if path else None, "size": spec.weights_size})
+        rows = weights_store.installed_rows()
         if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            print(f"cache: {weights.checkpoints_dir()}")
-            for r in rows:
-                state = "cached" if r["cached"] else "not downloaded"
-                print(f"{r['model']:<16}{r['file']:<36}{(r['size'] or 0) / 2**20:>7.0f} MiB  {state}")
+            emit_json(rows)
+            return EXIT_OK
+        emit(f"official weights (torch hub cache): {weights.checkpoints_dir()}")
+        emit(f"imported weights: {weights_store.imports_dir()}")
+        for r in rows:
+            size = f"{human_size(r['size'] or 0):>10}"
+            use = "  (in use)" if r["in_use"] else ""
+            if r["kind"] == "imported":
+                emit(f"{r['model']:<16}{'imported ' + (r['source_name'] or ''):<44}{size}  {r['imported_at']}{use}")
+            else:
+                state = r["status"] if r["cached"] else "not downloaded"
+                emit(f"{r['model']:<16}{r['file']:<44}{size}  {state}{use}")
+        for path in sorted({r["path"] for r in rows if r["status"].startswith("hash mismatch")}):
+            eprint(f"warning: {path} is not the official file (its SHA-256 does not match its name); the app uses "
+                           "it as unverified weights. Delete it, then download or import the official file.")
         return EXIT_OK
     if args.model:
         _check_model(args.model)
     spec, path = weights.import_weights(args.file, model=args.model)
+    official = path.parent == weights.checkpoints_dir()
     if args.json:
-        print(json.dumps({"model": spec.name, "path": str(path)}))
+        emit_json({"model": spec.name, "path": str(path), "kind": "official" if official else "imported"})
+    elif official:
+        emit(f"imported {args.file} as {spec.name} weights: its SHA-256 matches the official file, "
+             f"installed as {path}")
     else:
-        print(f"imported {args.file} as {spec.name} weights: {path}")
+        emit(f"imported {args.file} as {spec.name} weights: {path}")
+        emit(f"(not the official file: its SHA-256 does not match {spec.weights_file}; "
+              f"{spec.name} now uses it and is labelled 'imported')")
     return EXIT_OK
 
 

@@ -26,12 +26,12 @@ def model_list(text: str) -> list:
     return [check_model(name) for name in names]
 
 
-def weights_note(spec, untrained: bool | None, requested: str) -> str:
-    """What ran: "pretrained", or why it ran untrained."""
+def weights_note(spec, untrained: bool | None, requested: str, used=None) -> str:
+    """What ran: "pretrained", "imported (FILE)", ..., or why it ran untrained."""
     if untrained is None:
         return "failed"
     if not untrained:
-        return "pretrained"
+        return used.label if used is not None else "pretrained"
     if requested == "none":
         return "untrained (--weights none)"
     return "untrained (weights not here)" if spec.pretrained else "untrained (none published)"
@@ -76,7 +76,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                                 "predictions": failed})
                 continue
             results.append({**row.to_json(), "ok": True, "error": None,
-                            "weights": weights_note(spec, row.untrained, args.weights)})
+                            "weights": weights_note(spec, row.untrained, args.weights, row.weights_used)})
     finally:
         engine.close()
     if args.json:

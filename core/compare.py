@@ -22,6 +22,7 @@ from core.errors import Cancelled, DownloadError, StudioError, WeightsMissingErr
 from core.images import collect_images
 from core import weights as weights_mod
 from core.inference import InferenceEngine, Prediction
+from core.weights_store import WeightsInfo
 from core.zoo import get_spec
 
 ProgressFn = Callable[[int, int, str], None]  # (step done, steps total, what is running)
@@ -50,6 +51,7 @@ class ModelRow:
     acc1: float | None  # ImageNet acc@1 of the weights this run used: None when it ran untrained
     predictions: tuple[Prediction, ...] = field(default=())
     published_acc1: float | None = None  # the registry's figure for the pretrained weights, whatever ran
+    weights_used: WeightsInfo | None = None  # what the weights were: "pretrained", "imported (FILE)", ...
 
     def to_json(self) -> dict:
         latency = round(self.latency_ms, 3) if math.isfinite(self.latency_ms) else None  # None: nothing decoded
@@ -58,6 +60,7 @@ class ModelRow:
             "untrained": self.untrained, "latency_ms": latency, "params": self.params,
             "gflops": self.gflops, "weights_size": self.weights_size, "acc1": self.acc1,
             "published_acc1": self.published_acc1, "predictions": [p.to_json() for p in self.predictions],
+            "weights_used": self.weights_used.label if self.weights_used else None,
         }
 
 
@@ -91,6 +94,12 @@ def available_weights(model: str) -> str:
     if not spec.pretrained or weights_mod.cached_path(spec) is not None:
         return "default"
     return "none"
+
+
+def _published_weights(info) -> bool:
+    """Whether a run used the registry's published weights, so its published accuracy applies."""
+    source = getattr(info, "source", None)
+    return not info.untrained and (source is None or source.kind == "official")
 
 
 def compare_model(
@@ -128,7 +137,8 @@ def compare_model(
     return ModelRow(
         model=spec.name, display_name=spec.display_name, family=spec.family, untrained=info.untrained,
         latency_ms=latency, params=spec.params, gflops=spec.gflops, weights_size=spec.weights_size,
-        acc1=None if info.untrained else spec.acc1, published_acc1=spec.acc1, predictions=predictions,
+        acc1=spec.acc1 if _published_weights(info) else None, published_acc1=spec.acc1, predictions=predictions,
+        weights_used=info.source,
     )
 
 
@@ -264,12 +274,14 @@ class Evaluation:
     top5: float
     per_class: dict[str, float]
     images_per_second: float
+    weights_used: WeightsInfo | None = None
 
     def to_json(self) -> dict:
         return {
             "model": self.model, "untrained": self.untrained, "images": self.images, "failed": self.failed,
             "top1": self.top1, "top5": self.top5, "per_class": self.per_class,
             "images_per_second": round(self.images_per_second, 2),
+            "weights_used": self.weights_used.label if self.weights_used else None,
         }
 
 
@@ -329,5 +341,5 @@ def evaluate(
         top1=sum(sum(v) for v in hits1.values()) / scored if scored else 0.0,
         top5=hits5 / scored if scored else 0.0,
         per_class={cls: sum(v) / len(v) for cls, v in sorted(hits1.items())},
-        images_per_second=len(items) / elapsed if elapsed > 0 else 0.0,
+        images_per_second=len(items) / elapsed if elapsed > 0 else 0.0, weights_used=info.source,
     )

@@ -33,6 +33,7 @@ from core.errors import Cancelled, ImageError, StudioError
 from core.images import image_size, is_image_file, is_known_image, load_image, trim_aspect
 from core.io import atomic_write_text
 from core.text import noun, plural
+from core.userfiles import UnreadableFile, read_json
 
 __all__ = [
     "Sample", "ScanReport", "DataSplit", "DecodedImages", "ImageDataset", "scan_folder", "split_samples",
@@ -398,8 +399,8 @@ class DecodedImages:
         stem = cls._key(samples, size)
         try:
             array = np.load(folder / f"{stem}.npy", mmap_mode="r")
-            failed = {int(k): str(v) for k, v in json.loads((folder / f"{stem}.json").read_text()).items()}
-        except (OSError, ValueError):
+            failed = {int(k): str(v) for k, v in read_json(folder / f"{stem}.json").items()}
+        except (OSError, ValueError, AttributeError, UnreadableFile):
             return None
         if array.shape != (len(samples), size, size, 3) or array.dtype != np.uint8:
             return None

@@ -30,6 +30,7 @@ from core.errors import StudioError, WeightsError, WeightsMissingError
 from core.images import load_image
 from core.meta import build_on_meta
 from core.preprocess import preprocess
+from core.weights_store import WeightsInfo
 from core.records import (  # noqa: F401  (re-exported: callers import them from here)
     LoadedModelInfo, Prediction, TopK, _module_bytes, available_devices, default_memory_budget, resolve_device,
 )
@@ -113,7 +114,7 @@ class InferenceEngine:
 
     def _get(self, model: str, weights: str, **download_opts) -> _Loaded:
         spec = get_spec(model)
-        key = (spec.name, self._weights_key(weights))
+        key = (spec.name, self._weights_key(weights, spec))
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
@@ -135,7 +136,10 @@ class InferenceEngine:
         return [name for name, _ in self._cache]
 
     @staticmethod
-    def _weights_key(weights: str) -> str:
+    def _weights_key(weights: str, spec: ModelSpec | None = None) -> str:
+        if weights == "default" and spec is not None and spec.pretrained:
+            installed = weights_mod.cached_path(spec)  # a newer import or download is another model
+            return weights if installed is None else f"{weights}@{_file_key(installed)}"
         if weights in ("default", "none"):
             return weights
         path = Path(weights).expanduser().resolve()
@@ -153,11 +157,12 @@ class InferenceEngine:
         cancel: threading.Event | None = None,
     ) -> _Loaded:
         start = time.perf_counter()
-        file = self._weights_file(spec, weights, download, progress, cancel)
+        source = self._weights_source(spec, weights, download, progress, cancel)
+        file = source.path
         if file is None:
             module = _build_random(spec)
         else:
-            state = weights_mod.load_state_dict_file(file)
+            state = weights_mod.load_state_dict_file(file, spec=spec)
             module = build_on_meta(spec)
             try:
                 module = weights_mod.load_into(module, state, spec)
@@ -172,25 +177,28 @@ class InferenceEngine:
             device=self.device,
             load_ms=(time.perf_counter() - start) * 1000,
             num_classes=spec.num_classes,
+            source=source,
         )
-        source = "none" if file is None else _file_key(file)
-        return _Loaded(module=module, spec=spec, labels=spec.categories, info=info, source=source, file=file)
+        key = "none" if file is None else _file_key(file)
+        return _Loaded(module=module, spec=spec, labels=spec.categories, info=info, source=key, file=file)
 
     @staticmethod
-    def _weights_file(spec, weights, download, progress, cancel) -> Path | None:
-        """The file to load, or None for random init."""
+    def _weights_source(spec, weights, download, progress, cancel) -> WeightsInfo:
+        """What to load (``.path``; None for random init) and what it is, for labels."""
         if weights == "none":
-            return None
+            return WeightsInfo("none")
         if weights != "default":
-            return Path(weights).expanduser()
+            path = Path(weights).expanduser()
+            return WeightsInfo("file", path, source_name=path.name)
         if not spec.pretrained:
-            return None
-        cached = weights_mod.cached_path(spec)
-        if cached is not None:
-            return cached
+            return WeightsInfo("none")
+        found = weights_mod.weights_info(spec)
+        if found.path is not None:
+            return found
         if not download:
             raise WeightsMissingError(spec.name, spec.weights_size)
-        return weights_mod.download(spec, progress=progress, cancel=cancel)
+        weights_mod.download(spec, progress=progress, cancel=cancel)
+        return weights_mod.weights_info(spec)
 
     def _prepare(self, module: nn.Module) -> nn.Module:
         module.eval()

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from core.errors import StudioError
+from core.weights_store import WeightsInfo  # noqa: F401 (the type of LoadedModelInfo.source)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class LoadedModelInfo:
     device: str
     load_ms: float
     num_classes: int
+    source: "WeightsInfo | None" = None  # what the weights are (official, imported, ...): core.weights_store
 
 
 def available_devices() -> list[str]:

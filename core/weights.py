@@ -1,7 +1,11 @@
 """Find, download, verify, import and safely load pretrained weights.
 
-Weights live in torch's hub cache (``checkpoints_dir()``), shared with
-torchvision, under torchvision's own file names (``resnet18-f37072fd.pth``).
+Official weights live in torch's hub cache (``checkpoints_dir()``), shared with
+torchvision, under torchvision's own file names (``resnet18-f37072fd.pth``),
+and only files whose SHA-256 matches that name are ever put there; other
+imported files live in the app's own folder (``core.weights_store``, which
+also decides which file a model uses and labels it: ``weights_info``).
+Files are checked structurally before torch reads them (``core.torchfile``).
 Every load goes through ``torch.load(..., weights_only=True)``; there is no
 unsafe fallback anywhere.  Every write is a temp file in the same folder
 followed by ``os.replace``, so the cache never holds a partial file.
@@ -13,26 +17,27 @@ import contextlib
 import hashlib
 import http.client
 import os
-import pickle
 import re
 import tempfile
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 import torch
 from torch import nn
 
+from core import torchfile, torchload, weights_store
 from core.errors import Cancelled, DownloadError, WeightsError
+from core.weights_store import WeightsInfo
 from core.zoo.spec import ModelSpec
 
 __all__ = [
     "MAX_WEIGHTS_BYTES", "OFFLINE_ENV", "checkpoints_dir", "cached_path", "expected_path",
     "download", "load_state_dict_file", "check_fits", "load_into", "import_weights", "list_weights",
+    "weights_info", "WeightsInfo",
 ]
 
 MAX_WEIGHTS_BYTES = 2 * 1024**3
@@ -61,18 +66,35 @@ def expected_path(spec: ModelSpec) -> Path:
 
 
 def cached_path(spec: ModelSpec) -> Path | None:
-    """The cached weights file of ``spec``, or None when not there (or no weights exist).
+    """The weights file ``spec`` uses, or None when there is none here (or none exist).
 
-    A saved model bundle's spec answers its own ``local_weights`` file.
+    The newest of the official file in the hub cache and the files imported
+    into the app's folder (``core.weights_store``); a saved model bundle's spec
+    answers its own ``local_weights`` file. Hashes nothing: see ``weights_info``.
     """
     if spec.local_weights is not None:
         return spec.local_weights
-    path = expected_path(spec) if spec.weights_file else None
-    return path if path is not None and path.is_file() else None
+    if not spec.weights_file:
+        return None
+    return weights_store.choose(_official_file(spec), spec.weights_file, verify=False).path
+
+
+def weights_info(spec: ModelSpec) -> WeightsInfo:
+    """What ``spec``'s default weights are: official (hash verified), imported, unverified, bundle or none."""
+    if spec.local_weights is not None:
+        return WeightsInfo("bundle", spec.local_weights, source_name=spec.local_weights.parent.name)
+    if not spec.weights_file:
+        return WeightsInfo("none")
+    return weights_store.choose(_official_file(spec), spec.weights_file, verify=True)
+
+
+def _official_file(spec: ModelSpec) -> Path | None:
+    path = expected_path(spec)
+    return path if path.is_file() else None
 
 
 def list_weights() -> list[tuple[ModelSpec, Path | None]]:
-    """Every pretrained registry entry with its cached file (None when missing)."""
+    """Every pretrained registry entry with the file it uses (None when missing)."""
     from core.zoo import list_specs
 
     return [(spec, cached_path(spec)) for spec in list_specs() if spec.pretrained]
@@ -152,6 +174,7 @@ def download(spec: ModelSpec, *, url: str | None = None, progress: ProgressFn | 
                     f"downloaded weights for '{spec.name}' are corrupt: SHA-256 {digest[:16]}... "
                     f"does not start with {hash_prefix} from the file name {name}; nothing was saved, "
                     "try again")
+    weights_store.remember_hash(folder / name, digest)
     return folder / name
 
 
@@ -217,110 +240,59 @@ def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n} bytes"
 
 
-def _file_kind(path: Path) -> str:
-    """'zip' (torch.save default), 'legacy' (torch.save protocol 2), 'pickle' or 'other'."""
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head == b"PK\x03\x04":
-        return "zip"
-    if head[:2] == b"\x80\x02":
-        return "legacy"
-    return "pickle" if head[:1] == b"\x80" else "other"
-
-
 def load_state_dict_file(
-    path: str | os.PathLike[str], *, max_bytes: int = MAX_WEIGHTS_BYTES, mmap: bool = True
+    path: str | os.PathLike[str], *, max_bytes: int = MAX_WEIGHTS_BYTES, mmap: bool = True,
+    spec: ModelSpec | None = None,
 ) -> StateDict:
     """Load a state dict safely (``weights_only=True``, never anything else).
 
     Accepts a dict of tensors, or a checkpoint dict holding one under
     ``'state_dict'`` or ``'model'``; strips a DataParallel ``module.`` prefix;
     refuses empty, oversized, malformed or non-finite files with ``WeightsError``.
+    The file's structure is checked first (``core.torchfile``): only dense
+    tensors backed by bytes in the file; with ``spec``, its keys and shapes must
+    fit that architecture before any tensor data is read.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path} is not a file" if path.exists() else f"{path}: no such weights file")
-    size = path.stat().st_size
-    if size == 0:
-        raise WeightsError(f"{path} is empty (0 bytes), not a PyTorch weights file")
-    if size > max_bytes:
-        raise WeightsError(f"{path} is {_size(size)}, more than the {_size(max_bytes)} "
-                           "allowed for a weights file")
-    kind = _file_kind(path)
-    if kind == "pickle":
-        raise WeightsError(f"{path} is a plain Python pickle, not a PyTorch weights file; it may "
-                           "contain code and was refused")
-    if kind == "other":
-        raise WeightsError(f"{path} is not a valid PyTorch weights file (unknown format)")
-    if kind == "zip":
-        _check_zip(path, size)
-    obj = _torch_load(path, mmap=mmap and kind == "zip")
-    state = _extract_state_dict(obj)
-    if state is None:
+    plan = torchload.plan_file(path, max_bytes=max_bytes, what="weights file")
+    refs = _extract_state_dict(plan.root, kind=torchfile.TensorRef)
+    if refs is None:
         raise WeightsError(f"{path} is not a valid PyTorch weights file (it holds a "
-                           f"{type(obj).__name__}, not a state dict of tensors)")
-    if all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+                           f"{type(plan.root).__name__}, not a state dict of tensors)")
+    if spec is not None:
+        try:
+            _raise_unless_fits(_meta_model(spec).state_dict(), spec.adapt_state_dict(_unprefixed({k: r.skeleton() for k, r in refs.items()})), spec.name)
+        except WeightsError as exc:
+            raise WeightsError(f"{path}: {exc}") from None
+    obj = torchload.load_planned(path, plan, mmap=mmap)
+    state = _extract_state_dict(obj)
+    if state is None:  # the plan said otherwise: the file changed under us
+        raise WeightsError(f"{path} changed while it was being read")
+    state = _unprefixed(state)
     bad = _first_non_finite(state)
     if bad is not None:
         raise WeightsError(f"{path} contains NaN/Inf values in '{bad}'")
     return state
 
 
-def _check_zip(path: Path, size: int) -> None:
-    """Refuse a zip that would unpack to more than it holds (a zip bomb) before torch reads it.
-
-    ``torch.save`` stores every member uncompressed, so the members' sizes add up
-    to at most the file's own size; a compressed member would be inflated into
-    memory (a 1 MB file can claim gigabytes), so none is accepted.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise WeightsError(f"{path} is not a valid PyTorch weights file (broken zip archive: {exc})") from None
-    packed = next((m for m in members if m.compress_type != zipfile.ZIP_STORED), None)
-    if packed is not None:
-        raise WeightsError(f"{path} holds a compressed member ({packed.filename}, {_size(packed.file_size)} "
-                           "unpacked), which torch.save never writes; it could be a zip bomb and was refused")
-    claimed = sum(m.file_size for m in members)
-    if claimed > size:
-        raise WeightsError(f"{path} claims {_size(claimed)} of data in a {_size(size)} file; it is corrupt "
-                           "or a zip bomb and was refused")
+def _unprefixed(state: dict) -> dict:
+    if all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return state
 
 
-def _torch_load(path: Path, *, mmap: bool) -> object:
-    try:
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-        except RuntimeError as exc:
-            if not (mmap and "mmap" in str(exc)):
-                raise
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        if found:
-            raise WeightsError(f"{path} contains code or objects that are not allowed "
-                               f"({found.group(1)}); loading it was refused") from None
-        raise WeightsError(f"{path} is not a valid PyTorch weights file (it holds pickle "
-                           "instructions that are not allowed; loading it was refused)") from None
-    except Exception as exc:  # torch raises RuntimeError, KeyError, EOFError, ... on junk
-        reason = str(exc).split(". ")[0].strip()[:200]
-        reason = reason if len(reason) > 8 else f"corrupt data, {type(exc).__name__} {reason}".strip()
-        raise WeightsError(f"{path} is not a valid PyTorch weights file ({reason})") from None
-
-
-def _is_tensor_dict(obj: object) -> bool:
+def _is_tensor_dict(obj: object, kind: type) -> bool:
     return (isinstance(obj, dict) and len(obj) > 0
-            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()))
+            and all(isinstance(k, str) and isinstance(v, kind) for k, v in obj.items()))
 
 
-def _extract_state_dict(obj: object) -> StateDict | None:
-    if _is_tensor_dict(obj):
+def _extract_state_dict(obj: object, kind: type = torch.Tensor) -> dict | None:
+    """The dict of tensors (``kind``: torch.Tensor, or TensorRef in a file's plan) ``obj`` is or holds."""
+    if _is_tensor_dict(obj, kind):
         return dict(obj)  # type: ignore[arg-type]
     if isinstance(obj, dict):
         for key in ("state_dict", "model"):
-            if _is_tensor_dict(obj.get(key)):
+            if _is_tensor_dict(obj.get(key), kind):
                 return dict(obj[key])
     return None
 
@@ -440,31 +412,67 @@ def _detect_spec(state: StateDict, specs: list[ModelSpec]) -> ModelSpec:
 
 
 def import_weights(path: str | os.PathLike[str], *, model: str | None = None) -> tuple[ModelSpec, Path]:
-    """Install a weights file into the cache as ``model``'s pretrained weights.
+    """Install a weights file as ``model``'s weights (or the first registry entry it fits); returns where.
 
-    The file is loaded safely, matched to ``model`` (or to the first registry
-    entry it fits), checked against every entry sharing that file name, and
-    written (as a plain state dict, temp file + ``os.replace``) under the
-    real file name.  Imported files skip the download hash check on purpose:
-    a user may import fine-tuned or re-saved ImageNet weights.
+    The file is loaded safely and checked against every entry sharing that
+    official file name. Only a file whose SHA-256 starts with the hash in the
+    official name (``resnet18-f37072fd.pth``) is installed under that name in
+    torch's hub cache, byte for byte; any other file (fine-tuned, re-saved,
+    random) goes to the app's own folder (``core.weights_store``) as a plain
+    state dict with a sidecar naming it, and is labelled "imported" wherever it
+    is used. Either way it is the newest install, so it is what the model uses.
     """
     from core.zoo import get_spec, list_specs
 
-    state = load_state_dict_file(path)
-    specs = [s for s in list_specs() if s.pretrained]
+    path = Path(path)
     spec = get_spec(model) if model is not None else None
+    state = load_state_dict_file(path, spec=spec)
+    specs = [s for s in list_specs() if s.pretrained]
     try:  # a file that fits no architecture: the message names the file
         spec = spec or _detect_spec(state, specs)
         if not spec.weights_file:
             raise WeightsError(f"'{spec.name}' has no pretrained weights file to import into; "
                                "load a fine-tuned model bundle instead")
         sharing = [s for s in specs if s.weights_file == spec.weights_file and s.name != spec.name]
-        for user in [spec, *sharing]:  # the cached file must load for every entry that reads it
+        for user in [spec, *sharing]:  # the installed file must load for every entry that reads it
             check_fits(_meta_model(user), user.adapt_state_dict(state), name=user.name)
     except WeightsError as exc:
         raise WeightsError(f"{path}: {exc}") from None
+    digest = weights_store.file_sha256(path)
+    prefix = weights_store.official_prefix(spec.weights_file)
+    if prefix and digest.startswith(prefix):
+        return spec, _install_official(path, spec, digest)
+    return spec, _install_imported(path, spec, state, digest)
+
+
+def _install_official(source: Path, spec: ModelSpec, digest: str) -> Path:
+    """Copy the official file into the hub cache, checking the bytes copied are the bytes hashed."""
     dest = expected_path(spec)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with _atomic_file(dest) as tmp:
+        sha = hashlib.sha256()
+        with open(source, "rb") as src, open(tmp, "wb") as out:
+            while chunk := src.read(CHUNK_BYTES):
+                sha.update(chunk)
+                out.write(chunk)
+        if sha.hexdigest() != digest:
+            raise WeightsError(f"{source} changed while it was being imported; nothing was installed")
+    weights_store.remember_hash(dest, digest)
+    return dest
+
+
+def _install_imported(source: Path, spec: ModelSpec, state: StateDict, digest: str) -> Path:
+    """A plain state dict in the app's weights folder, named by the source's hash, with its sidecar."""
+    folder = weights_store.imports_dir() / spec.name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WeightsError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+    stem = digest[:12]
+    dest = folder / f"{stem}.pth"
+    with _atomic_file(dest) as tmp:
         torch.save(state, tmp)
-    return spec, dest
+    with _atomic_file(folder / f"{stem}.json") as tmp:
+        tmp.write_text(weights_store.sidecar_json(spec.name, spec.weights_file or "", source, digest, dest.name),
+                       encoding="utf-8")
+    return dest

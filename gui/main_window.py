@@ -303,7 +303,8 @@ class MainWindow(FileCommands, ViewCommands, TrainingCommands, RegistryLoading, 
 
     @Slot(object)
     def _on_loaded(self, info) -> None:
-        self.status.set_model(info.display_name, info.untrained)
+        self.status.set_model(info.display_name, info.untrained, info.source)
+        self.model_picker.set_weights_note(info.name, info.source.label if info.source else None)
 
     def show_expected_model(self) -> None:
         """The chosen model and what is known of its weights, before it has loaded (start-up, a failure)."""

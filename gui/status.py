@@ -50,10 +50,15 @@ class StatusPanel:
     def set_device(self, device: str) -> None:
         self.device.setText(f"Device: {DEVICE_NAMES.get(device, device)}")
 
-    def set_model(self, display_name: str, untrained: bool) -> None:
+    def set_model(self, display_name: str, untrained: bool, source=None) -> None:
+        """``source``: the model's ``core.weights_store.WeightsInfo``; imported or unverified weights are named."""
         self._untrained = untrained
-        self.model.setText(f"Model: {display_name}" + (" (untrained)" if untrained else ""))
-        colour = state_color("warning", self.model.palette()).name() if untrained else ""
+        kind = getattr(source, "kind", None)
+        label = source.label if kind in ("imported", "unverified", "file") else ""
+        short = label if len(label) <= 40 else f"{label[:24]}…{label[-15:]}"  # a long file name must not crowd the bar
+        self.model.setText(f"Model: {display_name}" + (" (untrained)" if untrained else f" · {short}" if short else ""))
+        self.model.setToolTip("\n".join(t for t in ("Model in use", label, getattr(source, "warning", None)) if t))
+        colour = state_color("warning", self.model.palette()).name() if untrained or kind == "unverified" else ""
         self.model.setStyleSheet(f"color: {colour};" if colour else "")
 
     def show_model_note(self, display_name: str, note: str = "", *, warn: bool = False) -> None:

@@ -259,12 +259,14 @@ class WeightsFlow(QObject):
     @Slot(object)
     def _on_imported(self, result) -> None:
         self._import = None
-        spec, _dest = result
+        spec, dest = result
         self._untrained.pop(spec.name, None)
         if self._banner_model == spec.name:
             self._banner.hide()
             self._banner_model = None
-        self.message.emit(f"Imported weights for {spec.display_name}.")
+        official = getattr(dest, "name", None) == spec.weights_file  # core.weights installs only verified files there
+        self.message.emit(f"Imported weights for {spec.display_name}" + (" (the official file, hash verified)." if official
+                          else ": not the official file, so the model is labelled “imported”."))
         self.resolved.emit(spec.name, "default")
 
     @Slot(object)

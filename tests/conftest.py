@@ -33,11 +33,15 @@ def fake_pretrained(isolated_home: Path):
     """Write random-init weights under a model's real file name in the hub cache.
 
     Returns a function: ``fake_pretrained("resnet18") -> Path``. The state dict
-    is exactly what the pretrained file would hold (same keys and shapes).
+    is exactly what the pretrained file would hold (same keys and shapes). It
+    stands in for the published file, so its hash is recorded in the app's hash
+    cache as the one its name promises (the app calls it "pretrained");
+    ``official=False`` leaves it as what it is, a file under the official name
+    whose hash does not match ("unverified").
     """
     from core.zoo import get_spec
 
-    def write(name: str, *, seed: int = 0) -> Path:
+    def write(name: str, *, seed: int = 0, official: bool = True) -> Path:
         spec = get_spec(name)
         assert spec.weights_file, f"{name} has no pretrained weights"
         torch.manual_seed(seed)
@@ -47,6 +51,11 @@ def fake_pretrained(isolated_home: Path):
         path = ckpt / spec.weights_file
         state = {k: v for k, v in model.state_dict().items() if not k.endswith((".alpha", ".beta"))}
         torch.save(state, path)
+        if official:
+            from core.weights_store import official_prefix, remember_hash
+
+            prefix = official_prefix(spec.weights_file)
+            remember_hash(path, prefix + "0" * (64 - len(prefix)))
         return path
 
     return write

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from core.errors import StudioError, WeightsError
+from core.userfiles import UnreadableFile, read_json
 from core.zoo.spec import ModelSpec, Preprocess
 
 __all__ = ["Bundle", "FORMAT", "FORMAT_VERSION", "FAMILY", "models_dir", "write_bundle", "read_bundle",
@@ -194,16 +195,12 @@ def read_bundle(folder: str | os.PathLike[str], *, expected_name: str | None = N
     """Validate ``folder/meta.json`` and the weights file's place; raise WeightsError otherwise."""
     folder = Path(folder).absolute()
     meta_path = folder / META_NAME
-    try:
-        if meta_path.stat().st_size > MAX_META_BYTES:
-            raise _fail(folder, f"{META_NAME} is larger than {MAX_META_BYTES // 2**20} MiB")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    try:  # a FIFO, a device or a huge file is refused without blocking (core.userfiles)
+        meta = read_json(meta_path, max_bytes=MAX_META_BYTES)
     except FileNotFoundError:
         raise _fail(folder, f"it has no {META_NAME}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(folder, f"{META_NAME} cannot be read ({exc})") from None
-    except (RecursionError, ValueError):  # nested thousands deep, or a number too long to convert
-        raise _fail(folder, f"{META_NAME} cannot be read (nested too deeply or a value too large)") from None
+    except UnreadableFile as exc:
+        raise _fail(folder, str(exc)) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _fail(folder, f"{META_NAME} is not a ConvNet Studio model description")
     version = _get(meta, "format_version", int, folder)

@@ -2,6 +2,8 @@
 
 A checkpoint is one ``torch.save`` file of plain types and tensors only (RNG
 states included, as tensors), so it always loads with ``weights_only=True``.
+It is read back structure first (``core.torchfile``, ``core.torchload``), so a tampered file is a
+clear error, never a traceback or a multi-gigabyte allocation.
 It is written whole into memory first and then through ``core.io.atomic_write``:
 a full disk or a read-only folder raises a clear error and leaves the previous
 checkpoint untouched, with no partial file beside it.
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core import torchload
 from core.errors import StudioError, WeightsError
 from core.io import atomic_write_bytes
 
@@ -29,6 +31,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"
 FORMAT = "convnet-studio.checkpoint"
 FORMAT_VERSION = 1
+MAX_CHECKPOINT_BYTES = 8 * 1024**3  # model + optimizer state (2x the model for Adam) of the largest registry entry
 
 
 def capture_rng(data_order: torch.Generator | None = None) -> dict[str, Any]:
@@ -79,19 +82,50 @@ def find_checkpoint(where: str | os.PathLike[str]) -> Path:
 
 
 def load_checkpoint(where: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load with ``weights_only=True`` (never anything else) and check the format."""
+    """Load with ``weights_only=True`` (never anything else), structure first, and check the format.
+
+    The file is walked before torch reads its data (``core.torchfile``, ``core.torchload``: only
+    dense tensors backed by bytes in the file, no raw byte buffers, meta or
+    sparse tensors), memory-mapped, and its top-level fields are type-checked,
+    so a damaged or tampered checkpoint is a ``WeightsError`` naming the file.
+    """
     path = find_checkpoint(where)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise WeightsError(f"{path} holds objects a checkpoint may not contain; loading it was refused "
-                           f"({str(exc).splitlines()[0][:160]})") from None
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds on a damaged file
-        raise WeightsError(f"{path} is not a readable checkpoint (damaged or cut short?): "
-                           f"{type(exc).__name__}: {str(exc)[:160]}") from None
+    plan = torchload.plan_file(path, max_bytes=MAX_CHECKPOINT_BYTES, what="checkpoint")
+    data = torchload.load_planned(path, plan, mmap=False, what="checkpoint")  # read whole: bounded by the plan
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise WeightsError(f"{path} is not a ConvNet Studio training checkpoint")
     if data.get("format_version") != FORMAT_VERSION:
         raise WeightsError(f"{path} has checkpoint format {data.get('format_version')!r}; this version of "
                            f"ConvNet Studio reads format {FORMAT_VERSION}")
+    problem = _shape_problem(data, full=path.name != BEST_NAME)
+    if problem:
+        raise WeightsError(f"{path} is damaged or was changed by hand: {problem}; it cannot be resumed")
     return data
+
+
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "epochs_done": int, "step": int, "micro_batch": int, "optimizer": dict, "scheduler": dict, "scaler": dict,
+    "classes": list, "settings": dict, "data": dict, "best": (dict, type(None)), "last": (dict, type(None)),
+    "skipped": dict, "callbacks": dict, "rng": dict,
+}
+
+
+def _shape_problem(data: dict[str, Any], *, full: bool) -> str | None:
+    """What is wrong with a checkpoint's top-level fields, or None."""
+    model = data.get("model")
+    if not (isinstance(model, dict) and model and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                      for k, v in model.items())):
+        return "'model' is not a state dict of tensors"
+    if not full:  # best.pt: the model and its epoch
+        return None
+    for key, kind in _FIELDS.items():
+        value = data.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"'{key}' is missing or has the wrong type"
+        if kind is int and not 0 <= value < 2**31:
+            return f"'{key}' is out of range ({value})"
+    rng = data["rng"]
+    if not isinstance(rng.get("torch"), torch.Tensor) or not isinstance(rng.get("numpy"), dict) \
+            or not isinstance(rng.get("python"), dict) or not isinstance(rng.get("cuda"), list):
+        return "its random-number states are malformed"
+    return None

@@ -28,7 +28,9 @@ ONNX_HINT = "ONNX export needs the optional ONNX packages: pip install convnet-s
 
 
 def _meta_text(bundle: Bundle) -> str:
-    return (bundle.folder / META_NAME).read_text(encoding="utf-8")
+    from core.userfiles import read_small_file
+
+    return read_small_file(bundle.folder / META_NAME).decode("utf-8", errors="replace")
 
 
 def export_bundle(name_or_path: str | os.PathLike[str], fmt: str, out: str | os.PathLike[str]) -> Path:

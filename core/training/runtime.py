@@ -103,8 +103,13 @@ class Runtime:
 
     def _prepare(self, checkpoint: dict[str, Any] | None) -> None:
         if checkpoint is not None:
-            self.settings = type(self.settings).from_json(checkpoint["settings"])
-            self.data = split_from_json(checkpoint["data"])
+            try:  # a tampered checkpoint is a clear error, not a traceback
+                self.settings = type(self.settings).from_json(checkpoint["settings"])
+                self.data = split_from_json(checkpoint["data"])
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise StudioError(f"the checkpoint in {self.run_dir} is damaged or was changed by hand: its "
+                                  f"settings or data split cannot be read ({type(exc).__name__}: {str(exc)[:120]})"
+                                  ) from None
         else:
             self._prepare_fresh()
         self._prepare_data()

@@ -26,7 +26,7 @@ import platformdirs
 import torch
 
 from core.data import DataSplit
-from core.errors import Cancelled, StudioError
+from core.errors import Cancelled, StudioError, WeightsError
 from core.text import plural
 from core.training import setup
 from core.training.callbacks import (
@@ -93,7 +93,11 @@ class Trainer(Runtime):
                     models_root: str | os.PathLike[str] | None = None) -> "Trainer":
         """A trainer that goes on from the checkpoint in ``run_dir`` with the run's own settings."""
         checkpoint = load_checkpoint(run_dir)
-        trainer = cls(TrainSettings.from_json(checkpoint["settings"]), callbacks=callbacks,
+        try:
+            settings = TrainSettings.from_json(checkpoint["settings"])
+        except (TypeError, ValueError) as exc:
+            raise WeightsError(f"the checkpoint in {run_dir} has damaged settings ({str(exc)[:160]})") from None
+        trainer = cls(settings, callbacks=callbacks,
                       run_dir=Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).parent,
                       models_root=models_root)
         trainer._resume_path = trainer.run_dir
@@ -274,6 +278,16 @@ class Trainer(Runtime):
         }
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
+        try:  # load_checkpoint checked the fields' types; what is inside them is checked by using it
+            self._restore_fields(checkpoint)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+            raise WeightsError(f"the checkpoint in {self.run_dir} is damaged or was changed by hand and cannot be "
+                               f"resumed ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
+                               ) from None
+        self.emit("notice", Notice("resumed_from", f"resumed from {self.run_dir} after epoch {self.epoch}",
+                                   str(self.run_dir)))
+
+    def _restore_fields(self, checkpoint: dict[str, Any]) -> None:
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
@@ -285,8 +299,6 @@ class Trainer(Runtime):
             if callback.key in checkpoint["callbacks"]:
                 callback.load_state_dict(checkpoint["callbacks"][callback.key])
         restore_rng(checkpoint["rng"], self.order_generator)
-        self.emit("notice", Notice("resumed_from", f"resumed from {self.run_dir} after epoch {self.epoch}",
-                                   str(self.run_dir)))
 
     def _finish(self, status: str) -> Path | None:
         """Write the bundle (main process); every process waits for it."""
@@ -298,7 +310,7 @@ class Trainer(Runtime):
             best_file = self.run_dir / BEST_NAME if self.run_dir else None
             if (self.settings.keep_best and self.best and self.best["epoch"] != self.epoch
                     and best_file is not None and best_file.is_file()):
-                state = torch.load(best_file, map_location="cpu", weights_only=True)["model"]
+                state = load_checkpoint(best_file)["model"]
             bundle = write_bundle(self.name, state, self.bundle_meta(metrics, status), root=self.models_root,
                                   overwrite=True)
         self.dist.barrier()

@@ -89,7 +89,8 @@ class Entry:
         if self.untrained is None:
             return ""
         if not self.untrained:
-            return "pretrained"
+            used = getattr(self.row or self.evaluation, "weights_used", None)  # core.weights_store.WeightsInfo
+            return used.label if used is not None else "pretrained"
         return "untrained (no file)" if self.spec.pretrained else "untrained (none exist)"
 
 

@@ -6,6 +6,8 @@ is disabled and shows one placeholder entry (the remembered model's name, or
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QSizePolicy, QStyledItemDelegate, QStyleOptionViewItem
@@ -62,6 +64,7 @@ class ModelPicker(QComboBox):
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.setMaxVisibleItems(24)
         self._specs: dict = {}
+        self._notes: dict[str, str | None] = {}  # model -> what its loaded weights are
         self._last: str | None = None
         self._model = QStandardItemModel(self)
         self.setModel(self._model)
@@ -121,6 +124,8 @@ class ModelPicker(QComboBox):
         self._specs, self._last = {s.name: s for s in specs}, None
         self.setToolTip("")
         self.setEnabled(True)
+        for name, note in list(self._notes.items()):  # what was learnt of loaded models' weights stays
+            self.set_weights_note(name, note)
 
     def _row_of(self, name: str) -> int:
         for row in range(self._model.rowCount()):
@@ -155,9 +160,27 @@ class ModelPicker(QComboBox):
             return
         self._sync(name, emit=True)
 
-    def _sync(self, name: str, *, emit: bool) -> None:
+    def set_weights_note(self, name: str, note: str | None) -> None:
+        """Add what ``name``'s weights are ("pretrained", "imported (FILE)", ...) to its tooltip."""
         spec = self._specs.get(name)
-        self.setToolTip(spec_tooltip(spec) if spec else "")
+        if spec is None:
+            return
+        self._notes[name] = note
+        row = self._row_of(name)
+        if row >= 0:
+            self._model.item(row).setToolTip(self._tooltip(name))
+        if self.current_model() == name:
+            self.setToolTip(self._tooltip(name))
+
+    def _tooltip(self, name: str) -> str:
+        spec = self._specs.get(name)
+        if spec is None:
+            return ""
+        note = self._notes.get(name)
+        return spec_tooltip(spec) + (f"<br>Weights: {html.escape(note)}" if note else "")
+
+    def _sync(self, name: str, *, emit: bool) -> None:
+        self.setToolTip(self._tooltip(name))
         changed = name != self._last
         self._last = name
         if emit and changed:

@@ -164,7 +164,9 @@ def rename_bundle(old: str, new: str) -> str:
     if dest.exists() or find_bundle(new) is not None:
         raise StudioError(f"a model called '{new}' already exists in {models_dir()}; choose another name")
     meta_path = bundle.folder / META_NAME
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    from core.userfiles import read_json
+
+    meta = read_json(meta_path)
     meta["name"] = new
     display = str(meta.get("display_name") or old)
     meta["display_name"] = new + display[len(old):] if display.startswith(old) else new

@@ -181,9 +181,13 @@ def test_weights_list_and_import(tmp_path: Path) -> None:
     result = run("weights", "import", str(file), "--json")
     assert result.returncode == 0, result.stderr
     installed = json.loads(result.stdout)
-    assert installed["model"] == "resnet18" and Path(installed["path"]).name.startswith("resnet18-")
+    # random weights are not the official file: kept in the app's folder, labelled "imported"
+    assert installed["model"] == "resnet18" and installed["kind"] == "imported"
+    assert Path(installed["path"]).parent.name == "resnet18" and not Path(installed["path"]).name.startswith("resnet18-")
     listing = json.loads(run("weights", "list", "--json").stdout)
-    assert {r["model"]: r["cached"] for r in listing}["resnet18"] is True
+    mine = [r for r in listing if r["model"] == "resnet18"]
+    assert [(r["kind"], r["in_use"], r["source_name"]) for r in mine] == [
+        ("official", False, None), ("imported", True, "downloaded-elsewhere.pth")]
     assert run("weights", "import", str(file), "--model", "nosuch").returncode == 2
 
 

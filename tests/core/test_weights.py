@@ -349,15 +349,20 @@ def _resnet18_state(seed: int = 1) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("model", ["resnet18", None], ids=["named", "detected"])
-def test_import_installs_under_the_real_file_name(zoo, tmp_path: Path, model: str | None) -> None:
+def test_import_of_a_file_that_is_not_official_goes_to_the_app_folder(zoo, tmp_path: Path, model: str | None) -> None:
+    from core import weights_store
+
     state = _resnet18_state()
     source = _save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, tmp_path / "mine.pt")
 
     spec, dest = weights.import_weights(source, model=model)
 
     assert spec.name == "resnet18"
-    assert dest == weights.checkpoints_dir() / RESNET18_FILE == weights.cached_path(zoo.get_spec("resnet18"))
-    assert _cache_listing() == [RESNET18_FILE]
+    assert dest.parent == weights_store.imports_dir() / "resnet18" == weights.cached_path(spec).parent
+    assert dest == weights.cached_path(spec)
+    assert _cache_listing() == []  # never under the official name in torch's shared cache
+    info = weights.weights_info(spec)
+    assert info.kind == "imported" and info.label == "imported (mine.pt)"
     installed = weights.load_state_dict_file(dest)
     assert installed.keys() == state.keys() and all(torch.equal(installed[k], state[k]) for k in state)
 
@@ -370,7 +375,8 @@ def test_import_detects_googlenet_with_aux_heads(zoo, fake_pretrained, tmp_path:
 
     spec, dest = weights.import_weights(source)
 
-    assert spec.name == "googlenet" and dest.name == zoo.get_spec("googlenet").weights_file
+    assert spec.name == "googlenet" and dest == weights.cached_path(spec)
+    assert dest.name != spec.weights_file and weights.weights_info(spec).kind == "imported"
     model = weights.load_into(weights._meta_model(spec), weights.load_state_dict_file(dest), spec)
     assert not any(t.is_meta for t in model.state_dict().values())
 
@@ -388,7 +394,7 @@ def test_refused_import_leaves_nothing_in_cache(zoo, tmp_path: Path, case: str) 
         torch.save({"w": _Touch(tmp_path / "CANARY")}, source)
         model, match = None, "refused"
     else:
-        _save({"fc.weight": torch.full((2,), float("nan"))}, source)
+        _save({**_resnet18_state(), "fc.weight": torch.full((1000, 512), float("nan"))}, source)
         model, match = "resnet18", "NaN"
     with pytest.raises(WeightsError, match=match):
         weights.import_weights(source, model=model)

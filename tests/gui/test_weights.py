@@ -97,7 +97,10 @@ def test_offline_runs_untrained_with_banner_until_weights_are_imported(qtbot, ma
     assert not window.banner.isVisible()
     assert all(not i.prediction.untrained for i in window.gallery.items())
     assert not window.predictions.note.isVisible()
-    assert _cache_files() == [get_spec("resnet18").weights_file]
+    # random weights are not the official file: torch's shared cache stays empty and the window says "imported"
+    assert _cache_files() == []
+    qtbot.waitUntil(lambda: "imported (my-resnet18.pth)" in window.status.model.text(), timeout=TIMEOUT_MS)
+    assert "Weights: imported (my-resnet18.pth)" in window.model_picker.toolTip()
 
 
 def test_import_of_a_bad_file_says_why(qtbot, make_window, tmp_path):
@@ -162,3 +165,22 @@ def test_download_weights_offline_opens_the_dialog_with_the_reason_and_import(qt
     window.actions.download_weights.trigger()
     qtbot.waitUntil(lambda: window.flow.failed_dialog is not None, timeout=TIMEOUT_MS)
     window.flow.failed_dialog.close()
+
+
+def test_compare_table_says_which_weights_a_row_used(qtbot, tmp_path):
+    from pathlib import Path
+
+    from core.compare import ModelRow
+    from core.weights_store import WeightsInfo
+    from gui.widgets.compare_table import Col, CompareTableModel
+
+    spec = get_spec("resnet18")
+    table = CompareTableModel()
+    for kind, expected in (("imported", "imported (given.pth)"), ("official", "pretrained"),
+                           ("unverified", "unverified (given.pth: not the official file)")):
+        used = WeightsInfo(kind, Path(tmp_path / "w.pth"), source_name="given.pth")
+        row = ModelRow(model=spec.name, display_name=spec.display_name, family=spec.family, untrained=False,
+                       latency_ms=1.0, params=spec.params, gflops=spec.gflops, weights_size=spec.weights_size,
+                       acc1=spec.acc1, weights_used=used)
+        table.set_row(spec, row)
+        assert table.data(table.index(0, Col.WEIGHTS)) == expected
