@@ -202,7 +202,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from core.explain import list_layers
     from core.images import load_image
     from core.inference import InferenceEngine
-    from core.io import atomic_write_bytes, atomic_write_text, png_bytes
+    from core.io import png_bytes, write_user_file
 
     spec = _check_model(args.model)
     layers = list_layers(spec)
@@ -212,9 +212,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
             raise UsageError(f"{option}: model '{spec.name}' has no layer '{layer}' (see layers.json for the list)")
     if args.cam_class is not None and not 0 <= args.cam_class < spec.num_classes:
         raise UsageError(f"--cam-class must be between 0 and {spec.num_classes - 1}, got {args.cam_class}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "layers.json", json.dumps([layer.to_json() for layer in layers], indent=2))
+    out = _explain_out(Path(args.out), force=args.force)
+    write_user_file(out / "layers.json", json.dumps([layer.to_json() for layer in layers], indent=2),
+                    overwrite=args.force, hint="use --force to replace it")
     photo = load_image(args.image)  # a bad image fails here with its name and reason
     engine = InferenceEngine(device=args.device, onnx=False)
     try:
@@ -224,7 +224,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     finally:
         engine.close()
     for name, image in report.pop("images").items():
-        atomic_write_bytes(out / name, png_bytes(image))
+        write_user_file(out / name, png_bytes(image), overwrite=args.force, hint="use --force to replace it")
     if report["untrained"]:
         _eprint(f"note: {spec.name} runs with untrained (random) weights: its Grad-CAM means nothing")
     if args.json:
@@ -234,6 +234,26 @@ def cmd_explain(args: argparse.Namespace) -> int:
               f"'{report['cam_label']}' ({100 * report['cam_prob']:.1f}%) at {report['cam_layer']}")
         print(f"wrote {out / 'features.png'}, {out / 'gradcam.png'}, {out / 'layers.json'}")
     return EXIT_OK
+
+
+def _explain_out(out: Path, *, force: bool) -> Path:
+    """The --out folder (created if new) after checking all three outputs may be written."""
+    from core.io import check_user_target
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StudioError(f"--out {out} is not a folder") from None
+    except OSError as exc:
+        raise StudioError(f"cannot create the folder {out}: {exc.strerror or exc}") from None
+    if not out.is_dir():
+        raise StudioError(f"--out {out} is not a folder")
+    for name in EXPLAIN_OUTPUTS:
+        check_user_target(out / name, overwrite=force, hint="use --force to replace it")
+    return out
+
+
+EXPLAIN_OUTPUTS = ("features.png", "gradcam.png", "layers.json")
 
 
 def explain_image(engine, spec, path, photo, *, weights: str, layer: str, cam_layer: str, cam_class: int | None) -> dict:
@@ -387,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cam-class", type=_positive_or_zero_int, default=None, help="class index (default: top-1)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--out", required=True, help="folder for features.png, gradcam.png, layers.json")
+    p.add_argument("--force", action="store_true", help="replace those files if they exist")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_explain)
 

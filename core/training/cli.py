@@ -151,7 +151,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if find_bundle(args.bundle) is None:
         raise UsageError(f"no saved model called '{args.bundle}' (give its name or its folder)")
-    path = export_bundle(args.bundle, args.format, args.out)
+    path = export_bundle(args.bundle, args.format, args.out, overwrite=args.force, hint="use --force to replace it")
     if args.json:
         print(json.dumps({"bundle": args.bundle, "format": args.format, "path": str(path)}))
     else:
@@ -201,6 +201,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a saved model to TorchScript or ONNX")
     p.add_argument("bundle", help="saved model name or folder")
     p.add_argument("--format", required=True, choices=list(FORMATS))
-    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--out", required=True, help="output file (a new name, or an existing file with --force)")
+    p.add_argument("--force", action="store_true", help="replace --out if it is an existing regular file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export)

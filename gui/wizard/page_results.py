@@ -26,10 +26,10 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
-def _export(name: str, fmt: str, path: str) -> str:
+def _export(name: str, fmt: str, path: str, overwrite: bool = False) -> str:
     from core.training import export_bundle
 
-    return str(export_bundle(name, fmt, path))
+    return str(export_bundle(name, fmt, path, overwrite=overwrite))
 
 
 class ResultsPage(QWizardPage):
@@ -195,10 +195,10 @@ class ResultsPage(QWizardPage):
         start = os.path.join(os.path.expanduser("~"), self.model_name + suffix)
         path, _ = QFileDialog.getSaveFileName(self, "Export the model", start, name_filter)
         if path:
-            self.export(fmt, path)
+            self.export(fmt, path, overwrite=True)  # the save dialog asked before replacing a file
 
-    def export(self, fmt: str, path: str) -> Job:
-        job = Job(_export, self.model_name, fmt, path, parent=self)
+    def export(self, fmt: str, path: str, *, overwrite: bool = False) -> Job:
+        job = Job(_export, self.model_name, fmt, path, overwrite, parent=self)
         job.returned.connect(self._on_exported)  # bound methods: they run on the GUI thread
         job.errored.connect(self._on_export_failed)
         job.finished.connect(self._on_export_finished)
