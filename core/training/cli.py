@@ -146,10 +146,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from core.errors import UnknownModelError
     from core.training.bundles import find_bundle
     from core.training.export import export_bundle
 
-    if find_bundle(args.bundle) is None:
+    try:
+        found = find_bundle(args.bundle)
+    except UnknownModelError as exc:
+        raise UsageError(str(exc)) from None
+    if found is None:
         raise UsageError(f"no saved model called '{args.bundle}' (give its name or its folder)")
     path = export_bundle(args.bundle, args.format, args.out, overwrite=args.force, hint="use --force to replace it")
     if args.json:
