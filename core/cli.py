@@ -17,7 +17,7 @@ from core import __version__
 from core.errors import StudioError, UnknownModelError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SUBCOMMANDS = ("models", "classify", "weights", "explain", "compare", "evaluate", "train", "export")
+SUBCOMMANDS = ("models", "classify", "weights", "explain", "compare", "evaluate", "train", "export", "runs")
 
 
 class UsageError(StudioError):
@@ -378,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the model registry")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_models)
+    models_parser = p
 
     p = sub.add_parser("classify", help="classify images or folders of images")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
@@ -430,8 +431,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     from core.training.cli import register
+    from core.training.manage_cli import register as register_storage
 
     register(sub)
+    register_storage(sub, models_parser)  # models saved / models delete NAME / runs list / runs delete NAME
     return parser
 
 

@@ -92,14 +92,15 @@ class Bundle:
 # -- writing ---------------------------------------------------------------------
 
 
-def unique_name(base: str, root: Path | None = None) -> str:
-    """``base`` made valid, with -2, -3... appended while a bundle of that name exists."""
+def unique_name(base: str, root: Path | None = None, *, others: tuple[Path, ...] = ()) -> str:
+    """``base`` made valid, with -2, -3... appended while a bundle of that name exists (in ``root``
+    or any of ``others``, e.g. the runs folder: a name is free only where nothing of it exists)."""
     root = root or models_dir()
     clean = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-._")[:56] or "model"
     if not clean[0].isalnum():
         clean = "m" + clean
     name, n = clean, 1
-    while (root / name).exists():
+    while any(os.path.lexists(folder / name) for folder in (root, *others)):
         n += 1
         name = f"{clean}-{n}"
     return name

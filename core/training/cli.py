@@ -116,8 +116,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.training.trainer import Trainer
 
     reporter = ConsoleReporter(json_mode=args.json)
+    _check_out(args)
+    options = dict(callbacks=[reporter], models_root=args.out, overwrite=args.overwrite)
     if args.resume:
-        trainer = Trainer.resume_from(args.resume, callbacks=[reporter], models_root=args.out)
+        trainer = Trainer.resume_from(args.resume, **options)
     else:
         if not args.folder:
             raise UsageError("give the training FOLDER (one subfolder per class), or --resume RUN_DIR")
@@ -126,7 +128,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 check_name(args.name)
             except StudioError as exc:
                 raise UsageError(f"--name: {exc}") from None
-        trainer = Trainer(_settings(args), callbacks=[reporter], models_root=args.out)
+        settings = _settings(args)
+        _check_space(settings.model, args.out)
+        trainer = Trainer(settings, **options)
     try:
         result = trainer.fit()
     except KeyboardInterrupt:
@@ -137,12 +141,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not trainer.is_main:
         return EXIT_OK
     if args.json:
-        print(json.dumps({**result.to_json(), "name": trainer.name}, indent=2))
+        print(json.dumps({**result.to_json(), "name": trainer.name, "renamed_from": trainer.renamed_from}, indent=2))
     else:
         _eprint(result.message)
+        if trainer.renamed_from:
+            _eprint(f"note: '{trainer.renamed_from}' was taken, so this model is saved as '{trainer.name}'")
         print(f"saved model '{trainer.name}': {result.bundle}")
         print(f"use it: python main.py classify IMAGE --model {trainer.name if args.out is None else result.bundle}")
     return EXIT_OK
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """``--out`` must be a folder we can write before any work starts (not after training)."""
+    from core.training.storage import check_models_root
+
+    if args.out is not None:
+        try:
+            check_models_root(args.out)
+        except StudioError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def _check_space(model: str, out: str | None) -> None:
+    """Before the data scan: the checkpoints and bundle of this architecture must fit (float32 weights)."""
+    from core.training.storage import check_free_space
+    from core.zoo import get_spec
+
+    check_free_space(4 * get_spec(model).params, models_root=out)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -195,6 +220,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=_whole, default=None, help="stop after P epochs without improvement")
     p.add_argument("--name", default=None, help="name of the saved model (default: FOLDER-MODEL)")
     p.add_argument("--out", default=None, help="folder to save the model in (default: the app's models folder)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the saved model and run called --name (default: a new name such as NAME-2)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="go on from the checkpoint in a run folder")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--seed", type=_whole, default=0)
