@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -185,3 +186,46 @@ def test_missing_model_path_is_a_clear_usage_error(tmp_path: Path, capsys) -> No
     assert run_cli(["export", str(missing), "--format", "torchscript", "--out", str(tmp_path / "x.pt")]) == 2
     assert "no saved model at" in capsys.readouterr().err
     assert read_bundle(models_dir() / "rt").classes == ("a", "b")
+
+
+# -- item 2: train --name EXISTING ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.support.digits import write_digits
+
+    root, _ = write_digits(tmp_path_factory.mktemp("two") / "two", size=16, per_class=6)
+    for extra in range(2, 10):
+        shutil.rmtree(root / str(extra))
+    return root
+
+
+TRAIN = ["--model", "resnet18", "--weights", "none", "--epochs", "1", "--batch-size", "8", "--lr", "0.003",
+         "--image-size", "32", "--augment", "none", "--json"]
+
+
+@pytest.mark.slow
+def test_train_name_of_an_existing_model_never_replaces_it(two_classes: Path, capsys, ledger) -> None:
+    from core.training.storage import runs_root
+
+    keep = _bundle("digits", ["x", "y", "z"])
+    (runs_root() / "digits").mkdir(parents=True)
+    (runs_root() / "digits" / "checkpoint.pt").write_bytes(b"another run's checkpoint")
+    weights = (keep / "weights.pt").read_bytes()
+    assert run_cli(["train", str(two_classes), "--name", "digits", *TRAIN]) == 0
+    report = capsys.readouterr()
+    result = json.loads(report.out)
+    assert result["name"] == "digits-2" and result["renamed_from"] == "digits"
+    assert "'digits' already exists; this one is saved as 'digits-2'" in report.err
+    assert read_bundle(keep).classes == ("x", "y", "z") and (keep / "weights.pt").read_bytes() == weights
+    assert (runs_root() / "digits" / "checkpoint.pt").read_bytes() == b"another run's checkpoint"
+    assert read_bundle(models_dir() / "digits-2").classes == ("0", "1")
+    assert Path(result["run_dir"]) == runs_root() / "digits-2"
+    ledger.record("fault", "train --name of an existing saved model", "survived", lost=0)
+
+    assert run_cli(["train", str(two_classes), "--name", "digits", "--overwrite", *TRAIN]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["name"] == "digits" and result["renamed_from"] is None
+    assert read_bundle(keep).classes == ("0", "1")  # replaced, as asked
+    assert not (runs_root() / "digits" / "checkpoint.pt").exists()  # the old run's checkpoint went with it
