@@ -108,3 +108,32 @@ def test_window_menu_opens_it_and_deleting_the_model_in_use_updates_the_picker(q
     qtbot.waitUntil(lambda: not dialog.busy, timeout=10_000)
     assert "pets" not in window.model_picker.names() and not models_dir().joinpath("pets").exists()
     dialog.close()
+
+
+def test_results_page_says_the_name_was_taken_and_replaces_only_when_confirmed(qtbot, tmp_path) -> None:
+    from core.training.bundles import read_bundle
+    from gui.thumbnails import ThumbnailLoader
+    from gui.wizard.page_results import ResultsPage
+    from gui.wizard.plan import TrainingPlan
+
+    old, new = _bundle("pets"), _bundle("pets-2")
+    old_weights = (old / "weights.pt").read_bytes()
+    plan = TrainingPlan(name="pets", result={"name": "pets-2", "status": "completed", "metrics": {"epochs": 1}})
+    pool = QThreadPool()
+    loader = ThumbnailLoader()
+    page = ResultsPage(plan, pool, loader)
+    qtbot.addWidget(page)
+    page.initializePage()
+    assert "“pets” already exists, so this one was saved as “pets-2”" in page.message.text()
+    page.name.setText("pets")
+    asked = []
+    page.confirm_replace = lambda name: asked.append(name) or False
+    page.save_as()
+    assert asked == ["pets"] and (old / "weights.pt").read_bytes() == old_weights and new.exists()
+    page.confirm_replace = lambda name: True
+    page.save_as()
+    assert not new.exists() and read_bundle(old).name == "pets" and plan.result["name"] == "pets"
+    assert (old / "weights.pt").read_bytes() != old_weights  # the new model now has the name
+    assert [p.name for p in models_dir().iterdir()] == ["pets"]  # the replaced one is gone, no leftovers
+    loader.shutdown()
+    pool.waitForDone(5000)
