@@ -213,8 +213,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.cam_class is not None and not 0 <= args.cam_class < spec.num_classes:
         raise UsageError(f"--cam-class must be between 0 and {spec.num_classes - 1}, got {args.cam_class}")
     out = _explain_out(Path(args.out), force=args.force)
-    write_user_file(out / "layers.json", json.dumps([layer.to_json() for layer in layers], indent=2),
-                    overwrite=args.force, hint="use --force to replace it")
     photo = load_image(args.image)  # a bad image fails here with its name and reason
     engine = InferenceEngine(device=args.device, onnx=False)
     try:
@@ -223,6 +221,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
                                cam_layer=args.cam_layer or spec.gradcam_layer, cam_class=args.cam_class)
     finally:
         engine.close()
+    # written only once everything worked, so a failed run leaves nothing that needs --force next time
+    write_user_file(out / "layers.json", json.dumps([layer.to_json() for layer in layers], indent=2),
+                    overwrite=args.force, hint="use --force to replace it")
     for name, image in report.pop("images").items():
         write_user_file(out / name, png_bytes(image), overwrite=args.force, hint="use --force to replace it")
     if report["untrained"]:

@@ -145,7 +145,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         _eprint(result.message)
         if trainer.renamed_from:
-            _eprint(f"note: '{trainer.renamed_from}' was taken, so this model is saved as '{trainer.name}'")
+            _eprint(f"note: '{trainer.renamed_from}' was taken, so this model is saved as '{trainer.name}' "
+                    f"(--overwrite replaces '{trainer.renamed_from}' instead)")
         print(f"saved model '{trainer.name}': {result.bundle}")
         print(f"use it: python main.py classify IMAGE --model {trainer.name if args.out is None else result.bundle}")
     return EXIT_OK

@@ -210,7 +210,7 @@ class Trainer(Runtime):
     def _renamed(self, old: str, new: str) -> None:
         self.renamed_from = self.renamed_from or old
         self.emit("notice", Notice("renamed", f"a saved model or training run called '{old}' already exists; "
-                                              f"this one is saved as '{new}' (use --overwrite to replace it)", new))
+                                              f"this one is saved as '{new}' (the other is kept)", new))
 
     def _check_space(self) -> None:
         """Refuse to start when the checkpoints and the bundle will not fit (main process)."""
