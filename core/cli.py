@@ -13,7 +13,6 @@ Text output is sanitised (``core.textout.clean``): names cannot forge lines.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -30,7 +29,7 @@ from core.cli_compare import cmd_compare, cmd_evaluate
 from core.errors import StudioError
 from core.textout import human_size
 
-SUBCOMMANDS = ("models", "classify", "weights", "explain", "compare", "evaluate", "train", "export")
+SUBCOMMANDS = ("models", "classify", "weights", "explain", "compare", "evaluate", "train", "export", "runs")
 _eprint = eprint
 _check_model = check_model
 _progress_printer = progress_printer
@@ -181,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the model registry, then your saved models")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_models)
+    models_parser = p
 
     p = sub.add_parser("classify", help="classify images or folders of images")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
@@ -213,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cam-class", type=whole_number, default=None, help="class index (default: top-1)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--out", required=True, help="folder (existing or new) for features.png, gradcam.png, layers.json")
+    p.add_argument("--force", action="store_true", help="replace those files if they exist")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_explain)
 
@@ -236,8 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     from core.training.cli import register
+    from core.training.manage_cli import register as register_storage
 
     register(sub)
+    register_storage(sub, models_parser)  # models saved / models delete NAME / runs list / runs delete NAME
     return parser
 
 

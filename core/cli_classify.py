@@ -147,15 +147,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from core.explain import list_layers
     from core.images import load_image
     from core.inference import InferenceEngine
-    from core.io import atomic_write_bytes, atomic_write_text, png_bytes
+    from core.io import png_bytes, write_user_file
     from core.textout import json_text
 
     spec = check_model(args.model)
     layers = list_layers(spec)
     _check_layers(spec, layers, args)
     check_device(args.device)
-    out = _out_folder(args.out)
-    atomic_write_text(out / "layers.json", json_text([layer.to_json() for layer in layers]))
+    out = _out_folder(args.out, force=args.force)
     failure = {"image": str(args.image), "ok": False, "model": spec.name, "untrained": None}
     try:
         photo = load_image(args.image)
@@ -175,8 +174,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
             return _explain_failed(args, {**failure, "error": plain_error(exc, model=spec.name)})
     finally:
         engine.close()
+    # written only once everything worked, so a failed run leaves nothing that needs --force next time
+    write_user_file(out / "layers.json", json_text([layer.to_json() for layer in layers]),
+                    overwrite=args.force, hint="use --force to replace it")
     for name, image in report.pop("images").items():
-        atomic_write_bytes(out / name, png_bytes(image))
+        write_user_file(out / name, png_bytes(image), overwrite=args.force, hint="use --force to replace it")
     report["outputs"] = [str(out / name) for name in OUTPUTS]
     if report["untrained"]:
         eprint(UNTRAINED_NOTE.format(spec.name, "Grad-CAM"))
@@ -199,8 +201,11 @@ def _explain_failed(args: argparse.Namespace, report: dict) -> int:
     return EXIT_FAILED
 
 
-def _out_folder(text: str) -> Path:
-    """``--out`` must be a folder or a new name; the three outputs inside it may only replace regular files."""
+def _out_folder(text: str, *, force: bool) -> Path:
+    """``--out`` must be a folder or a new name; the three outputs inside it may only replace regular files
+    (and those only with ``--force``): all of it is checked before any work starts."""
+    from core.io import check_user_target
+
     out = Path(text)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {text}: this is a file, not a folder; give a folder (or a new name for one) "
@@ -214,6 +219,8 @@ def _out_folder(text: str) -> Path:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StudioError(f"cannot create the folder {out}: {exc.strerror or exc}") from None
+    for name in OUTPUTS:
+        check_user_target(out / name, overwrite=force, hint="use --force to replace it")
     return out
 
 

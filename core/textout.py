@@ -95,7 +95,7 @@ def json_text(value: Any, *, indent: int | None = 2) -> str:
 
 def human_size(num_bytes: int | float | None) -> str:
     """A file size in decimal units, as the window and ``models`` show it: "44.7 MB", "1.07 GB"."""
-    if not isinstance(num_bytes, (int, float)) or isinstance(num_bytes, bool) or num_bytes <= 0:
+    if not isinstance(num_bytes, (int, float)) or isinstance(num_bytes, bool) or num_bytes < 0:
         return "—"
     try:
         size = float(num_bytes)

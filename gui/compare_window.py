@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMai
 
 from core.compare import PRESETS
 from core.images import collect_images
-from core.io import atomic_write_text
+from core.io import write_user_file
 from core.zoo import FAMILIES, get_spec, list_specs
 from gui.actions import new_action
 from gui.compare_worker import VISUALS_LIMIT, CompareClient
@@ -359,16 +359,16 @@ class CompareWindow(QMainWindow):
 
     # -- export --------------------------------------------------------------------------
 
-    def export_csv(self, path: str) -> Path:
-        """Write the table (one line per model and photo) atomically."""
-        return atomic_write_text(path, table_csv(self.table.source.entries(), self._run_paths))
+    def export_csv(self, path: str, *, overwrite: bool = False) -> Path:
+        """Write the table (one line per model and photo) atomically; a confirmed dialog passes ``overwrite``."""
+        return write_user_file(path, table_csv(self.table.source.entries(), self._run_paths), overwrite=overwrite)
 
     def export_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export Comparison", "comparison.csv", "CSV (*.csv)")
         if not path:
             return
         try:
-            self.statusBar().showMessage(f"Saved {self.export_csv(path)}.", 8000)
+            self.statusBar().showMessage(f"Saved {self.export_csv(path, overwrite=True)}.", 8000)
         except Exception as exc:  # noqa: BLE001 - shown, never raised into the event loop
             self.statusBar().showMessage(f"Could not save: {error_text(exc)}", 15000)
 

@@ -1,4 +1,4 @@
-"""Writing predictions to CSV or JSON, atomically (temp file + os.replace)."""
+"""Writing predictions to CSV or JSON, atomically (``core.io.write_user_file``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterable
@@ -47,26 +46,22 @@ def _json_text(predictions: list) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Readers see the old file or the whole new one, never a half-written one."""
-    target = Path(path)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+def write_atomic(path: str | os.PathLike[str], text: str, *, overwrite: bool = False) -> None:
+    """Readers see the old file or the whole new one, never a half-written one.
+
+    ``overwrite``: the save dialog confirmed replacing an existing file; anything but a
+    regular file or a new name (a link, a FIFO, a device, a folder) is refused regardless.
+    """
+    from core.io import write_user_file
+
+    write_user_file(path, text, overwrite=overwrite)
 
 
-def export_predictions(path: str | os.PathLike[str], predictions: Iterable) -> int:
+def export_predictions(path: str | os.PathLike[str], predictions: Iterable, *, overwrite: bool = False) -> int:
     """Write ``predictions`` as CSV or JSON (chosen by the suffix); returns the row count."""
     rows = list(predictions)
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(f"export to .csv or .json, not '{suffix or Path(path).name}'")
-    write_atomic(path, _csv_text(rows) if suffix == ".csv" else _json_text(rows))
+    write_atomic(path, _csv_text(rows) if suffix == ".csv" else _json_text(rows), overwrite=overwrite)
     return len(rows)

@@ -14,6 +14,7 @@ from PySide6.QtCore import Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
+from core.errors import StudioError
 from gui.dropping import paths_from_mime, save_pasted_image
 from gui.export import export_predictions
 from gui.workers import Job
@@ -61,20 +62,23 @@ class FileCommands:
         start = os.path.join(self.settings.last_dir, "predictions.csv")
         path, chosen = QFileDialog.getSaveFileName(self, "Export results", start, "CSV (*.csv);;JSON (*.json)")
         if path:
-            if not os.path.splitext(path)[1]:
+            confirmed = bool(os.path.splitext(path)[1])  # the dialog asked about replacing this very name
+            if not confirmed:
                 path += ".json" if chosen.startswith("JSON") else ".csv"
             self.settings.last_dir = os.path.dirname(path)
-            self.export_results(path)
+            self.export_results(path, overwrite=confirmed)
 
-    def export_results(self, path: str) -> int:
-        """Write the finished predictions to ``path`` (.csv or .json); returns how many."""
+    def export_results(self, path: str, *, overwrite: bool = False) -> int:
+        """Write the finished predictions to ``path`` (.csv or .json); returns how many.
+
+        An existing file is replaced only with ``overwrite`` (the save dialog confirmed it)."""
         predictions = self.gallery.finished_predictions()
         if not predictions:
             self.show_message("Nothing to export yet: no photo has been classified.")
             return 0
         try:
-            count = export_predictions(path, predictions)
-        except (OSError, ValueError) as exc:
+            count = export_predictions(path, predictions, overwrite=overwrite)
+        except (OSError, ValueError, StudioError) as exc:
             self.banner.show_message(f"Could not export the results: {exc}", kind="error")
             return 0
         self.show_message(f"Exported {count} result{'s' * (count != 1)} to {path}")

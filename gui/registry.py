@@ -22,7 +22,8 @@ from PySide6.QtCore import Slot
 from gui.settings import DEFAULT_MODEL
 
 LOADING_TEXT = "Loading models…"
-REGISTRY_ACTIONS = ("import_weights", "download_weights", "compare", "choose_model", "choose_device", "train_model")
+REGISTRY_ACTIONS = ("import_weights", "download_weights", "compare", "choose_model", "choose_device", "train_model",
+                    "manage_models")
 
 
 @dataclass(frozen=True)

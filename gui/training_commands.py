@@ -57,6 +57,19 @@ class TrainingCommands:
         wizard.raise_()
         wizard.activateWindow()
 
+    def manage_saved_models(self) -> None:
+        """File › Manage Saved Models…: sizes of saved models and runs; trash or delete them."""
+        from gui.manage_models import ManageModelsDialog
+
+        dialog = getattr(self, "manage_dialog", None)
+        if dialog is None:
+            self.manage_dialog = dialog = ManageModelsDialog(self, self.jobs)
+            dialog.changed.connect(self.refresh_my_models)
+        dialog.refresh()
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+
     def refresh_my_models(self, _name: str = "") -> None:
         """List the saved bundles again under "My models" in the model picker (and in ``specs``)."""
         if not self.registry_ready or self._closed:

@@ -9,7 +9,9 @@ is wrong; weights always load with ``weights_only=True``.
 
 The zoo's ``get_spec`` falls back to :func:`bundle_spec`, so a bundle's name (or
 folder) works wherever a registry name does: ``classify --model NAME``, the
-inference engine, explain, compare.
+inference engine, explain, compare. A path loads exactly that folder (never a
+saved model of the same base name); its spec is named by the folder's path, so
+every later ``get_spec(spec.name)`` finds the same bundle.
 """
 
 from __future__ import annotations
@@ -33,13 +35,13 @@ import platformdirs
 import torch
 from torch import nn
 
-from core.errors import StudioError, WeightsError
+from core.errors import StudioError, UnknownModelError, WeightsError
 from core.userfiles import UnreadableFile, read_json
 from core.zoo.spec import ModelSpec, Preprocess
 
 __all__ = ["Bundle", "FORMAT", "FORMAT_VERSION", "FAMILY", "models_dir", "write_bundle", "read_bundle",
            "find_bundle", "list_bundles", "bundle_spec", "build_bundle_model", "load_bundle_model",
-           "delete_bundle", "unique_name", "check_name"]
+           "delete_bundle", "unique_name", "check_name", "looks_like_path", "bundle_key", "BundleNotFoundError"]
 
 FORMAT = "convnet-studio.bundle"
 FORMAT_VERSION = 1
@@ -91,14 +93,15 @@ class Bundle:
 # -- writing ---------------------------------------------------------------------
 
 
-def unique_name(base: str, root: Path | None = None) -> str:
-    """``base`` made valid, with -2, -3... appended while a bundle of that name exists."""
+def unique_name(base: str, root: Path | None = None, *, others: tuple[Path, ...] = ()) -> str:
+    """``base`` made valid, with -2, -3... appended while a bundle of that name exists (in ``root``
+    or any of ``others``, e.g. the runs folder: a name is free only where nothing of it exists)."""
     root = root or models_dir()
     clean = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-._")[:56] or "model"
     if not clean[0].isalnum():
         clean = "m" + clean
     name, n = clean, 1
-    while (root / name).exists():
+    while any(os.path.lexists(folder / name) for folder in (root, *others)):
         n += 1
         name = f"{clean}-{n}"
     return name
@@ -299,25 +302,58 @@ def _weights_path(meta: dict, folder: Path) -> Path:
 # -- lookup ------------------------------------------------------------------------
 
 
-def find_bundle(name_or_path: str | os.PathLike[str]) -> Bundle | None:
-    """The bundle called ``name_or_path`` in the models folder, or at that folder path; None if neither.
+def looks_like_path(text: str) -> bool:
+    """True for a folder path rather than a saved model's name: it holds a path separator (or is ``~``/``.``)."""
+    return ("/" in text or os.sep in text or (os.altsep is not None and os.altsep in text)
+            or text.startswith("~") or text in (".", ".."))
 
-    A folder that exists but is not a valid bundle raises ``WeightsError``.
+
+class BundleNotFoundError(UnknownModelError):
+    """``--model PATH`` names a folder that does not exist (or is not a folder)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.name = path
+        StudioError.__init__(self, f"no saved model at {path}: {problem}")
+
+
+def find_bundle(name_or_path: str | os.PathLike[str]) -> Bundle | None:
+    """The bundle ``name_or_path`` names: exactly that folder for a path, else the saved model of that name.
+
+    A path (anything with a path separator, see :func:`looks_like_path`) is only ever that folder:
+    a missing one raises :class:`BundleNotFoundError`, never a fallback to a saved model with the
+    same base name. A bare name is looked up in the models folder (without case), then as a folder
+    of that name in the current directory. None when neither exists; a folder that exists but is not
+    a valid bundle raises ``WeightsError``.
     """
     text = os.fspath(name_or_path).strip()
     if not text:
         return None
+    if looks_like_path(text):
+        path = Path(text).expanduser()
+        if not path.exists():
+            raise BundleNotFoundError(text, "the folder does not exist")
+        if not path.is_dir():
+            raise BundleNotFoundError(text, "it is not a folder (a saved model is a folder with meta.json)")
+        return read_bundle(path)
     if NAME_RE.fullmatch(text):
         root = models_dir()
         folder = root / text
         if not folder.is_dir() and root.is_dir():  # names are matched without case, as registry names are
             folder = next((p for p in root.iterdir() if p.name.lower() == text.lower() and p.is_dir()), folder)
-        if folder.is_dir() and (folder / META_NAME).exists():
+        if folder.is_dir():
             return read_bundle(folder)
-    path = Path(text).expanduser()
-    if path.is_dir() and ((path / META_NAME).exists() or os.sep in text or "/" in text):
-        return read_bundle(path)
+    if Path(text).is_dir():
+        return read_bundle(Path(text))
     return None
+
+
+def bundle_key(bundle: Bundle) -> str:
+    """The model name that finds exactly this bundle again: its name in the models folder, else its folder."""
+    try:
+        in_models = bundle.folder.parent.resolve() == models_dir().resolve() and bundle.folder.name == bundle.name
+    except OSError:
+        in_models = False
+    return bundle.name if in_models else str(bundle.folder)
 
 
 def list_bundles(root: str | os.PathLike[str] | None = None) -> list[Bundle]:
@@ -362,7 +398,7 @@ def spec_of(bundle: Bundle) -> ModelSpec:
     base = registry_spec(bundle.architecture)
     assert base is not None
     return dataclasses.replace(
-        base, name=bundle.name, display_name=bundle.display_name, family=FAMILY, categories=bundle.classes,
+        base, name=bundle_key(bundle), display_name=bundle.display_name, family=FAMILY, categories=bundle.classes,
         builder=functools.partial(build_bundle_model, base.name), preprocess=bundle.preprocess,
         params=bundle.params or base.params, acc1=None, acc5=None, weights_url=None, weights_file=None,
         weights_size=bundle.weights_path.stat().st_size, local_weights=bundle.weights_path,

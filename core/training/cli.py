@@ -116,8 +116,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.training.trainer import Trainer
 
     reporter = ConsoleReporter(json_mode=args.json)
+    _check_out(args)
+    options = dict(callbacks=[reporter], models_root=args.out, overwrite=args.overwrite)
     if args.resume:
-        trainer = Trainer.resume_from(args.resume, callbacks=[reporter], models_root=args.out)
+        trainer = Trainer.resume_from(args.resume, **options)
     else:
         if not args.folder:
             raise UsageError("give the training FOLDER (one subfolder per class), or --resume RUN_DIR")
@@ -126,7 +128,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 check_name(args.name)
             except StudioError as exc:
                 raise UsageError(f"--name: {exc}") from None
-        trainer = Trainer(_settings(args), callbacks=[reporter], models_root=args.out)
+        settings = _settings(args)
+        _check_space(settings.model, args.out)
+        trainer = Trainer(settings, **options)
     try:
         result = trainer.fit()
     except KeyboardInterrupt:
@@ -137,21 +141,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not trainer.is_main:
         return EXIT_OK
     if args.json:
-        print(json.dumps({**result.to_json(), "name": trainer.name}, indent=2))
+        print(json.dumps({**result.to_json(), "name": trainer.name, "renamed_from": trainer.renamed_from}, indent=2))
     else:
         _eprint(result.message)
+        if trainer.renamed_from:
+            _eprint(f"note: '{trainer.renamed_from}' was taken, so this model is saved as '{trainer.name}' "
+                    f"(--overwrite replaces '{trainer.renamed_from}' instead)")
         print(f"saved model '{trainer.name}': {result.bundle}")
         print(f"use it: python main.py classify IMAGE --model {trainer.name if args.out is None else result.bundle}")
     return EXIT_OK
 
 
+def _check_out(args: argparse.Namespace) -> None:
+    """``--out`` must be a folder we can write before any work starts (not after training)."""
+    from core.training.storage import check_models_root
+
+    if args.out is not None:
+        try:
+            check_models_root(args.out)
+        except StudioError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def _check_space(model: str, out: str | None) -> None:
+    """Before the data scan: the checkpoints and bundle of this architecture must fit (float32 weights)."""
+    from core.training.storage import check_free_space
+    from core.zoo import get_spec
+
+    check_free_space(4 * get_spec(model).params, models_root=out)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    from core.errors import UnknownModelError
     from core.training.bundles import find_bundle
     from core.training.export import export_bundle
 
-    if find_bundle(args.bundle) is None:
+    try:
+        found = find_bundle(args.bundle)
+    except UnknownModelError as exc:
+        raise UsageError(str(exc)) from None
+    if found is None:
         raise UsageError(f"no saved model called '{args.bundle}' (give its name or its folder)")
-    path = export_bundle(args.bundle, args.format, args.out)
+    path = export_bundle(args.bundle, args.format, args.out, overwrite=args.force, hint="use --force to replace it")
     if args.json:
         print(json.dumps({"bundle": args.bundle, "format": args.format, "path": str(path)}))
     else:
@@ -190,6 +221,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=_whole, default=None, help="stop after P epochs without improvement")
     p.add_argument("--name", default=None, help="name of the saved model (default: FOLDER-MODEL)")
     p.add_argument("--out", default=None, help="folder to save the model in (default: the app's models folder)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the saved model and run called --name (default: a new name such as NAME-2)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="go on from the checkpoint in a run folder")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--seed", type=_whole, default=0)
@@ -201,6 +234,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a saved model to TorchScript or ONNX")
     p.add_argument("bundle", help="saved model name or folder")
     p.add_argument("--format", required=True, choices=list(FORMATS))
-    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--out", required=True, help="output file (a new name, or an existing file with --force)")
+    p.add_argument("--force", action="store_true", help="replace --out if it is an existing regular file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export)

@@ -84,7 +84,8 @@ class EpochEnd(_Payload):
 @dataclass(frozen=True)
 class Notice(_Payload):
     """Something the user should know: ``kind`` is one of skipped_file, oom_retry, paused, resumed,
-    resumed_from, lr_found, early_stop, checkpoint."""
+    resumed_from, lr_found, early_stop, checkpoint, renamed (the name asked for was taken; ``path`` holds the
+    new name)."""
 
     kind: str
     message: str

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from core.errors import StudioError
-from core.io import atomic_write_bytes
+from core.io import check_user_target, write_user_file
 from core.training.bundles import META_NAME, Bundle, load_bundle_model
 
 __all__ = ["FORMATS", "export_bundle", "ONNX_HINT"]
@@ -33,8 +33,12 @@ def _meta_text(bundle: Bundle) -> str:
     return read_small_file(bundle.folder / META_NAME).decode("utf-8", errors="replace")
 
 
-def export_bundle(name_or_path: str | os.PathLike[str], fmt: str, out: str | os.PathLike[str]) -> Path:
-    """Write the bundle's model to ``out`` in ``fmt`` ("torchscript" or "onnx"); returns the file."""
+def export_bundle(name_or_path: str | os.PathLike[str], fmt: str, out: str | os.PathLike[str], *,
+                  overwrite: bool = False, hint: str = "") -> Path:
+    """Write the bundle's model to ``out`` in ``fmt`` ("torchscript" or "onnx"); returns the file.
+
+    ``out`` follows :func:`core.io.write_user_file`: a new name or (with ``overwrite``) a regular file.
+    """
     if fmt not in FORMATS:
         raise StudioError(f"unknown export format '{fmt}' (choose one of: {', '.join(FORMATS)})")
     if fmt == "onnx":
@@ -42,18 +46,18 @@ def export_bundle(name_or_path: str | os.PathLike[str], fmt: str, out: str | os.
             import onnx  # noqa: F401
         except ImportError:
             raise StudioError(ONNX_HINT) from None
-    model, bundle = load_bundle_model(name_or_path)
     out = Path(out)
-    if not out.parent.is_dir():
-        raise StudioError(f"cannot write {out}: the folder {out.parent} does not exist")
+    check_user_target(out, overwrite=overwrite, hint=hint)  # before the slow part
+    model, bundle = load_bundle_model(name_or_path)
     size = bundle.preprocess.crop_size
     example = torch.zeros(1, 3, size, size)
     if fmt == "torchscript":
-        return _torchscript(model, example, bundle, out)
-    return _onnx(model, example, bundle, out)
+        return _torchscript(model, example, bundle, out, overwrite, hint)
+    return _onnx(model, example, bundle, out, overwrite, hint)
 
 
-def _torchscript(model: torch.nn.Module, example: torch.Tensor, bundle: Bundle, out: Path) -> Path:
+def _torchscript(model: torch.nn.Module, example: torch.Tensor, bundle: Bundle, out: Path, overwrite: bool,
+                 hint: str) -> Path:
     # torch.jit is deprecated upstream (FutureWarning) but still the one format LibTorch/C++ loads.
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", FutureWarning)
@@ -61,10 +65,11 @@ def _torchscript(model: torch.nn.Module, example: torch.Tensor, bundle: Bundle, 
         traced = torch.jit.trace(model, example, check_trace=False)
         buffer = io.BytesIO()
         torch.jit.save(traced, buffer, _extra_files={META_NAME: _meta_text(bundle)})
-    return atomic_write_bytes(out, buffer.getvalue())
+    return write_user_file(out, buffer.getvalue(), overwrite=overwrite, hint=hint)
 
 
-def _onnx(model: torch.nn.Module, example: torch.Tensor, bundle: Bundle, out: Path) -> Path:
+def _onnx(model: torch.nn.Module, example: torch.Tensor, bundle: Bundle, out: Path, overwrite: bool,
+          hint: str) -> Path:
     import onnx
 
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
@@ -79,7 +84,7 @@ def _onnx(model: torch.nn.Module, example: torch.Tensor, bundle: Bundle, out: Pa
         proto = onnx.load(tmp)
         entry = proto.metadata_props.add()
         entry.key, entry.value = "convnet_studio_meta", json.dumps(json.loads(_meta_text(bundle)))
-        return atomic_write_bytes(out, proto.SerializeToString())
+        return write_user_file(out, proto.SerializeToString(), overwrite=overwrite, hint=hint)
     except StudioError:
         raise
     except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds; say which model failed

@@ -185,11 +185,7 @@ class Runtime:
         bundle = find_bundle(self.settings.model) if spec.family == FAMILY else None
         self.architecture = bundle.architecture if bundle else spec.name
         self.base_display_name = get_spec(self.architecture).display_name
-        if self.settings.name is None:  # chosen once; the checkpoint keeps it for resuming
-            from core.training.bundles import unique_name
-
-            folder = Path(self.settings.data).name if self.settings.data else "model"
-            self.settings = self.settings.replace(name=unique_name(f"{folder}-{self.architecture}", self.models_root))
+        self._choose_name()  # chosen once; the checkpoint keeps it for resuming
         self.name = self.settings.name
         if self.run_dir is None:
             from core.training.trainer import runs_dir

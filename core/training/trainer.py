@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import platformdirs
-import torch
 
 from core.data import DataSplit
 from core.errors import Cancelled, StudioError, WeightsError
@@ -71,7 +70,8 @@ class Trainer(Runtime):
 
     def __init__(self, settings: TrainSettings, *, callbacks: Iterable[Callback] = (),
                  data: DataSplit | None = None, run_dir: str | os.PathLike[str] | None = None,
-                 models_root: str | os.PathLike[str] | None = None) -> None:
+                 models_root: str | os.PathLike[str] | None = None, overwrite: bool = False,
+                 keep_checkpoints: bool = False) -> None:
         super().__init__()
         self.settings = settings
         self.data = data
@@ -83,6 +83,11 @@ class Trainer(Runtime):
             self.callbacks.append(EarlyStopping(settings.patience))
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.models_root = Path(models_root) if models_root is not None else None
+        self.overwrite = overwrite  # replace a saved model / run of the same name (else a new unique name)
+        self.keep_checkpoints = keep_checkpoints  # False: a finished run keeps only run.json
+        self.renamed_from: str | None = None  # the name asked for, when it was taken and another was chosen
+        self._auto_run_dir = run_dir is None
+        self._name_chosen = False
         self._resume_path: Path | None = None
         self._saved_epoch = 0
         self._fitted = False
@@ -90,7 +95,7 @@ class Trainer(Runtime):
 
     @classmethod
     def resume_from(cls, run_dir: str | os.PathLike[str], *, callbacks: Iterable[Callback] = (),
-                    models_root: str | os.PathLike[str] | None = None) -> "Trainer":
+                    models_root: str | os.PathLike[str] | None = None, **options: Any) -> "Trainer":
         """A trainer that goes on from the checkpoint in ``run_dir`` with the run's own settings."""
         checkpoint = load_checkpoint(run_dir)
         try:
@@ -99,7 +104,7 @@ class Trainer(Runtime):
             raise WeightsError(f"the checkpoint in {run_dir} has damaged settings ({str(exc)[:160]})") from None
         trainer = cls(settings, callbacks=callbacks,
                       run_dir=Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).parent,
-                      models_root=models_root)
+                      models_root=models_root, **options)
         trainer._resume_path = trainer.run_dir
         return trainer
 
@@ -163,8 +168,12 @@ class Trainer(Runtime):
             with self._runtime():
                 checkpoint = load_checkpoint(self._resume_path) if self._resume_path else None
                 self._prepare(checkpoint)
+                self._check_space()
+                if checkpoint is None:
+                    self._claim_run_dir()
                 status, message = self._train()
                 bundle = self._finish(status)
+                self._prune(status)
                 result = FitResult(status, message, self.epoch, self.final_metrics(), bundle, self.run_dir,
                                    self.recorder.to_json())
                 self.emit("fit_end", FitEnd(status, message, self.epoch, result.metrics,
@@ -176,10 +185,70 @@ class Trainer(Runtime):
             status, message = "cancelled", str(exc)
         except StudioError as exc:
             status, message = "failed", str(exc)
+        if self._auto_run_dir and self._resume_path is None and self.run_dir is not None:
+            with contextlib.suppress(OSError):
+                self.run_dir.rmdir()  # only if empty: a run that saved nothing leaves no folder
         self._emit_quietly(FitEnd(status, message, self.epoch, {}, None))
         if status == "cancelled":
             raise Cancelled("training")
         raise TrainingError(message)
+
+    # -- names, run folders and disk use (core.training.storage) ------------------------------
+
+    def _choose_name(self) -> None:
+        """The run's name: the one asked for unless a saved model or run has it (then NAME-2, said in a
+        notice), or FOLDER-ARCHITECTURE made unique. ``overwrite`` keeps the name asked for."""
+        if self._name_chosen or self._resume_path is not None:
+            return
+        from core.training import storage
+
+        self._name_chosen = True
+        folder = Path(self.settings.data).name if self.settings.data else "model"
+        name, renamed = storage.choose_name(self.settings.name, f"{folder}-{self.architecture}",
+                                            models_root=self.models_root, in_runs=self._auto_run_dir,
+                                            overwrite=self.overwrite)
+        self.settings = self.settings.replace(name=name)
+        if renamed:
+            self._renamed(renamed, name)
+
+    def _renamed(self, old: str, new: str) -> None:
+        self.renamed_from = self.renamed_from or old
+        self.emit("notice", Notice("renamed", f"a saved model or training run called '{old}' already exists; "
+                                              f"this one is saved as '{new}' (the other is kept)", new))
+
+    def _check_space(self) -> None:
+        """Refuse to start when the checkpoints and the bundle will not fit (main process)."""
+        if self.is_main:
+            from core.training import storage
+
+            tensors = [*self.model.parameters(), *self.model.buffers()]
+            storage.check_free_space(sum(t.numel() * t.element_size() for t in tensors), run_dir=self.run_dir,
+                                     models_root=self.models_root)
+
+    def _claim_run_dir(self) -> None:
+        """Create this run's folder before the first epoch; never reuse another run's (unless ``overwrite``)."""
+        if not self.is_main or not self._auto_run_dir:
+            return
+        from core.training import storage
+
+        for _ in range(100):
+            if storage.claim_run_dir(self.run_dir, overwrite=self.overwrite):
+                return
+            old = self.name  # another run took the name since it was chosen
+            self.name = storage.choose_name(old, old, models_root=self.models_root, in_runs=True,
+                                            overwrite=False)[0]
+            self.settings = self.settings.replace(name=self.name)
+            self.run_dir = runs_dir() / self.name
+            self._renamed(old, self.name)
+        raise StudioError(f"cannot create a run folder in {runs_dir()}")
+
+    def _prune(self, status: str) -> None:
+        """A finished run (its bundle saved) keeps only ``run.json``: checkpoints are for resuming."""
+        if self.is_main and not self.keep_checkpoints and self.run_dir is not None:
+            from core.training import storage
+
+            storage.prune_run(self.run_dir, status=status, name=self.name, epochs_done=self.epoch, step=self.step,
+                              metrics=self.final_metrics())
 
     def _emit_quietly(self, event: FitEnd) -> None:
         with contextlib.suppress(CancelFit):
@@ -304,15 +373,20 @@ class Trainer(Runtime):
         """Write the bundle (main process); every process waits for it."""
         bundle = None
         if self.is_main:
-            from core.training.bundles import write_bundle
+            from core.training.bundles import models_dir, unique_name, write_bundle
 
             state, metrics = self.model.state_dict(), self.final_metrics()
             best_file = self.run_dir / BEST_NAME if self.run_dir else None
             if (self.settings.keep_best and self.best and self.best["epoch"] != self.epoch
                     and best_file is not None and best_file.is_file()):
                 state = load_checkpoint(best_file)["model"]
+            root = self.models_root or models_dir()
+            if not self.overwrite and os.path.lexists(root / self.name):  # taken while this run trained
+                old, self.name = self.name, unique_name(self.name, root)
+                self.settings = self.settings.replace(name=self.name)
+                self._renamed(old, self.name)
             bundle = write_bundle(self.name, state, self.bundle_meta(metrics, status), root=self.models_root,
-                                  overwrite=True)
+                                  overwrite=self.overwrite)
         self.dist.barrier()
         return bundle
 

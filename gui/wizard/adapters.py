@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,8 +150,10 @@ def _row(sample, prediction) -> ValPrediction:
     return ValPrediction(sample.path, sample.label, best.index, float(best.prob), float(probs.get(sample.label, 0.0)))
 
 
-def rename_bundle(old: str, new: str) -> str:
-    """Save the bundle ``old`` under the name ``new`` (its folder is renamed); returns ``new``."""
+def rename_bundle(old: str, new: str, *, overwrite: bool = False) -> str:
+    """Save the bundle ``old`` under the name ``new`` (its folder is renamed); returns ``new``.
+
+    A saved model already called ``new`` is replaced only with ``overwrite`` (the person confirmed it)."""
     from core.io import atomic_write_text
     from core.training.bundles import META_NAME, check_name, find_bundle, models_dir
 
@@ -161,7 +164,7 @@ def rename_bundle(old: str, new: str) -> str:
     if bundle is None:
         raise StudioError(f"no saved model called '{old}'")
     dest = bundle.folder.parent / new
-    if dest.exists() or find_bundle(new) is not None:
+    if not overwrite and (os.path.lexists(dest) or find_bundle(new) is not None):
         raise StudioError(f"a model called '{new}' already exists in {models_dir()}; choose another name")
     meta_path = bundle.folder / META_NAME
     from core.userfiles import read_json
@@ -170,9 +173,18 @@ def rename_bundle(old: str, new: str) -> str:
     meta["name"] = new
     display = str(meta.get("display_name") or old)
     meta["display_name"] = new + display[len(old):] if display.startswith(old) else new
+    aside = dest.with_name(f".{new}.{os.getpid()}.old") if os.path.lexists(dest) else None
     try:
+        if aside is not None:
+            os.replace(dest, aside)  # the replaced model stays whole until the new one is in place
         os.replace(bundle.folder, dest)
         atomic_write_text(Path(dest) / META_NAME, json.dumps(meta, indent=2))
     except OSError as exc:
+        if aside is not None and not os.path.lexists(dest):
+            os.replace(aside, dest)
         raise StudioError(f"cannot rename the model to '{new}': {exc.strerror or exc}") from None
+    if aside is not None and aside.is_dir() and not aside.is_symlink():
+        shutil.rmtree(aside, ignore_errors=True)
+    elif aside is not None:
+        aside.unlink(missing_ok=True)
     return new

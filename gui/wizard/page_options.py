@@ -158,7 +158,7 @@ class OptionsPage(QWizardPage):
             self.completeChanged.emit()
             return
         exists = find_bundle(text.strip()) is not None
-        self.name_note.setText(f"<span style='color:{warn}'>Replaces the saved model of that name.</span>" if exists
+        self.name_note.setText(f"<span style='color:{warn}'>A saved model has that name: this one gets a new one (the last page can replace the old).</span>" if exists
                                else "Appears under “My models” in the main window.")
         self.completeChanged.emit()
 

@@ -8,7 +8,7 @@ import os
 
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QPushButton, QSplitter, QTableWidget,
+    QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QMessageBox, QPushButton, QSplitter, QTableWidget,
     QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget, QWizardPage,
 )
 
@@ -31,10 +31,10 @@ def _epochs(count) -> str:
     return plural(count, "epoch") if isinstance(count, int) else "? epochs"
 
 
-def _export(name: str, fmt: str, path: str) -> str:
+def _export(name: str, fmt: str, path: str, overwrite: bool = False) -> str:
     from core.training import export_bundle
 
-    return str(export_bundle(name, fmt, path))
+    return str(export_bundle(name, fmt, path, overwrite=overwrite))
 
 
 class ResultsPage(QWizardPage):
@@ -117,6 +117,10 @@ class ResultsPage(QWizardPage):
         result, evaluation = self.plan.result or {}, self.plan.evaluation
         self.name.setText(self.model_name)
         self.message.clear()
+        asked = self.plan.name
+        if asked and self.model_name and asked != self.model_name:  # the name was taken: never replaced silently
+            self._say(f"A saved model called “{asked}” already exists, so this one was saved as “{self.model_name}”. "
+                      f"To replace the old one, type “{asked}” above and press Save Under This Name.", "warning")
         self.summary.setText(self._summary(result, evaluation))
         if evaluation is None:
             self.confusion.set_matrix([], [])
@@ -186,7 +190,10 @@ class ResultsPage(QWizardPage):
 
         new = self.name.text().strip()
         try:
-            rename_bundle(self.model_name, new)
+            replace = new != self.model_name and _taken(new)
+            if replace and not self.confirm_replace(new):
+                return
+            rename_bundle(self.model_name, new, overwrite=replace)
         except StudioError as exc:
             self._say(str(exc), "error")
             return
@@ -196,15 +203,23 @@ class ResultsPage(QWizardPage):
         self._say(f"Saved as “{new}”.", "ok")
         self.saved.emit(new)
 
+    def confirm_replace(self, name: str) -> bool:
+        """Ask before a saved model is replaced (tests replace this method)."""
+        answer = QMessageBox.question(
+            self, "Replace a saved model?",
+            f"A saved model called “{name}” already exists. Replace it with this one? This cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
     def export_dialog(self, fmt: str) -> None:
         _text, name_filter, suffix = EXPORTS[fmt]
         start = os.path.join(os.path.expanduser("~"), self.model_name + suffix)
         path, _ = QFileDialog.getSaveFileName(self, "Export the model", start, name_filter)
         if path:
-            self.export(fmt, path)
+            self.export(fmt, path, overwrite=True)  # the save dialog asked before replacing a file
 
-    def export(self, fmt: str, path: str) -> Job:
-        job = Job(_export, self.model_name, fmt, path, parent=self)
+    def export(self, fmt: str, path: str, *, overwrite: bool = False) -> Job:
+        job = Job(_export, self.model_name, fmt, path, overwrite, parent=self)
         job.returned.connect(self._on_exported)  # bound methods: they run on the GUI thread
         job.errored.connect(self._on_export_failed)
         job.finished.connect(self._on_export_finished)
@@ -225,6 +240,13 @@ class ResultsPage(QWizardPage):
     def _say(self, text: str, kind: str | None) -> None:
         colour = state_color(kind, self.palette()).name() if kind else None
         self.message.setText(f"<span style='color:{colour}'>{html.escape(text)}</span>" if colour else html.escape(text))
+
+
+def _taken(name: str) -> bool:
+    from core.training import find_bundle
+    from core.training.bundles import models_dir
+
+    return os.path.lexists(models_dir() / name) or find_bundle(name) is not None
 
 
 def _table(parent, headers: list[str]) -> QTableWidget:

@@ -73,7 +73,7 @@ def test_resumed_run_ends_with_the_same_weights(digits: Path, tmp_path: Path) ->
 
 def test_checkpoint_holds_everything_and_loads_weights_only(digits: Path, tmp_path: Path) -> None:
     settings = TrainSettings(data=str(digits), epochs=1, **SETTINGS)
-    trainer = Trainer(settings, run_dir=tmp_path / "run")
+    trainer = Trainer(settings, run_dir=tmp_path / "run", keep_checkpoints=True)  # a finished run prunes them
     trainer.fit()
     data = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     for key in ("model", "optimizer", "scheduler", "scaler", "epochs_done", "step", "classes", "settings", "rng",
