@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from typing import Any
@@ -98,6 +99,9 @@ def _settings(args: argparse.Namespace):
         spec = get_spec(args.model)
     except UnknownModelError as exc:
         raise UsageError(str(exc)) from None
+    if args.image_size is not None and args.image_size < spec.min_input_size:
+        raise UsageError(f"--image-size {args.image_size} is too small for {spec.display_name}: it needs at least "
+                         f"{spec.min_input_size} pixels (its pooling layers would leave nothing to classify)")
     strategy = args.strategy or ("scratch" if args.weights == "none" or not spec.pretrained else "finetune")
     values: dict[str, Any] = dict(
         data=args.folder, model=args.model, weights=args.weights, strategy=strategy, epochs=args.epochs,
@@ -163,13 +167,31 @@ def _whole(text: str) -> int:
     try:
         return int(text)
     except ValueError:
+        try:  # "1e3" is a whole number written as a float; "1e23" is one that is too large (said below)
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value == int(value):
+            return int(value)
         raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
+
+
+def _bounded(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high``, with both in the message."""
+
+    def parse(text: str) -> int:
+        value = _whole(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: use a whole number from {low} to {high}")
+        return value
+
+    return parse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     from core.training.augment import PRESETS
     from core.training.export import FORMATS
-    from core.training.settings import CACHE_MODES, OPTIMIZERS, SCHEDULES, STRATEGIES
+    from core.training.settings import CACHE_MODES, LIMITS, OPTIMIZERS, SCHEDULES, STRATEGIES
 
     p = sub.add_parser("train", help="train a classifier on a folder with one subfolder per class")
     p.add_argument("folder", nargs="?", help="class subfolders, or train/ and val/ folders of them")
@@ -178,22 +200,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="start from pretrained weights (default) or random ones")
     p.add_argument("--strategy", default=None, choices=list(STRATEGIES),
                    help="head | finetune | scratch (default: finetune, or scratch without pretrained weights)")
-    p.add_argument("--epochs", type=_whole, default=10)
-    p.add_argument("--batch-size", type=_whole, default=32)
+    p.add_argument("--epochs", type=_bounded(*LIMITS["epochs"]), default=10)
+    p.add_argument("--batch-size", type=_bounded(*LIMITS["batch_size"]), default=32)
     p.add_argument("--lr", type=_lr, default="auto", help="learning rate, or auto (default) for the lr finder")
     p.add_argument("--optimizer", default="adamw", choices=list(OPTIMIZERS))
     p.add_argument("--schedule", default="onecycle", choices=list(SCHEDULES))
     p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--image-size", type=_whole, default=None, help="pixels (default: the model's input size)")
+    p.add_argument("--image-size", type=_bounded(16, 1024), default=None,
+                   help="pixels (default: the model's input size; each model has a minimum: `models --json`)")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--augment", default="light", choices=list(PRESETS))
-    p.add_argument("--patience", type=_whole, default=None, help="stop after P epochs without improvement")
+    p.add_argument("--patience", type=_bounded(*LIMITS["patience"]), default=None,
+                   help="stop after P epochs without improvement")
     p.add_argument("--name", default=None, help="name of the saved model (default: FOLDER-MODEL)")
     p.add_argument("--out", default=None, help="folder to save the model in (default: the app's models folder)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="go on from the checkpoint in a run folder")
     p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--seed", type=_whole, default=0)
-    p.add_argument("--workers", type=_whole, default=0, help="data loader processes (default: 0)")
+    p.add_argument("--seed", type=_bounded(*LIMITS["seed"]), default=0)
+    p.add_argument("--workers", type=_bounded(*LIMITS["num_workers"]), default=0,
+                   help="data loader processes (default: 0)")
     p.add_argument("--cache", default="auto", choices=list(CACHE_MODES), help="where decoded images are kept")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_train)

@@ -142,6 +142,9 @@ class Runtime:
         spec = get_spec(self.settings.model)
         self.spec = spec
         self.image_size = self.settings.image_size or spec.preprocess.crop_size
+        if self.image_size < spec.min_input_size:
+            raise StudioError(f"image size {self.image_size} is too small for {spec.display_name}: it needs at least "
+                              f"{spec.min_input_size} pixels")
         self.spec_preprocess = spec.preprocess
         self.micro_batch = self.settings.batch_size
         decoded = self._decode(list(self.data.train) + list(self.data.val))
