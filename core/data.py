@@ -31,6 +31,7 @@ from torchvision.transforms import functional as F
 
 from core.errors import Cancelled, ImageError, StudioError
 from core.images import image_size, is_image_file, is_known_image, load_image, trim_aspect
+from core.diskcache import DiskCacheError, remove_stale_partials, reserve_npy
 from core.io import atomic_write_text
 from core.text import noun, plural
 from core.walk import subfolders, walk_folder
@@ -362,18 +363,22 @@ class DecodedImages:
         if cache_dir is None:
             return cls._decode_into(np.zeros(shape, np.uint8), samples, size, workers, progress, cancel)
         folder = Path(cache_dir)
-        folder.mkdir(parents=True, exist_ok=True)
         stem = cls._key(samples, size)
         tmp = folder / f".{stem}.{os.getpid()}.npy"
         try:
-            array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+            folder.mkdir(parents=True, exist_ok=True)
+            remove_stale_partials(folder)
+            array = reserve_npy(tmp, shape)  # checks free space, allocates every block: no SIGBUS later
             failed = cls._decode_into(array, samples, size, workers, progress, cancel).failed
             array.flush()
             del array
             atomic_write_text(folder / f"{stem}.json", json.dumps({str(k): v for k, v in failed.items()}))
             os.replace(tmp, folder / f"{stem}.npy")
-        except OSError as exc:
-            raise StudioError(f"cannot write the decode cache in {folder}: {exc.strerror or exc}") from None
+        except (OSError, StudioError) as exc:
+            if isinstance(exc, (DiskCacheError, Cancelled)):
+                raise
+            raise DiskCacheError(f"cannot write the decoded-image cache in {folder}: "
+                                 f"{getattr(exc, 'strerror', None) or exc}") from None
         finally:
             tmp.unlink(missing_ok=True)
         loaded = cls._load(folder, samples, size)

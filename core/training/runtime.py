@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from core.data import DataSplit, DecodedImages, ImageDataset, Sample, collate_samples, scan_folder, split_samples
+from core.diskcache import DiskCacheError
 from core.errors import StudioError
 from core.inference import resolve_device
 from core.training import setup
@@ -167,8 +168,14 @@ class Runtime:
         if mode == "auto":
             mode = "memory" if len(samples) * 3 * self.image_size**2 < MEMORY_CACHE_LIMIT else "disk"
         cache_dir = Path(platformdirs.user_cache_dir("convnet-studio")) / "decoded" if mode == "disk" else None
-        decoded = DecodedImages.build(samples, self.image_size, cache_dir=cache_dir, progress=self._progress("decode"),
-                                      cancel=self.controls.cancel_event)
+        try:
+            decoded = DecodedImages.build(samples, self.image_size, cache_dir=cache_dir,
+                                          progress=self._progress("decode"), cancel=self.controls.cancel_event)
+        except DiskCacheError as exc:  # a full or read-only disk: train without the cache, and say so
+            self.emit("notice", Notice("cache", f"{exc}; training without the cache (images are decoded again "
+                                                "every epoch, which is slower)"))
+            self._decoded = (key, None)
+            return None
         for index, reason in sorted(decoded.failed.items()):
             self.skipped[samples[index].path] = reason
             self.emit("notice", Notice("skipped_file", f"skipped {samples[index].path}: {reason}",

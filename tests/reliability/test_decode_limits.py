@@ -11,10 +11,11 @@ import os
 import subprocess
 import sys
 import textwrap
+import struct
 import threading
 import zlib
-import struct
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -27,6 +28,8 @@ from core.walk import walk_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_LIMIT = 2 << 30
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _float_tiff(path: Path, side: int) -> Path:
@@ -233,3 +236,81 @@ def test_train_and_val_with_different_classes_are_reported(tmp_path: Path) -> No
     text = " ".join(report.warnings)
     assert "only in val/" in text and "eel" in text and "only in train/" in text and "owl" in text
     assert report.to_json()["only_val"] == ["eel"]
+
+
+# -- the disk cache on a full disk -----------------------------------------------------------------------
+
+
+def _samples(tmp_path: Path, n: int = 6):
+    from core.data import scan_folder
+
+    root = tmp_path / "data"
+    for i in range(n):
+        _jpeg(root / ("a" if i % 2 else "b") / f"{i}.jpg", 30 * i)
+    return list(scan_folder(root).samples)
+
+
+def _partials(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.name.startswith(".decoded-")) if folder.exists() else []
+
+
+def test_disk_cache_refuses_before_writing_when_space_is_short(tmp_path: Path, monkeypatch) -> None:
+    import core.diskcache as diskcache
+    from core.data import DecodedImages
+
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(diskcache.shutil, "disk_usage", lambda _path: SimpleNamespace(free=10_000))
+    with pytest.raises(diskcache.DiskCacheError, match="needs .* MB but .* has only 0 MB free"):
+        DecodedImages.build(_samples(tmp_path), 32, cache_dir=cache)
+    assert _partials(cache) == [] and not list(cache.glob("*.npy"))
+
+
+def test_disk_cache_allocation_failure_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    import core.diskcache as diskcache
+    from core.data import DecodedImages
+
+    def full(_fd, _offset, _length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(diskcache.os, "posix_fallocate", full)
+    cache = tmp_path / "cache"
+    with pytest.raises(diskcache.DiskCacheError, match="the disk is full"):
+        DecodedImages.build(_samples(tmp_path), 32, cache_dir=cache)
+    assert _partials(cache) == [] and not list(cache.glob("*.npy"))
+
+
+def test_stale_partial_files_of_dead_runs_are_removed(tmp_path: Path) -> None:
+    from core.data import DecodedImages
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = cache / f".decoded-32px-abc.{int(dead.stdout)}.npy"
+    stale.write_bytes(b"partial")
+    decoded = DecodedImages.build(_samples(tmp_path), 32, cache_dir=cache)
+    assert decoded.array.shape == (6, 32, 32, 3) and not stale.exists() and _partials(cache) == []
+
+
+def test_training_goes_on_without_the_cache_on_a_full_disk(tmp_path: Path, monkeypatch, ledger) -> None:
+    import errno
+
+    import core.diskcache as diskcache
+    from core.training import Trainer, TrainSettings
+    from core.training.callbacks import EventForwarder
+
+    def full(_fd, _offset, _length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(diskcache.os, "posix_fallocate", full)
+    notices: list[str] = []
+    forward = EventForwarder(lambda name, e: notices.append(e.message) if name == "notice" else None)
+    _samples(tmp_path, 8)
+    settings = TrainSettings(data=str(tmp_path / "data"), model="resnet18", weights="none", strategy="scratch",
+                             epochs=1, batch_size=4, lr=0.01, image_size=16, augment="none", cache="disk")
+    result = Trainer(settings, callbacks=[forward], models_root=tmp_path / "models").fit()
+    assert result.status == "completed"
+    assert any("the disk is full" in n and "without the cache" in n for n in notices), notices
+    assert _partials(Path(os.environ["XDG_CACHE_HOME"])) == []
+    ledger.record("fault", "train --cache disk on a full disk", "survived")
