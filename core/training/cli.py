@@ -10,16 +10,20 @@ Under ``torchrun`` only rank 0 prints.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
-from typing import Any
+import threading
+from typing import Any, Iterator
 
 from core.cli import EXIT_OK, UsageError, _eprint
 from core.errors import StudioError
 from core.training.callbacks import Callback
-from core.training.events import BatchEnd, EpochEnd, FitStart, Notice, Progress
+from core.text import plural
+from core.training.events import BatchEnd, EpochEnd, FitEnd, FitStart, Notice, Progress
 
 __all__ = ["register", "cmd_train", "cmd_export"]
 
@@ -27,14 +31,21 @@ DEVICES = ["auto", "cpu", "cuda", "mps"]
 
 
 class ConsoleReporter(Callback):
-    """Epoch lines, notes and (on a terminal) a progress bar; silent on ranks other than 0."""
+    """Epoch lines, notes and (on a terminal) a progress bar; silent on ranks other than 0.
 
-    order = -40
+    Runs after the Checkpointer: an epoch's line is printed once its checkpoint is on disk, so a stop right
+    after "epoch 2/20" resumes after epoch 2. Skipped files are named one per line, the first
+    ``SKIPPED_SHOWN``; the rest are counted at the end (``--json`` lists every one).
+    """
+
+    order = 1100  # after Checkpointer (1000)
+    SKIPPED_SHOWN = 20
 
     def __init__(self, *, json_mode: bool) -> None:
         self.lines = sys.stderr if json_mode else sys.stdout
         self.bar = sys.stderr.isatty()
         self.quiet = os.environ.get("RANK", "0") not in ("", "0")  # under torchrun only rank 0 talks
+        self.skipped_files = 0
 
     def _bar(self, text: str) -> None:
         if self.bar and not self.quiet:
@@ -76,9 +87,24 @@ class ConsoleReporter(Callback):
               file=self.lines, flush=True)
 
     def notice(self, event: Notice) -> None:
+        if event.kind == "skipped_file":
+            self.skipped_files += 1
+            if self.skipped_files > self.SKIPPED_SHOWN:
+                return
         if not self.quiet and event.kind not in ("paused", "resumed"):
             self._clear()
             _eprint(("warning: " if event.kind == "data" else "note: ") + event.message)
+
+    def fit_end(self, event: FitEnd) -> None:
+        self.more_skipped()
+
+    def more_skipped(self) -> None:
+        """One line for the skipped files not named (printed once)."""
+        hidden, self.skipped_files = self.skipped_files - self.SKIPPED_SHOWN, min(self.skipped_files,
+                                                                                   self.SKIPPED_SHOWN)
+        if hidden > 0 and not self.quiet:
+            self._clear()
+            _eprint(f"note: {plural(hidden, 'more skipped file')} not named here (--json lists every one)")
 
 
 def _lr(text: str) -> float | str:
@@ -115,6 +141,37 @@ def _settings(args: argparse.Namespace):
         raise UsageError(str(exc)) from None
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP) while training: handled exactly like Ctrl+C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` in the main thread for the duration (then restored).
+
+    Raised between Python statements, it unwinds like Ctrl+C: a checkpoint being written is abandoned
+    (``core.io.atomic_write`` removes its temp file) and the previous one stays intact.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame) -> None:
+        raise Terminated(signum)
+
+    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {signum: signal.signal(signum, stop) for signum in wanted}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from core.training.bundles import check_name
     from core.training.trainer import Trainer
@@ -132,16 +189,21 @@ def cmd_train(args: argparse.Namespace) -> int:
                 raise UsageError(f"--name: {exc}") from None
         trainer = Trainer(_settings(args), callbacks=[reporter], models_root=args.out)
     try:
-        result = trainer.fit()
-    except KeyboardInterrupt:
+        with _stop_signals_interrupt():
+            result = trainer.fit()
+    except KeyboardInterrupt as stop:
         reporter._clear()
-        if trainer.run_dir is not None:
-            _eprint(f"interrupted; go on with: python main.py train --resume {trainer.run_dir}")
-        return 130
+        reporter.more_skipped()
+        signum = getattr(stop, "signum", signal.SIGINT)
+        hint = (f"; go on with: python main.py train --resume {trainer.run_dir}"
+                if getattr(trainer, "_saved_epoch", 0) else "")
+        _eprint(f"interrupted ({signal.Signals(signum).name}): {trainer.kept_checkpoint}{hint}")
+        return 128 + signum
     if not trainer.is_main:
         return EXIT_OK
     if args.json:
-        print(json.dumps({**result.to_json(), "name": trainer.name}, indent=2))
+        skipped = [{"path": path, "reason": reason} for path, reason in trainer.skipped.items()]
+        print(json.dumps({**result.to_json(), "name": trainer.name, "skipped": skipped}, indent=2))
     else:
         _eprint(result.message)
         print(f"saved model '{trainer.name}': {result.bundle}")

@@ -134,6 +134,9 @@ class Runtime:
                                       cancel=self.controls.cancel_event)
             for text in self.report.warnings:
                 self.emit("notice", Notice("data", text))
+            for item in self.report.unreadable:  # named one by one, like the files that fail to decode later
+                self.skipped[item["path"]] = item["reason"]
+                self.emit("notice", Notice("skipped_file", f"skipped {item['path']}: {item['reason']}", item["path"]))
             self.data = split_samples(self.report, self.settings.val_fraction, self.settings.seed)
         if len(self.data.classes) < 2:
             raise StudioError(f"training needs at least 2 classes with images, found {len(self.data.classes)} "

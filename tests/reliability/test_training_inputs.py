@@ -171,3 +171,84 @@ def test_settings_limits_hold_without_the_cli() -> None:
         with pytest.raises(StudioError, match=field):
             TrainSettings(data="x", **{field: value})
     assert TrainSettings(data="x", epochs=int(float("1e3"))).epochs == 1000
+
+
+# -- the epoch line, stop signals, skipped files ------------------------------------------------------------
+
+
+def test_the_epoch_line_comes_after_its_checkpoint(digits: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    from core.training.trainer import Trainer
+
+    save = Trainer.save_checkpoint
+
+    def noisy_save(self, *, best: bool = False):
+        path = save(self, best=best)
+        print(f"SAVED {self.epoch}", flush=True)
+        return path
+
+    monkeypatch.setattr(Trainer, "save_checkpoint", noisy_save)
+    code = run_cli([*TRAIN, str(digits), "--epochs", "2", "--image-size", "16", "--model", "resnet18",
+                    "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    order = [line.split()[0] + " " + line.split()[1].split("/")[0] for line in out.splitlines()
+             if line.startswith(("SAVED", "epoch"))]
+    assert order == ["SAVED 1", "epoch 1", "SAVED 2", "epoch 2"], out
+
+
+@pytest.mark.slow
+def test_sigterm_stops_like_ctrl_c_keeping_the_checkpoint(digits: Path, tmp_path: Path, ledger) -> None:
+    from core.training.checkpoint import load_checkpoint
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, str(ROOT / "main.py"), *TRAIN, str(digits), "--epochs", "50", "--image-size", "16",
+            "--model", "resnet18", "--batch-size", "4", "--name", "termed", "--out", str(tmp_path)]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = process.stdout.readline()  # the first epoch line: its checkpoint is on disk by now
+        assert first.startswith("epoch 1/50"), first + process.stderr.read()
+        process.send_signal(signal.SIGTERM)
+        rest, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert "interrupted (SIGTERM)" in err and "--resume" in err and "Traceback" not in err, err
+    printed = 1 + len(re.findall(r"^epoch \d+/50", rest, re.MULTILINE))
+    run = Path(os.environ["XDG_DATA_HOME"]) / "convnet-studio" / "runs" / "termed"
+    done = load_checkpoint(run)["epochs_done"]
+    assert done >= printed >= 1
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    ledger.record("fault", "SIGTERM mid-training", "survived", lost=0)
+
+
+def _unreadable_folder(root: Path) -> Path:
+    """digits 0 and 1 plus 22 files whose header is garbage and 3 PNGs cut inside their pixels (25 unreadable)."""
+    write_digits(root, size=16, per_class=4)
+    for extra in [d for d in root.iterdir() if d.name not in ("0", "1")]:
+        for f in extra.iterdir():
+            f.unlink()
+        extra.rmdir()
+    for i in range(22):
+        (root / "0" / f"garbage{i:02d}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes([i]) * 40)
+    for i in range(3):
+        noisy = Image.frombytes("L", (64, 64), os.urandom(64 * 64))
+        path = root / "1" / f"cut{i}.png"
+        noisy.save(path)
+        path.write_bytes(path.read_bytes()[:-1500])
+    return root
+
+
+def test_train_names_every_skipped_file(tmp_path: Path, capsys) -> None:
+    root = _unreadable_folder(tmp_path / "data")
+    common = [*TRAIN, str(root), "--image-size", "16", "--model", "resnet18", "--out", str(tmp_path / "m")]
+    assert run_cli([*common, "--name", "text"]) == 0
+    err = capsys.readouterr().err
+    named = re.findall(r"^note: skipped (\S+):", err, re.MULTILINE)
+    assert len(named) == 20 and len(set(named)) == 20, err
+    assert "22 file" in err and "5 more skipped files not named" in err, err  # 22 at the scan, 3 decoding
+    assert run_cli([*common, "--name", "json", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["skipped"]) == 25 and report["metrics"]["skipped_files"] == 25
+    assert {Path(s["path"]).name for s in report["skipped"]} >= {"cut0.png", "cut2.png", "garbage21.png"}
