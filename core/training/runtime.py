@@ -21,6 +21,7 @@ from torch import nn
 from core.data import DataSplit, DecodedImages, ImageDataset, Sample, collate_samples, scan_folder, split_samples
 from core.diskcache import DiskCacheError
 from core.errors import StudioError
+from core.text import plural
 from core.inference import resolve_device
 from core.training import setup
 from core.training.augment import build_augment
@@ -305,6 +306,12 @@ class Runtime:
                 break
             except torch.OutOfMemoryError:
                 self.halve_micro_batch()
+            except ValueError as exc:  # BatchNorm over a single value: one image whose maps shrank to 1x1
+                if "more than 1 value per channel" not in str(exc):
+                    raise
+                raise TrainingError(f"{self.spec.display_name} cannot train on {plural(self.micro_batch, 'image')} per step "
+                                    f"at {self.image_size} pixels (its batch normalisation needs more than one "
+                                    "value): use a batch size of at least 2 or a larger image size") from None
         self.step_lr = self.current_lr  # the rate this step used (the scheduler moves on below)
         self.scaler.step(self.optimizer)
         self.scaler.update()

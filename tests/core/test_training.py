@@ -317,7 +317,7 @@ def test_finetune_trains_the_backbone_at_a_lower_rate(tiny_digits: Path, fake_pr
 
 def test_pretrained_strategies_need_pretrained_weights(tiny_digits: Path) -> None:
     with pytest.raises(TrainingError, match="'nin' has no pretrained weights; train it with strategy 'scratch'"):
-        _trainer(tiny_digits, model="nin", strategy="finetune", weights="default").fit()
+        _trainer(tiny_digits, model="nin", strategy="finetune", weights="default", image_size=67).fit()
     with pytest.raises(TrainingError, match="not downloaded|no network"):
         _trainer(tiny_digits, strategy="head", weights="default").fit()  # offline, nothing cached
 

@@ -252,3 +252,10 @@ def test_train_names_every_skipped_file(tmp_path: Path, capsys) -> None:
     report = json.loads(capsys.readouterr().out)
     assert len(report["skipped"]) == 25 and report["metrics"]["skipped_files"] == 25
     assert {Path(s["path"]).name for s in report["skipped"]} >= {"cut0.png", "cut2.png", "garbage21.png"}
+
+
+def test_one_image_per_step_at_a_tiny_size_is_a_clear_error(digits: Path, tmp_path: Path, capsys) -> None:
+    code = run_cli([*TRAIN, str(digits), "--batch-size", "1", "--image-size", "16", "--model", "resnet18",
+                    "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and "batch size of at least 2" in err and "Traceback" not in err, err
