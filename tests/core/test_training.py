@@ -270,8 +270,9 @@ def test_corrupt_file_is_skipped_and_reported(tiny_digits: Path, tmp_path: Path)
     trainer.callbacks.append(BreakAFile())
     result = trainer.fit()
     skipped = [n for n in log.of("notice") if n.kind == "skipped_file"]
-    assert result.status == "completed" and [n.path for n in skipped] == [str(victim)]
-    assert result.metrics["skipped_files"] == 1
+    # every skipped file is named: the one the scan found unreadable, then the one that broke later
+    assert result.status == "completed" and [n.path for n in skipped] == [str(broken), str(victim)]
+    assert result.metrics["skipped_files"] == 2
 
 
 def test_head_of_every_family(tmp_path: Path) -> None:
