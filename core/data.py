@@ -30,8 +30,8 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as F
 
 from core.errors import Cancelled, ImageError, StudioError
-from core.images import image_size, is_image_file, is_known_image, load_image, trim_aspect
 from core.diskcache import DiskCacheError, remove_stale_partials, reserve_npy
+from core.images import image_size, is_image_file, is_known_image, load_image, trim_aspect
 from core.io import atomic_write_text
 from core.text import noun, plural
 from core.walk import subfolders, walk_folder
@@ -64,14 +64,13 @@ def _class_folders(folder: Path) -> list[Path]:
         raise StudioError(f"cannot read the folder {folder}: {exc.strerror or exc}") from None
 
 
-def _image_files(folder: Path, root: Path,
-                 seen: set[tuple[int, int]]) -> tuple[list[Path], int, list[tuple[Path, str]]]:
+def _image_files(folder: Path, root: Path, seen: set[tuple[int, int]]):
     """Image files under ``folder`` (core.walk rules, links only inside ``root``), the count of other files,
-    and what the walk could not read or would not follow (with reasons)."""
+    and the walk's errors and what it would not follow (``(path, reason)`` lists)."""
     found = walk_folder(folder, ignore=_ignored, inside=root, seen=seen)
     images = [p for p in found.files if is_known_image(p)]  # a HEIC or SVG is reported as unreadable
     others = len(found.files) - len(images) + len(found.others)
-    return images, others, found.errors + found.left_out
+    return images, others, found.errors, found.left_out
 
 
 @dataclass(frozen=True)
@@ -205,19 +204,22 @@ def scan_folder(root: str | os.PathLike[str], *, verify: bool = False, progress:
     class_names: set[str] = set()
     other_files = 0
     not_walked: list[tuple[Path, str]] = []
+    walk_errors: list[tuple[Path, str]] = []
     seen: set[tuple[int, int]] = set()  # each real file once, across classes and subsets
     for subset, parent in (split or {"": root}).items():
         for folder in _class_folders(parent):
             class_names.add(folder.name)
-            files, others, left = _image_files(folder, root, seen)
+            files, others, errors, left = _image_files(folder, root, seen)
             other_files += others
+            walk_errors += errors
             not_walked += left
             listing.extend((folder.name, subset, f) for f in files)
     loose = 0 if split else sum(1 for e in os.scandir(root) if e.is_file(follow_symlinks=False)
                                 and not _ignored(e.name) and is_image_file(e.name))
     report = ScanReport(root=str(root), layout=layout, classes=[], counts={}, files=len(listing),
                         other_files=other_files, loose_images=loose,
-                        not_followed=[{"path": str(p), "reason": r} for p, r in not_walked])
+                        not_followed=[{"path": str(p), "reason": r} for p, r in not_walked],
+                        unreadable=[{"path": str(p), "reason": r} for p, r in walk_errors])
     found: list[tuple[str, str, Path, str, int, int]] = []
     for done, (name, subset, path) in enumerate(listing, 1):
         if cancel is not None and cancel.is_set():

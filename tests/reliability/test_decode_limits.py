@@ -314,3 +314,16 @@ def test_training_goes_on_without_the_cache_on_a_full_disk(tmp_path: Path, monke
     assert any("the disk is full" in n and "without the cache" in n for n in notices), notices
     assert _partials(Path(os.environ["XDG_CACHE_HOME"])) == []
     ledger.record("fault", "train --cache disk on a full disk", "survived")
+
+
+def test_broken_links_in_a_training_folder_are_unreadable_files(tmp_path: Path) -> None:
+    from core.data import scan_folder
+
+    root = tmp_path / "data"
+    for label in ("cat", "dog"):
+        for i in range(2):
+            _jpeg(root / label / f"{i}.jpg", 50 * i + (100 if label == "dog" else 0))
+    os.symlink(root / "gone.jpg", root / "cat" / "broken.jpg")
+    report = scan_folder(root)
+    assert [(Path(u["path"]).name, u["reason"]) for u in report.unreadable] == [("broken.jpg", "broken link")]
+    assert report.not_followed == []
