@@ -7,6 +7,7 @@ each file reads on its own; ``Trainer`` is the only subclass.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import random
@@ -21,6 +22,7 @@ from torch import nn
 from core.data import DataSplit, DecodedImages, ImageDataset, Sample, collate_samples, scan_folder, split_samples
 from core.diskcache import DiskCacheError
 from core.errors import StudioError
+from core.images import decode_budget, set_decode_budget
 from core.text import plural
 from core.inference import resolve_device
 from core.training import setup
@@ -44,6 +46,11 @@ def split_to_json(split: DataSplit) -> dict[str, Any]:
                  "subset": s.subset} for s in samples]
 
     return {"classes": list(split.classes), "train": rows(split.train), "val": rows(split.val)}
+
+
+def share_decode_budget(capacity: int, _worker_id: int) -> None:
+    """A data-loader worker process decodes within its share of the parent's byte budget (core.images)."""
+    set_decode_budget(capacity)
 
 
 class Runtime:
@@ -240,9 +247,11 @@ class Runtime:
 
     def loader(self, dataset: ImageDataset, batches: list[list[int]], index: int):
         generator = torch.Generator().manual_seed(setup.epoch_seed(self.settings.seed, index) + 1)
+        workers = self.settings.num_workers
+        share = functools.partial(share_decode_budget, decode_budget().capacity // max(1, workers))
         return torch.utils.data.DataLoader(
-            dataset, batch_sampler=batches, collate_fn=collate_samples, num_workers=self.settings.num_workers,
-            pin_memory=self.device.type == "cuda", generator=generator)
+            dataset, batch_sampler=batches, collate_fn=collate_samples, num_workers=workers,
+            pin_memory=self.device.type == "cuda", generator=generator, worker_init_fn=share if workers else None)
 
     @contextlib.contextmanager
     def loader_failures(self, epoch: int) -> Iterator[None]:
