@@ -47,6 +47,7 @@ def _spec_row(spec) -> dict:
         "year": spec.year,
         "paper": spec.paper,
         "input_size": spec.input_size,
+        "min_input_size": spec.min_input_size,
         "params": spec.params,
         "gflops": spec.gflops,
         "acc1": spec.acc1,

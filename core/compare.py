@@ -19,7 +19,8 @@ import torch
 from PIL import Image
 
 from core.errors import Cancelled, DownloadError, StudioError, WeightsMissingError
-from core.images import collect_images
+from core.images import is_known_image
+from core.walk import subfolders, walk_folder
 from core import weights as weights_mod
 from core.inference import InferenceEngine, Prediction
 from core.weights_store import WeightsInfo
@@ -294,10 +295,15 @@ def labelled_images(folder: str | Path) -> list[tuple[Path, str]]:
     root = Path(folder)
     if not root.is_dir():
         raise StudioError(f"{root}: not a folder")
-    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        classes = subfolders(root)  # folder links are not followed (core.walk)
+    except OSError as exc:
+        raise StudioError(f"cannot read the folder {root}: {exc.strerror or exc}") from None
     if not classes:
         raise StudioError(f"{root}: no class subfolders (expected one folder per class)")
-    items = [(image, cls.name) for cls in classes for image in collect_images([cls]).images]
+    seen: set[tuple[int, int]] = set()  # each real file once, across the classes
+    items = [(image, cls.name) for cls in classes
+             for image in walk_folder(cls, inside=root, seen=seen).files if is_known_image(image)]
     if not items:
         raise StudioError(f"{root}: the class folders hold no images")
     return items

@@ -30,10 +30,12 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as F
 
 from core.errors import Cancelled, ImageError, StudioError
+from core.diskcache import DiskCacheError, remove_stale_partials, reserve_npy
 from core.images import image_size, is_image_file, is_known_image, load_image, trim_aspect
 from core.io import atomic_write_text
 from core.text import noun, plural
 from core.userfiles import UnreadableFile, read_json
+from core.walk import subfolders, walk_folder
 
 __all__ = [
     "Sample", "ScanReport", "DataSplit", "DecodedImages", "ImageDataset", "scan_folder", "split_samples",
@@ -56,27 +58,20 @@ def _ignored(name: str) -> bool:
 
 
 def _class_folders(folder: Path) -> list[Path]:
+    """Real subfolders (folder links are never followed: see core.walk), sorted, hidden/system ones left out."""
     try:
-        entries = sorted(folder.iterdir(), key=lambda p: (p.name.casefold(), p.name))
+        return subfolders(folder, ignore=_ignored)
     except OSError as exc:
         raise StudioError(f"cannot read the folder {folder}: {exc.strerror or exc}") from None
-    return [p for p in entries if p.is_dir() and not _ignored(p.name)]
 
 
-def _image_files(folder: Path) -> tuple[list[Path], int]:
-    """Image files under ``folder`` (recursive, sorted, hidden/system skipped) and the count of other files."""
-    images: list[Path] = []
-    others = 0
-    for current, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not _ignored(d))
-        for name in sorted(files):
-            if _ignored(name):
-                continue
-            if is_known_image(name):  # a HEIC or SVG is reported as unreadable, not silently ignored
-                images.append(Path(current) / name)
-            else:
-                others += 1
-    return images, others
+def _image_files(folder: Path, root: Path, seen: set[tuple[int, int]]):
+    """Image files under ``folder`` (core.walk rules, links only inside ``root``), the count of other files,
+    and the walk's errors and what it would not follow (``(path, reason)`` lists)."""
+    found = walk_folder(folder, ignore=_ignored, inside=root, seen=seen)
+    images = [p for p in found.files if is_known_image(p)]  # a HEIC or SVG is reported as unreadable
+    others = len(found.files) - len(images) + len(found.others)
+    return images, others, found.errors, found.left_out
 
 
 @dataclass(frozen=True)
@@ -108,6 +103,9 @@ class ScanReport:
     empty_classes: list[str] = field(default_factory=list)  # no usable image: left out of ``classes``
     imbalance: float | None = None  # most / fewest images per class
     tiny_images: int = 0  # shorter side below TINY_PIXELS
+    not_followed: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}: links, loops (core.walk)
+    only_train: list[str] = field(default_factory=list)  # split layout: classes with no validation folder
+    only_val: list[str] = field(default_factory=list)  # split layout: classes with no training folder
     samples: list[Sample] = field(default_factory=list, repr=False)
 
     @property
@@ -117,7 +115,7 @@ class ScanReport:
     @property
     def warnings(self) -> list[str]:
         """One sentence per problem, worst first."""
-        out = []
+        out = self._layout_warnings()
         if len(self.classes) < 2:
             out.append(f"found {plural(len(self.classes), 'class folder')} with images; training needs at least 2")
         if self.unreadable:
@@ -140,6 +138,21 @@ class ScanReport:
         if self.loose_images:
             out.append(f"{plural(self.loose_images, 'image')} outside class folders "
                        f"{noun(self.loose_images, 'is', 'are')} ignored")
+        return out
+
+    def _layout_warnings(self) -> list[str]:
+        out = []
+        if self.only_val:
+            out.append(f"{noun(len(self.only_val), 'class', 'classes')} only in val/, with nothing to train on "
+                       f"(the model cannot learn {noun(len(self.only_val), 'it', 'them')}): {', '.join(self.only_val)}")
+        if self.only_train:
+            out.append(f"{noun(len(self.only_train), 'class', 'classes')} only in train/, with no validation "
+                       f"images (accuracy says nothing about {noun(len(self.only_train), 'it', 'them')}): "
+                       f"{', '.join(self.only_train)}")
+        if self.not_followed:
+            out.append(f"{plural(len(self.not_followed), 'link')} or repeated {noun(len(self.not_followed), 'path')} "
+                       "not followed (folder links and links leaving the folder are never followed; each file is "
+                       "used once)")
         return out
 
     def to_json(self) -> dict:
@@ -194,15 +207,23 @@ def scan_folder(root: str | os.PathLike[str], *, verify: bool = False, progress:
     listing: list[tuple[str, str, Path]] = []  # (class name, subset, file)
     class_names: set[str] = set()
     other_files = 0
+    not_walked: list[tuple[Path, str]] = []
+    walk_errors: list[tuple[Path, str]] = []
+    seen: set[tuple[int, int]] = set()  # each real file once, across classes and subsets
     for subset, parent in (split or {"": root}).items():
         for folder in _class_folders(parent):
             class_names.add(folder.name)
-            files, others = _image_files(folder)
+            files, others, errors, left = _image_files(folder, root, seen)
             other_files += others
+            walk_errors += errors
+            not_walked += left
             listing.extend((folder.name, subset, f) for f in files)
-    loose = sum(1 for p in root.iterdir() if p.is_file() and is_image_file(p)) if not split else 0
+    loose = 0 if split else sum(1 for e in os.scandir(root) if e.is_file(follow_symlinks=False)
+                                and not _ignored(e.name) and is_image_file(e.name))
     report = ScanReport(root=str(root), layout=layout, classes=[], counts={}, files=len(listing),
-                        other_files=other_files, loose_images=loose)
+                        other_files=other_files, loose_images=loose,
+                        not_followed=[{"path": str(p), "reason": r} for p, r in not_walked],
+                        unreadable=[{"path": str(p), "reason": r} for p, r in walk_errors])
     found: list[tuple[str, str, Path, str, int, int]] = []
     for done, (name, subset, path) in enumerate(listing, 1):
         if cancel is not None and cancel.is_set():
@@ -214,6 +235,11 @@ def scan_folder(root: str | os.PathLike[str], *, verify: bool = False, progress:
         if progress is not None and (done % 32 == 0 or done == len(listing)):
             progress(done, len(listing))
     _fill(report, sorted(class_names, key=lambda n: (n.casefold(), n)), found)
+    if split:
+        subsets = {name: {s.subset for s in report.samples if report.classes[s.label] == name}
+                   for name in report.classes}
+        report.only_train = [n for n, where in subsets.items() if where == {"train"}]
+        report.only_val = [n for n, where in subsets.items() if where == {"val"}]
     return report
 
 
@@ -343,18 +369,22 @@ class DecodedImages:
         if cache_dir is None:
             return cls._decode_into(np.zeros(shape, np.uint8), samples, size, workers, progress, cancel)
         folder = Path(cache_dir)
-        folder.mkdir(parents=True, exist_ok=True)
         stem = cls._key(samples, size)
         tmp = folder / f".{stem}.{os.getpid()}.npy"
         try:
-            array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+            folder.mkdir(parents=True, exist_ok=True)
+            remove_stale_partials(folder)
+            array = reserve_npy(tmp, shape)  # checks free space, allocates every block: no SIGBUS later
             failed = cls._decode_into(array, samples, size, workers, progress, cancel).failed
             array.flush()
             del array
             atomic_write_text(folder / f"{stem}.json", json.dumps({str(k): v for k, v in failed.items()}))
             os.replace(tmp, folder / f"{stem}.npy")
-        except OSError as exc:
-            raise StudioError(f"cannot write the decode cache in {folder}: {exc.strerror or exc}") from None
+        except (OSError, StudioError) as exc:
+            if isinstance(exc, (DiskCacheError, Cancelled)):
+                raise
+            raise DiskCacheError(f"cannot write the decoded-image cache in {folder}: "
+                                 f"{getattr(exc, 'strerror', None) or exc}") from None
         finally:
             tmp.unlink(missing_ok=True)
         loaded = cls._load(folder, samples, size)

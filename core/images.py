@@ -3,6 +3,12 @@
 Every failure raises :class:`~core.errors.ImageError` with a reason a person
 understands. Only the formats in ``_FORMATS`` are ever parsed, and the header
 size is checked against ``max_pixels`` before any pixel data is decoded.
+
+Memory is bounded in bytes, not pixels: before decoding, the bytes the decode and
+the conversion to RGB will need are estimated from the header (pixel mode x size,
+after JPEG draft scaling); an image over ``max_bytes`` is refused by name, and
+every decode holds its estimate in one process-wide :class:`DecodeBudget`, so
+concurrent decode threads never need more than the budget together.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from PIL import (  # noqa: F401  (importing a plugin registers its opener in Ima
 )
 
 from core.errors import ImageError
+from core.walk import walk_folder
 
 StrPath = str | os.PathLike[str]
 
@@ -36,6 +43,7 @@ IMAGE_EXTENSIONS: Final[frozenset[str]] = frozenset({
 # Image formats we recognise but do not decode: given by name, they get a specific reason.
 UNSUPPORTED_IMAGE_EXTENSIONS = frozenset({".svg", ".svgz", ".heic", ".heif", ".avif"})
 MAX_PIXELS: Final[int] = 89_478_485  # Pillow's default Image.MAX_IMAGE_PIXELS
+MAX_DECODE_BYTES: Final[int] = 1 << 30  # one image's decode + RGB conversion, estimated before decoding
 _FORMATS: Final = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
 _DRAFTABLE: Final = ("RGB", "L", "YCbCr")
 _HEAD_BYTES: Final = 4096
@@ -61,12 +69,15 @@ def is_known_image(path: StrPath) -> bool:
 
 
 def load_image(
-    path: StrPath, *, draft_size: int | None = None, max_pixels: int = MAX_PIXELS
+    path: StrPath, *, draft_size: int | None = None, max_pixels: int = MAX_PIXELS,
+    max_bytes: int = MAX_DECODE_BYTES,
 ) -> Image.Image:
     """Decode ``path`` into a fully loaded RGB image, upright per its EXIF orientation.
 
     With ``draft_size`` a JPEG decodes at 1/2, 1/4 or 1/8 scale while its shorter
-    side stays >= ``draft_size``; without it every image is decoded in full.
+    side stays >= ``draft_size``; without it every image is decoded in full. An
+    image whose decode would need more than ``max_bytes`` (see :func:`decode_cost`)
+    is refused before any pixel is decoded.
     """
     with _open_file(path) as fp:
         im = _identify(fp, path)
@@ -74,10 +85,84 @@ def load_image(
             w, h = im.size
             if w * h > max_pixels:
                 raise ImageError(path, f"too large: {w}x{h} pixels")
-            rgb, orientation = _decode(im, path, draft_size)
+            rgb, orientation = _decode(im, path, draft_size, max_bytes)
         finally:
             im.close()
     return rgb.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else rgb
+
+
+def decode_cost(im: Image.Image) -> int:
+    """Bytes that decoding ``im`` (header read, not loaded) and converting it to RGB need at the peak.
+
+    Pillow keeps 1 byte per pixel for modes 1/L/P, 2 for 16-bit gray and 4 for
+    everything else (RGB included); a compressed TIFF strip is decoded into a
+    buffer of its own first. The conversion adds the RGB result (4 bytes per
+    pixel) and, for numeric (16/32-bit, float) and transparent images, their
+    working copies. An estimate on the safe side, not an exact count.
+    """
+    pixels = im.width * im.height
+    mode = im.mode
+    stored = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+    load = stored * (2 if im.format == "TIFF" else 1)
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        convert = stored + 2 + 4  # numpy copy, uint8 gray (and its image), RGB
+    elif mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:
+        convert = 4 + 4 + 4  # RGBA copy, white canvas, alpha band
+    else:
+        convert = 4
+    return pixels * (load + convert)
+
+
+class DecodeBudget:
+    """Bytes that concurrent decodes may hold together; a decode waits until its estimate fits.
+
+    One decode larger than the whole budget still runs, alone (``max_bytes`` is
+    what refuses an image); ``peak`` is the most ever held at once.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = int(capacity)
+        self.in_use = 0
+        self.peak = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, nbytes: int) -> Iterator[None]:
+        with self._cond:
+            while self.in_use and self.in_use + nbytes > self.capacity:
+                self._cond.wait()
+            self.in_use += nbytes
+            self.peak = max(self.peak, self.in_use)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.in_use -= nbytes
+                self._cond.notify_all()
+
+
+def _default_budget() -> int:
+    """A quarter of physical memory, between one image's cap and 2 GiB."""
+    try:
+        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        physical = 8 << 30
+    return max(MAX_DECODE_BYTES, min(2 << 30, physical // 4))
+
+
+_BUDGET = DecodeBudget(_default_budget())
+
+
+def decode_budget() -> DecodeBudget:
+    """The process-wide budget every :func:`load_image` holds its estimate in."""
+    return _BUDGET
+
+
+def set_decode_budget(capacity: int) -> DecodeBudget:
+    """Replace the process-wide budget (decodes already running keep the old one); returns the new one."""
+    global _BUDGET
+    _BUDGET = DecodeBudget(capacity)
+    return _BUDGET
 
 
 def image_size(path: StrPath) -> tuple[int, int]:
@@ -116,13 +201,19 @@ class ImageCollection:
     images: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)  # non-images found inside folders
     errors: list[ImageError] = field(default_factory=list)
+    left_out: list[ImageError] = field(default_factory=list)  # links not followed, second paths (core.walk)
 
 
 def collect_images(paths: Iterable[StrPath]) -> ImageCollection:
-    """Expand files and folders (recursively, sorted, hidden entries skipped) to image paths."""
+    """Expand files and folders to image paths (recursive, sorted, hidden entries skipped).
+
+    Folders are walked by :func:`core.walk.walk_folder` (folder links never
+    followed, file links only inside the folder, each file once); a file named
+    directly is taken as it is.
+    """
     out = ImageCollection()
     seen: set[str] = set()
-    visited: set[tuple[int, int]] = set()
+    files_seen: set[tuple[int, int]] = set()
     for raw in paths:
         path = Path(raw)
         if not _first_time(path, seen):
@@ -133,10 +224,13 @@ def collect_images(paths: Iterable[StrPath]) -> ImageCollection:
             out.errors.append(ImageError(path, "broken link" if os.path.islink(path) else _os_reason(e)))
             continue
         if stat.S_ISDIR(st.st_mode):
-            _walk(path, out, seen, visited)
+            _collect_folder(path, out, seen, files_seen)
         elif not stat.S_ISREG(st.st_mode):
             out.errors.append(ImageError(path, "not a regular file"))
+        elif (st.st_dev, st.st_ino) in files_seen:
+            continue
         elif is_known_image(path):
+            files_seen.add((st.st_dev, st.st_ino))
             out.images.append(path)  # the loader says exactly why a HEIC or SVG can't be read
         else:
             out.errors.append(ImageError(path, f"not an image file ({path.suffix or 'no extension'})"))
@@ -151,41 +245,14 @@ def _first_time(path: Path, seen: set[str]) -> bool:
     return True
 
 
-def _walk(root: Path, out: ImageCollection, seen: set[str], visited: set[tuple[int, int]]) -> None:
-    """Depth-first in sorted order; each real folder is entered once, so symlink loops end."""
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            st = folder.stat()
-            if (st.st_dev, st.st_ino) in visited:
-                continue
-            visited.add((st.st_dev, st.st_ino))
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: (e.name.casefold(), e.name))
-        except OSError as e:
-            out.errors.append(ImageError(folder, _os_reason(e)))
-            continue
-        subfolders: list[Path] = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            child = Path(entry.path)
-            try:
-                is_dir, is_file = entry.is_dir(), entry.is_file()
-            except OSError:
-                is_dir = is_file = False
-            if is_dir:
-                subfolders.append(child)
-            elif not _first_time(child, seen):
-                continue
-            elif is_file and is_known_image(child):
-                out.images.append(child)
-            elif not is_file and entry.is_symlink():
-                out.errors.append(ImageError(child, "broken link"))
-            else:
-                out.skipped.append(child)
-        stack.extend(reversed(subfolders))
+def _collect_folder(root: Path, out: ImageCollection, seen: set[str], files_seen: set[tuple[int, int]]) -> None:
+    found = walk_folder(root, seen=files_seen)
+    for child in found.files:
+        if _first_time(child, seen):
+            (out.images if is_known_image(child) else out.skipped).append(child)
+    out.skipped.extend(found.others)
+    out.errors.extend(ImageError(p, reason) for p, reason in found.errors)
+    out.left_out.extend(ImageError(p, reason) for p, reason in found.left_out)
 
 
 @contextmanager
@@ -248,28 +315,42 @@ def _identify(fp: IO[bytes], path: StrPath) -> ImageFile.ImageFile:
     raise ImageError(path, f"not an image ({hint})" if hint else "not an image")
 
 
-def _decode(im: ImageFile.ImageFile, path: StrPath, draft_size: int | None) -> tuple[Image.Image, int]:
+def _decode(im: ImageFile.ImageFile, path: StrPath, draft_size: int | None,
+            max_bytes: int = MAX_DECODE_BYTES) -> tuple[Image.Image, int]:
     """Pixels as RGB plus the EXIF orientation; every Pillow failure becomes ImageError."""
     size = "{}x{}".format(*im.size)
     try:
         if draft_size and draft_size > 0 and im.format in ("JPEG", "MPO") and im.mode in _DRAFTABLE:
             im.draft("RGB", (draft_size, draft_size))  # DCT scaling keeps both sides >= draft_size
-        im.load()
-        return _to_rgb(im), _orientation(im)
+        cost = decode_cost(im)
+        if cost > max_bytes:
+            raise ImageError(path, f"too large to decode: {size} pixels of mode {im.mode} would need about "
+                                   f"{_mb(cost)} of memory (the limit is {_mb(max_bytes)})")
+        with decode_budget().hold(cost):
+            im.load()
+            return _to_rgb(im), _orientation(im)
+    except ImageError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(path, f"too large: {size} pixels") from None
     except MemoryError:
         raise ImageError(path, f"not enough memory to decode {size} pixels") from None
     except OSError as e:
         raise ImageError(path, _os_reason(e) if e.errno else _CORRUPT) from None
-    except Exception:  # ValueError, SyntaxError, EOFError, a warning turned error...
-        raise ImageError(path, _CORRUPT) from None
+    except Exception as e:  # ValueError, SyntaxError, EOFError, a warning turned error...
+        raise ImageError(path, _header_reason(e, _CORRUPT)) from None
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 1e6:,.0f} MB"
 
 
 def _header_reason(e: Exception, current: str) -> str:
-    """A more telling reason than 'corrupt' for the header failures Pillow names."""
+    """A more telling reason than 'corrupt' for the failures Pillow names (header or, for PNG text, pixels)."""
     text = str(e)
-    if isinstance(e, ValueError) and "too large" in text:  # PNG text chunks past MAX_TEXT_CHUNK/MEMORY
+    if isinstance(e, ValueError) and "text chunks" in text:  # PNG: all text chunks together past MAX_TEXT_MEMORY
+        return "too many text chunks (their text together expands past the 64 MB safety limit)"
+    if isinstance(e, ValueError) and "too large" in text:  # PNG: one text chunk past MAX_TEXT_CHUNK
         return "metadata too large (a compressed text block expands past the safety limit)"
     if isinstance(e, SyntaxError) and "unknown pixel mode" in text:
         return "unsupported pixel layout (sample format or channel count)"
@@ -337,13 +418,8 @@ def _orientation(im: Image.Image) -> int:
 
 def _to_rgb(im: Image.Image) -> Image.Image:
     """Any Pillow mode to a new 8-bit RGB image; transparency is composited on white."""
-    if im.mode.startswith("I;16") or im.mode == "I":
-        a = np.asarray(im).astype(np.int32)
-        if a.size and (a.min() < 0 or a.max() > 65535):  # not 16-bit data: use its range
-            return _gray_by_range(a.astype(np.float64))
-        return _gray(((a + 128) // 257).astype(np.uint8))  # 65535 -> 255, 32768 -> 128, no clipping
-    if im.mode == "F":
-        return _gray_by_range(np.asarray(im, dtype=np.float64))
+    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+        return _gray(_numeric_to_uint8(np.asarray(im)))
     if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:
         rgba = im.convert("RGBA")
         white = Image.new("RGB", im.size, (255, 255, 255))
@@ -352,12 +428,36 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # 1, L, P, CMYK (Adobe-inverted undone by the decoder), YCbCr, LAB...
 
 
-def _gray_by_range(a: np.ndarray) -> Image.Image:
-    """Stretch finite values min..max to 0..255 (NaN and inf become 0 first)."""
-    a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    scaled = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.clip(a, 0, 255)
-    return _gray(np.rint(scaled).astype(np.uint8))
+_ROWS_ELEMENTS: Final = 1 << 20  # float64 working copies are made one block of rows (8 MB) at a time
+
+
+def _row_blocks(a: np.ndarray) -> Iterator[slice]:
+    step = max(1, _ROWS_ELEMENTS // max(1, a.shape[1] if a.ndim > 1 else 1))
+    return (slice(i, i + step) for i in range(0, len(a), step))
+
+
+def _numeric_to_uint8(a: np.ndarray) -> np.ndarray:
+    """16/32-bit or float gray as uint8, in blocks of rows (no full-size float64 copy).
+
+    16-bit data (integers within 0..65535): 65535 -> 255, 32768 -> 128, no clipping.
+    Anything else: finite values min..max stretched to 0..255 (NaN and inf count as 0).
+    """
+    out = np.empty(a.shape, np.uint8)
+    if not a.size:
+        return out
+    blocks = list(_row_blocks(a))
+    lo = min(float(np.nan_to_num(a[b], nan=0.0, posinf=0.0, neginf=0.0).min()) for b in blocks)
+    hi = max(float(np.nan_to_num(a[b], nan=0.0, posinf=0.0, neginf=0.0).max()) for b in blocks)
+    sixteen_bit = a.dtype.kind in "ui" and lo >= 0 and hi <= 65535
+    for b in blocks:
+        block = a[b].astype(np.int64 if sixteen_bit else np.float64)
+        if sixteen_bit:
+            out[b] = (block + 128) // 257
+            continue
+        block = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
+        scaled = (block - lo) * (255.0 / (hi - lo)) if hi > lo else np.clip(block, 0, 255)
+        out[b] = np.rint(scaled)
+    return out
 
 
 def _gray(a: np.ndarray) -> Image.Image:

@@ -103,7 +103,7 @@ def human_size(num_bytes: int | float | None) -> str:
         return "huge"
     if not math.isfinite(size):
         return "—"
-    for unit in ("B", "KB", "MB", "GB"):
+    for unit in ("B", "kB", "MB", "GB"):
         if size < 1000:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000

@@ -10,15 +10,20 @@ Under ``torchrun`` only rank 0 prints.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import math
 import os
+import signal
 import sys
-from typing import Any
+import threading
+from typing import Any, Iterator
 
 from core.cli import EXIT_OK, UsageError, _eprint
+from core.cli_common import emit, emit_json
 from core.errors import StudioError
 from core.training.callbacks import Callback
-from core.training.events import BatchEnd, EpochEnd, FitStart, Notice, Progress
+from core.text import plural
+from core.training.events import BatchEnd, EpochEnd, FitEnd, FitStart, Notice, Progress
 
 __all__ = ["register", "cmd_train", "cmd_export"]
 
@@ -26,14 +31,21 @@ DEVICES = ["auto", "cpu", "cuda", "mps"]
 
 
 class ConsoleReporter(Callback):
-    """Epoch lines, notes and (on a terminal) a progress bar; silent on ranks other than 0."""
+    """Epoch lines, notes and (on a terminal) a progress bar; silent on ranks other than 0.
 
-    order = -40
+    Runs after the Checkpointer: an epoch's line is printed once its checkpoint is on disk, so a stop right
+    after "epoch 2/20" resumes after epoch 2. Skipped files are named one per line, the first
+    ``SKIPPED_SHOWN``; the rest are counted at the end (``--json`` lists every one).
+    """
+
+    order = 1100  # after Checkpointer (1000)
+    SKIPPED_SHOWN = 20
 
     def __init__(self, *, json_mode: bool) -> None:
         self.lines = sys.stderr if json_mode else sys.stdout
         self.bar = sys.stderr.isatty()
         self.quiet = os.environ.get("RANK", "0") not in ("", "0")  # under torchrun only rank 0 talks
+        self.skipped_files = 0
 
     def _bar(self, text: str) -> None:
         if self.bar and not self.quiet:
@@ -75,9 +87,24 @@ class ConsoleReporter(Callback):
               file=self.lines, flush=True)
 
     def notice(self, event: Notice) -> None:
+        if event.kind == "skipped_file":
+            self.skipped_files += 1
+            if self.skipped_files > self.SKIPPED_SHOWN:
+                return
         if not self.quiet and event.kind not in ("paused", "resumed"):
             self._clear()
             _eprint(("warning: " if event.kind == "data" else "note: ") + event.message)
+
+    def fit_end(self, event: FitEnd) -> None:
+        self.more_skipped()
+
+    def more_skipped(self) -> None:
+        """One line for the skipped files not named (printed once)."""
+        hidden, self.skipped_files = self.skipped_files - self.SKIPPED_SHOWN, min(self.skipped_files,
+                                                                                   self.SKIPPED_SHOWN)
+        if hidden > 0 and not self.quiet:
+            self._clear()
+            _eprint(f"note: {plural(hidden, 'more skipped file')} not named here (--json lists every one)")
 
 
 def _lr(text: str) -> float | str:
@@ -98,6 +125,9 @@ def _settings(args: argparse.Namespace):
         spec = get_spec(args.model)
     except UnknownModelError as exc:
         raise UsageError(str(exc)) from None
+    if args.image_size is not None and args.image_size < spec.min_input_size:
+        raise UsageError(f"--image-size {args.image_size} is too small for {spec.display_name}: it needs at least "
+                         f"{spec.min_input_size} pixels (its pooling layers would leave nothing to classify)")
     strategy = args.strategy or ("scratch" if args.weights == "none" or not spec.pretrained else "finetune")
     values: dict[str, Any] = dict(
         data=args.folder, model=args.model, weights=args.weights, strategy=strategy, epochs=args.epochs,
@@ -109,6 +139,37 @@ def _settings(args: argparse.Namespace):
         return TrainSettings(**values)
     except StudioError as exc:
         raise UsageError(str(exc)) from None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP) while training: handled exactly like Ctrl+C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` in the main thread for the duration (then restored).
+
+    Raised between Python statements, it unwinds like Ctrl+C: a checkpoint being written is abandoned
+    (``core.io.atomic_write`` removes its temp file) and the previous one stays intact.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame) -> None:
+        raise Terminated(signum)
+
+    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {signum: signal.signal(signum, stop) for signum in wanted}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -132,23 +193,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         _check_space(settings.model, args.out)
         trainer = Trainer(settings, **options)
     try:
-        result = trainer.fit()
-    except KeyboardInterrupt:
+        with _stop_signals_interrupt():
+            result = trainer.fit()
+    except KeyboardInterrupt as stop:
         reporter._clear()
-        if trainer.run_dir is not None:
-            _eprint(f"interrupted; go on with: python main.py train --resume {trainer.run_dir}")
-        return 130
+        reporter.more_skipped()
+        signum = getattr(stop, "signum", signal.SIGINT)
+        hint = (f"; go on with: python main.py train --resume {trainer.run_dir}"
+                if getattr(trainer, "_saved_epoch", 0) else "")
+        _eprint(f"interrupted ({signal.Signals(signum).name}): {trainer.kept_checkpoint}{hint}")
+        return 128 + signum
     if not trainer.is_main:
         return EXIT_OK
     if args.json:
-        print(json.dumps({**result.to_json(), "name": trainer.name, "renamed_from": trainer.renamed_from}, indent=2))
+        skipped = [{"path": path, "reason": reason} for path, reason in trainer.skipped.items()]
+        emit_json({**result.to_json(), "name": trainer.name, "renamed_from": trainer.renamed_from,
+                   "skipped": skipped})
     else:
         _eprint(result.message)
         if trainer.renamed_from:
             _eprint(f"note: '{trainer.renamed_from}' was taken, so this model is saved as '{trainer.name}' "
                     f"(--overwrite replaces '{trainer.renamed_from}' instead)")
-        print(f"saved model '{trainer.name}': {result.bundle}")
-        print(f"use it: python main.py classify IMAGE --model {trainer.name if args.out is None else result.bundle}")
+        emit(f"saved model '{trainer.name}': {result.bundle}")
+        emit(f"use it: python main.py classify IMAGE --model {trainer.name if args.out is None else result.bundle}")
     return EXIT_OK
 
 
@@ -184,9 +251,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"no saved model called '{args.bundle}' (give its name or its folder)")
     path = export_bundle(args.bundle, args.format, args.out, overwrite=args.force, hint="use --force to replace it")
     if args.json:
-        print(json.dumps({"bundle": args.bundle, "format": args.format, "path": str(path)}))
+        emit_json({"bundle": args.bundle, "format": args.format, "path": str(path)})
     else:
-        print(f"exported {args.bundle} as {args.format}: {path}")
+        emit(f"exported {args.bundle} as {args.format}: {path}")
     return EXIT_OK
 
 
@@ -194,13 +261,31 @@ def _whole(text: str) -> int:
     try:
         return int(text)
     except ValueError:
+        try:  # "1e3" is a whole number written as a float; "1e23" is one that is too large (said below)
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value == int(value):
+            return int(value)
         raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
+
+
+def _bounded(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high``, with both in the message."""
+
+    def parse(text: str) -> int:
+        value = _whole(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: use a whole number from {low} to {high}")
+        return value
+
+    return parse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     from core.training.augment import PRESETS
     from core.training.export import FORMATS
-    from core.training.settings import CACHE_MODES, OPTIMIZERS, SCHEDULES, STRATEGIES
+    from core.training.settings import CACHE_MODES, LIMITS, OPTIMIZERS, SCHEDULES, STRATEGIES
 
     p = sub.add_parser("train", help="train a classifier on a folder with one subfolder per class")
     p.add_argument("folder", nargs="?", help="class subfolders, or train/ and val/ folders of them")
@@ -209,24 +294,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="start from pretrained weights (default) or random ones")
     p.add_argument("--strategy", default=None, choices=list(STRATEGIES),
                    help="head | finetune | scratch (default: finetune, or scratch without pretrained weights)")
-    p.add_argument("--epochs", type=_whole, default=10)
-    p.add_argument("--batch-size", type=_whole, default=32)
+    p.add_argument("--epochs", type=_bounded(*LIMITS["epochs"]), default=10)
+    p.add_argument("--batch-size", type=_bounded(*LIMITS["batch_size"]), default=32)
     p.add_argument("--lr", type=_lr, default="auto", help="learning rate, or auto (default) for the lr finder")
     p.add_argument("--optimizer", default="adamw", choices=list(OPTIMIZERS))
     p.add_argument("--schedule", default="onecycle", choices=list(SCHEDULES))
     p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--image-size", type=_whole, default=None, help="pixels (default: the model's input size)")
+    p.add_argument("--image-size", type=_bounded(16, 1024), default=None,
+                   help="pixels (default: the model's input size; each model has a minimum: `models --json`)")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--augment", default="light", choices=list(PRESETS))
-    p.add_argument("--patience", type=_whole, default=None, help="stop after P epochs without improvement")
+    p.add_argument("--patience", type=_bounded(*LIMITS["patience"]), default=None,
+                   help="stop after P epochs without improvement")
     p.add_argument("--name", default=None, help="name of the saved model (default: FOLDER-MODEL)")
     p.add_argument("--out", default=None, help="folder to save the model in (default: the app's models folder)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the saved model and run called --name (default: a new name such as NAME-2)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="go on from the checkpoint in a run folder")
     p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--seed", type=_whole, default=0)
-    p.add_argument("--workers", type=_whole, default=0, help="data loader processes (default: 0)")
+    p.add_argument("--seed", type=_bounded(*LIMITS["seed"]), default=0)
+    p.add_argument("--workers", type=_bounded(*LIMITS["num_workers"]), default=0,
+                   help="data loader processes (default: 0)")
     p.add_argument("--cache", default="auto", choices=list(CACHE_MODES), help="where decoded images are kept")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_train)

@@ -7,6 +7,7 @@ each file reads on its own; ``Trainer`` is the only subclass.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import random
@@ -19,7 +20,10 @@ import torch
 from torch import nn
 
 from core.data import DataSplit, DecodedImages, ImageDataset, Sample, collate_samples, scan_folder, split_samples
+from core.diskcache import DiskCacheError
 from core.errors import StudioError
+from core.images import decode_budget, set_decode_budget
+from core.text import plural
 from core.inference import resolve_device
 from core.training import setup
 from core.training.augment import build_augment
@@ -42,6 +46,11 @@ def split_to_json(split: DataSplit) -> dict[str, Any]:
                  "subset": s.subset} for s in samples]
 
     return {"classes": list(split.classes), "train": rows(split.train), "val": rows(split.val)}
+
+
+def share_decode_budget(capacity: int, _worker_id: int) -> None:
+    """A data-loader worker process decodes within its share of the parent's byte budget (core.images)."""
+    set_decode_budget(capacity)
 
 
 class Runtime:
@@ -138,6 +147,9 @@ class Runtime:
                                       cancel=self.controls.cancel_event)
             for text in self.report.warnings:
                 self.emit("notice", Notice("data", text))
+            for item in self.report.unreadable:  # named one by one, like the files that fail to decode later
+                self.skipped[item["path"]] = item["reason"]
+                self.emit("notice", Notice("skipped_file", f"skipped {item['path']}: {item['reason']}", item["path"]))
             self.data = split_samples(self.report, self.settings.val_fraction, self.settings.seed)
         if len(self.data.classes) < 2:
             raise StudioError(f"training needs at least 2 classes with images, found {len(self.data.classes)} "
@@ -147,6 +159,9 @@ class Runtime:
         spec = get_spec(self.settings.model)
         self.spec = spec
         self.image_size = self.settings.image_size or spec.preprocess.crop_size
+        if self.image_size < spec.min_input_size:
+            raise StudioError(f"image size {self.image_size} is too small for {spec.display_name}: it needs at least "
+                              f"{spec.min_input_size} pixels")
         self.spec_preprocess = spec.preprocess
         self.micro_batch = self.settings.batch_size
         decoded = self._decode(list(self.data.train) + list(self.data.val))
@@ -169,8 +184,14 @@ class Runtime:
         if mode == "auto":
             mode = "memory" if len(samples) * 3 * self.image_size**2 < MEMORY_CACHE_LIMIT else "disk"
         cache_dir = Path(platformdirs.user_cache_dir("convnet-studio")) / "decoded" if mode == "disk" else None
-        decoded = DecodedImages.build(samples, self.image_size, cache_dir=cache_dir, progress=self._progress("decode"),
-                                      cancel=self.controls.cancel_event)
+        try:
+            decoded = DecodedImages.build(samples, self.image_size, cache_dir=cache_dir,
+                                          progress=self._progress("decode"), cancel=self.controls.cancel_event)
+        except DiskCacheError as exc:  # a full or read-only disk: train without the cache, and say so
+            self.emit("notice", Notice("cache", f"{exc}; training without the cache (images are decoded again "
+                                                "every epoch, which is slower)"))
+            self._decoded = (key, None)
+            return None
         for index, reason in sorted(decoded.failed.items()):
             self.skipped[samples[index].path] = reason
             self.emit("notice", Notice("skipped_file", f"skipped {samples[index].path}: {reason}",
@@ -227,9 +248,11 @@ class Runtime:
 
     def loader(self, dataset: ImageDataset, batches: list[list[int]], index: int):
         generator = torch.Generator().manual_seed(setup.epoch_seed(self.settings.seed, index) + 1)
+        workers = self.settings.num_workers
+        share = functools.partial(share_decode_budget, decode_budget().capacity // max(1, workers))
         return torch.utils.data.DataLoader(
-            dataset, batch_sampler=batches, collate_fn=collate_samples, num_workers=self.settings.num_workers,
-            pin_memory=self.device.type == "cuda", generator=generator)
+            dataset, batch_sampler=batches, collate_fn=collate_samples, num_workers=workers,
+            pin_memory=self.device.type == "cuda", generator=generator, worker_init_fn=share if workers else None)
 
     @contextlib.contextmanager
     def loader_failures(self, epoch: int) -> Iterator[None]:
@@ -293,6 +316,12 @@ class Runtime:
                 break
             except torch.OutOfMemoryError:
                 self.halve_micro_batch()
+            except ValueError as exc:  # BatchNorm over a single value: one image whose maps shrank to 1x1
+                if "more than 1 value per channel" not in str(exc):
+                    raise
+                raise TrainingError(f"{self.spec.display_name} cannot train on {plural(self.micro_batch, 'image')} per step "
+                                    f"at {self.image_size} pixels (its batch normalisation needs more than one "
+                                    "value): use a batch size of at least 2 or a larger image size") from None
         self.step_lr = self.current_lr  # the rate this step used (the scheduler moves on below)
         self.scaler.step(self.optimizer)
         self.scaler.update()

@@ -8,7 +8,7 @@ from typing import Any
 
 from core.errors import StudioError
 
-__all__ = ["TrainSettings", "STRATEGIES", "OPTIMIZERS", "SCHEDULES", "CACHE_MODES"]
+__all__ = ["TrainSettings", "STRATEGIES", "OPTIMIZERS", "SCHEDULES", "CACHE_MODES", "LIMITS"]
 
 STRATEGIES = {
     "head": "keep the pretrained backbone frozen and train a new classification head",
@@ -20,6 +20,12 @@ SCHEDULES = ("onecycle", "cosine")
 CACHE_MODES = ("auto", "memory", "disk", "off")
 DEFAULT_LR = {"adamw": 1e-3, "sgd": 0.01}
 DEFAULT_WEIGHT_DECAY = {"adamw": 0.05, "sgd": 5e-4}
+# (lowest, highest) of each whole-number setting: a typo such as 1e23 epochs or a 23-digit seed is an error
+# with these numbers in it, not a run that never ends or a traceback from torch's 64-bit seed.
+LIMITS: dict[str, tuple[int, int]] = {
+    "epochs": (1, 10_000), "batch_size": (1, 4096), "num_workers": (0, 64), "seed": (0, 2**32 - 1),
+    "patience": (1, 10_000),
+}
 
 
 @dataclass(frozen=True)
@@ -77,10 +83,12 @@ class TrainSettings:
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 yield f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
-        for name, low in (("epochs", 1), ("batch_size", 1), ("num_workers", 0), ("seed", 0)):
+        for name, (low, high) in LIMITS.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                yield f"{name} must be a whole number >= {low}, got {value!r}"
+            if value is None and name == "patience":
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                yield f"{name} must be a whole number from {low} to {high}, got {value!r}"
         if self.lr != "auto" and not (isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool)
                                       and 0 < self.lr < 10):
             yield f"lr must be a number in (0, 10) or 'auto', got {self.lr!r}"
@@ -88,8 +96,6 @@ class TrainSettings:
             yield f"image_size must be between 16 and 1024 pixels, got {self.image_size!r}"
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
             yield f"val_fraction must be in [0, 1), got {self.val_fraction!r}"
-        if self.patience is not None and not (isinstance(self.patience, int) and self.patience >= 1):
-            yield f"patience must be a whole number >= 1, got {self.patience!r}"
         for name in ("label_smoothing", "warmup_fraction"):
             if not 0 <= getattr(self, name) < 1:
                 yield f"{name} must be in [0, 1), got {getattr(self, name)!r}"

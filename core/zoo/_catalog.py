@@ -21,7 +21,7 @@ from torchvision.models import WeightsEnum, get_model_weights
 
 from core.zoo.csp import csp_resnet50
 from core.zoo.nin import nin
-from core.zoo.spec import ModelSpec, Preprocess, StateDict
+from core.zoo.spec import MIN_IMAGE_SIZE, ModelSpec, Preprocess, StateDict
 from core.zoo.wrc import adapt_resnet_state_dict, wrc_resnet18, wrc_resnet50
 
 _PAPERS: dict[str, tuple[int, str]] = {
@@ -112,6 +112,7 @@ def _torchvision_spec(
     gradcam_layer: str,
     stages: tuple[str, ...],
     *,
+    min_input_size: int = MIN_IMAGE_SIZE,
     builder: Callable[..., nn.Module] | None = None,
     adapt: Callable[[StateDict], dict[str, torch.Tensor]] | None = None,
 ) -> ModelSpec:
@@ -130,6 +131,7 @@ def _torchvision_spec(
         categories=tuple(weights.meta["categories"]),
         gradcam_layer=gradcam_layer,
         stages=stages,
+        min_input_size=min_input_size,
         **_weights_fields(weights),  # type: ignore[arg-type]
         **extra,
     )
@@ -147,7 +149,7 @@ def _vgg_specs() -> list[ModelSpec]:
             name = f"vgg{depth}{bn}"
             relus = _vgg_relus(name)
             label = f"VGG-{depth}" + (" (BN)" if bn else "")
-            specs.append(_torchvision_spec(name, label, "VGG", relus[-1], relus[1:]))
+            specs.append(_torchvision_spec(name, label, "VGG", relus[-1], relus[1:], min_input_size=32))
     return specs
 
 
@@ -177,21 +179,21 @@ def _wrc_spec(depth: int, builder: Callable[..., nn.Module], params: int) -> Mod
 def build_catalog() -> list[ModelSpec]:
     """All entries in display order (grouped by family, in ``core.zoo.FAMILIES`` order)."""
     return [
-        _torchvision_spec("alexnet", "AlexNet", "AlexNet", "features.11", _ALEXNET_STAGES),
+        _torchvision_spec("alexnet", "AlexNet", "AlexNet", "features.11", _ALEXNET_STAGES, min_input_size=63),
         *_vgg_specs(),
         _own_spec(
             "nin", "NiN", "NiN", "NiN", builder=nin, params=7_439_608, gflops=0.966,
-            gradcam_layer="features.block3",
+            gradcam_layer="features.block3", min_input_size=67,
             stages=("features.block1", "features.block2", "features.block3", "classifier"),
         ),
         _torchvision_spec(
             "googlenet", "GoogLeNet", "GoogLeNet", "inception5b", _GOOGLENET_STAGES,
-            builder=_googlenet, adapt=_drop_googlenet_aux,
+            builder=_googlenet, adapt=_drop_googlenet_aux,  # 15 px would run: the app-wide floor applies
         ),
         *(_torchvision_spec(f"resnet{d}", f"ResNet-{d}", "ResNet", "layer4", _RESNET_STAGES) for d in (18, 34, 50, 101, 152)),
         *(
             _torchvision_spec(f"densenet{d}", f"DenseNet-{d}", "DenseNet", "features.norm5", _DENSENET_STAGES,
-                              adapt=_rename_legacy_densenet)
+                              adapt=_rename_legacy_densenet, min_input_size=29)
             for d in (121, 161, 169, 201)
         ),
         _wrc_spec(18, wrc_resnet18, params=11_689_528),

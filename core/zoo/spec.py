@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 StateDict = Mapping[str, torch.Tensor]
+MIN_IMAGE_SIZE = 16  # the smallest training/inference size the app accepts for any model
 
 
 def _same_state_dict(state_dict: StateDict) -> dict[str, torch.Tensor]:
@@ -57,6 +58,10 @@ class ModelSpec:
         default=_same_state_dict, repr=False, compare=False
     )
     local_weights: Path | None = None  # a saved model bundle's weights file (no download)
+    # The smallest square input (pixels) the network runs at: below it a pooling layer's output would be
+    # empty ("Output size is too small"). Verified for every entry by tests/core/test_zoo.py (runs at it,
+    # fails one pixel below unless it is the app-wide floor MIN_IMAGE_SIZE).
+    min_input_size: int = MIN_IMAGE_SIZE
 
     @property
     def pretrained(self) -> bool:

@@ -111,6 +111,8 @@ class OptionsPage(QWizardPage):
         self.epochs.setValue(p.epochs)
         self.batch.setValue(p.batch_size)
         self.lr.setText(f"{p.lr:g}")
+        self.image_size.setMinimum(p.min_image_size)  # clamps a smaller default (a 32 px data set for NiN)
+        self.image_size.setToolTip(f"{p.model} needs images of at least {p.min_image_size} pixels")
         self.image_size.setValue(p.image_size)
         self.val_share.setValue(round(100 * p.val_fraction))
         self.patience.setValue(p.patience or 0)

@@ -44,6 +44,18 @@ class TrainingPlan:
             return []
         return [c for c in self.report.classes if c not in self.excluded]
 
+    @property
+    def min_image_size(self) -> int:
+        """The smallest image size the chosen model runs at (``ModelSpec.min_input_size``)."""
+        from core.errors import StudioError
+        from core.zoo import get_spec
+        from core.zoo.spec import MIN_IMAGE_SIZE
+
+        try:
+            return get_spec(self.model).min_input_size
+        except StudioError:
+            return MIN_IMAGE_SIZE
+
     def split(self):
         """The stratified train/validation split of the kept classes (``core.data.DataSplit``)."""
         from core.data import split_samples
@@ -58,8 +70,8 @@ class TrainingPlan:
         return TrainSettings(
             data=self.folder, model=self.model, weights="none" if self.strategy == "scratch" else "default",
             strategy=self.strategy, epochs=self.epochs, batch_size=self.batch_size, lr=float(self.lr),
-            image_size=self.image_size, augment=self.augment, patience=self.patience or None,
-            val_fraction=self.val_fraction, device=self.device, cache=self.cache, name=self.name or None)
+            image_size=max(self.image_size, self.min_image_size), augment=self.augment,
+            patience=self.patience or None, val_fraction=self.val_fraction, device=self.device, cache=self.cache, name=self.name or None)
 
 
 def recent_folders(qsettings: QSettings | None = None) -> list[str]:

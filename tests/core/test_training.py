@@ -270,8 +270,9 @@ def test_corrupt_file_is_skipped_and_reported(tiny_digits: Path, tmp_path: Path)
     trainer.callbacks.append(BreakAFile())
     result = trainer.fit()
     skipped = [n for n in log.of("notice") if n.kind == "skipped_file"]
-    assert result.status == "completed" and [n.path for n in skipped] == [str(victim)]
-    assert result.metrics["skipped_files"] == 1
+    # every skipped file is named: the one the scan found unreadable, then the one that broke later
+    assert result.status == "completed" and [n.path for n in skipped] == [str(broken), str(victim)]
+    assert result.metrics["skipped_files"] == 2
 
 
 def test_head_of_every_family(tmp_path: Path) -> None:
@@ -317,7 +318,7 @@ def test_finetune_trains_the_backbone_at_a_lower_rate(tiny_digits: Path, fake_pr
 
 def test_pretrained_strategies_need_pretrained_weights(tiny_digits: Path) -> None:
     with pytest.raises(TrainingError, match="'nin' has no pretrained weights; train it with strategy 'scratch'"):
-        _trainer(tiny_digits, model="nin", strategy="finetune", weights="default").fit()
+        _trainer(tiny_digits, model="nin", strategy="finetune", weights="default", image_size=67).fit()
     with pytest.raises(TrainingError, match="not downloaded|no network"):
         _trainer(tiny_digits, strategy="head", weights="default").fit()  # offline, nothing cached
 
