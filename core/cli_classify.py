@@ -43,6 +43,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
                                      error=f"{folder}: no images found in this folder"))
     if collection.skipped:
         eprint(f"skipped {len(collection.skipped)} non-image file{'s' * (len(collection.skipped) != 1)}")
+    if collection.left_out:
+        first = collection.left_out[0]
+        eprint(f"not followed: {len(collection.left_out)} link{'s' * (len(collection.left_out) != 1)} to folders, "
+               f"links leaving the folder or second paths to the same file (e.g. {first})")
     entries = _in_input_order([(os.fspath(p), None) for p in collection.images]
                               + [(p.path, p) for p in failed], args.paths)
     total = len(entries)

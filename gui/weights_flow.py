@@ -139,7 +139,8 @@ class WeightsFlow(QObject):
         if not spec.pretrained:
             self.message.emit(f"{spec.display_name} has no pretrained weights to download; it always runs untrained.")
             return
-        if core_weights.cached_path(spec) is not None and model not in self._untrained:
+        # an imported file in use does not stop a download of the official one (which then takes over)
+        if core_weights.expected_path(spec).is_file() and model not in self._untrained:
             self.message.emit(f"The weights of {spec.display_name} are already downloaded.")
             return
         if self._download is not None:  # another model's download: drop it

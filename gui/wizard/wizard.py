@@ -16,6 +16,7 @@ from __future__ import annotations
 from PySide6.QtCore import QThreadPool, Signal
 from PySide6.QtWidgets import QMessageBox, QWizard
 
+from gui.screens import fit_to_screen
 from gui.thumbnails import ThumbnailLoader
 from gui.wizard.page_data import DataPage
 from gui.wizard.page_folder import FolderPage
@@ -58,7 +59,7 @@ class TrainWizard(QWizard):
         self.results_page.useRequested.connect(self.useModelRequested)
         self._closing = False
         self._shut_down = False
-        self.resize(1060, 760)
+        fit_to_screen(self, 1060, 760)  # never partly off a small screen
         if folder:
             self.folder_page.set_folder(folder)
 
