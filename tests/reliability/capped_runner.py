@@ -304,7 +304,7 @@ def _run_one(job: dict, watchdog: _Watchdog) -> dict:
     else:
         outcome_detail = ""
     peak = max(0, _status("VmHWM") - rss0)
-    stdout, stderr = _text(out.getvalue()), _text(err.getvalue())
+    stdout, stderr = _text(out.getvalue(), 2_000_000), _text(err.getvalue())  # stdout whole: it is parsed
     if not outcome:
         if _MEMORY_WORDS.search(stderr) or peak > MEMORY_CAP:
             outcome = "over_memory"
