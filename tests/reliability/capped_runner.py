@@ -45,7 +45,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 MEMORY_CAP = 2 * 2**30  # bytes above the warmed-up process
-TIME_CAP_S = float(os.environ.get("CONVNET_STUDIO_TIME_CAP", "20"))  # CPU s per job unless it says "time_cap"
+TIME_CAP_S = float(os.environ.get("CONVNET_STUDIO_TIME_CAP", "15"))  # CPU s per job unless it says "time_cap"
 WALL_CAP_S = 240.0  # per job, whatever else runs on the machine
 BLOCKED_S = 6.0  # this long with (almost) no CPU used = blocked for good
 HARD_EXTRA_S = 5.0
