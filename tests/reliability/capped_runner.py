@@ -33,6 +33,7 @@ import io
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -46,7 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 MEMORY_CAP = 2 * 2**30  # bytes above the warmed-up process
 TIME_CAP_S = float(os.environ.get("CONVNET_STUDIO_TIME_CAP", "15"))  # CPU s per job unless it says "time_cap"
-WALL_CAP_S = 240.0  # per job, whatever else runs on the machine
+WALL_CAP_S = 180.0  # per job, whatever else runs on the machine
 BLOCKED_S = 6.0  # this long with (almost) no CPU used = blocked for good
 HARD_EXTRA_S = 5.0
 OUTCOMES = ("ok", "refused", "traceback", "over_memory", "over_time", "crashed")
@@ -62,7 +63,7 @@ class TimeCapHit(BaseException):
 # ------------------------------------------------------------------ parent side
 
 
-def run_jobs(jobs: list[dict], *, env: dict[str, str] | None = None, deadline_s: float = 1500) -> dict[str, dict]:
+def run_jobs(jobs: list[dict], *, env: dict[str, str] | None = None, deadline_s: float = 3300) -> dict[str, dict]:
     """Run every job (dicts with ``id``, ``entry``, ``args``, optional ``env``); returns id -> result."""
     results: dict[str, dict] = {}
     started = time.monotonic()
@@ -104,7 +105,8 @@ def _one_child(spec: Path, jobs: list[dict], index: int, results: dict, env: dic
             timer.cancel()
     if current is not None:  # the child died inside a job
         tail = errors.read_text(errors="replace")[-3000:]
-        outcome = "over_time" if "Timeout (" in tail else "crashed"
+        killed_by_cpu_cap = child.returncode == -signal.SIGXCPU
+        outcome = "over_time" if "Timeout (" in tail or killed_by_cpu_cap else "crashed"
         results[current] = _dead(jobs[index], outcome, f"child exit {child.returncode}; stderr: {tail}")
         return index + 1
     if index == first and index < len(jobs):  # no job even started: the runner itself is broken
@@ -153,11 +155,16 @@ class _Watchdog:
             self.cpu_at_arm = self._cpu[0][1]
         faulthandler.dump_traceback_later(WALL_CAP_S + HARD_EXTRA_S, exit=True)
         self._hard_cpu = cap + HARD_EXTRA_S
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        # the kernel's own CPU cap: SIGXCPU ends a long C call that holds the GIL (no Python thread can)
+        resource.setrlimit(resource.RLIMIT_CPU, (int(used.ru_utime + used.ru_stime + self._hard_cpu) + 1,
+                                                 resource.getrlimit(resource.RLIMIT_CPU)[1]))
 
     def disarm(self) -> None:
         with self._lock:
             self.armed_at = None
         faulthandler.cancel_dump_traceback_later()
+        resource.setrlimit(resource.RLIMIT_CPU, (resource.RLIM_INFINITY, resource.getrlimit(resource.RLIMIT_CPU)[1]))
 
     def _run(self) -> None:
         while True:
@@ -338,8 +345,6 @@ def _warm_up() -> None:
 
 
 def main(argv: list[str]) -> int:
-    import resource
-
     jobs = json.loads(Path(argv[0]).read_text())
     index = int(argv[1])
     proto = os.fdopen(os.dup(1), "w", buffering=1)
