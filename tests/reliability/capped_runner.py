@@ -11,8 +11,9 @@ flat 2 GB limit would not even let it start) and runs the jobs one by one:
   time, or after ``BLOCKED_S`` in which the process used almost no CPU (a read
   that blocks forever: a FIFO), raises :class:`TimeCapHit` (a
   ``BaseException``, so no ``except Exception`` in the app can swallow it);
-- a hard one: ``faulthandler.dump_traceback_later`` kills the child if the
-  soft one cannot get in (a long loop in C);
+- hard ones, for a long C call that holds the GIL (no Python-level signal
+  handler runs then): ``RLIMIT_CPU`` (the kernel's SIGXCPU) a few CPU seconds
+  past the soft cap, and ``faulthandler.dump_traceback_later`` past the wall cap;
 - stdout is strict UTF-8 (``PYTHONIOENCODING=utf-8:strict``, as on a desktop),
   stderr backslash-escapes, both captured per job.
 
