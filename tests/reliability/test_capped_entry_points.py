@@ -269,20 +269,26 @@ def job_for(pair: Pair, corpus: Corpus) -> dict:
     return job
 
 
-def run_pairs(root: Path, *, slow: bool) -> tuple[Corpus, dict[str, dict]]:
+def run_pairs(root: Path, *, slow: bool, selected: set[str] | None = None) -> tuple[Corpus, dict[str, dict]]:
     corpus = build_corpus(root, slow=slow)
-    jobs = [job_for(pair, corpus) for pair in PAIRS if pair.slow == slow]
+    jobs = [job_for(pair, corpus) for pair in PAIRS if pair.slow == slow and (selected is None or pair.id in selected)]
     return corpus, run_jobs(jobs, env=corpus.env)
 
 
-@pytest.fixture(scope="module")
-def fast_results(tmp_path_factory: pytest.TempPathFactory):
-    return run_pairs(tmp_path_factory.mktemp("capped"), slow=False)
+def _selected(request) -> set[str]:
+    """The pairs this session runs (``-k`` picks a few: only their jobs run)."""
+    return {item.callspec.params["pair"].id for item in request.session.items
+            if hasattr(item, "callspec") and "pair" in item.callspec.params}
 
 
 @pytest.fixture(scope="module")
-def slow_results(tmp_path_factory: pytest.TempPathFactory):
-    return run_pairs(tmp_path_factory.mktemp("capped-slow"), slow=True)
+def fast_results(tmp_path_factory: pytest.TempPathFactory, request):
+    return run_pairs(tmp_path_factory.mktemp("capped"), slow=False, selected=_selected(request))
+
+
+@pytest.fixture(scope="module")
+def slow_results(tmp_path_factory: pytest.TempPathFactory, request):
+    return run_pairs(tmp_path_factory.mktemp("capped-slow"), slow=True, selected=_selected(request))
 
 
 # ------------------------------------------------------------------ the checks
