@@ -77,8 +77,8 @@ KNOWN_CAPPED: dict[str, str] = {
         "issue 13 item 4: over_memory (0.028 s, 0.0 MB): error: bytearray_4e9.pth is not a valid PyTorch "
         "weights file (corrupt data, MemoryError)",
     "weights:bundle classify --model PATH:bytearray-4e9":
-        "issue 13 item 4: the message does not name the file: 'error: unknown model 'w-bytearray_4e9' (known:"
-        " alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn,",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-bytearray_4e9' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn,",
     "weights:weights import --model:stride0-1e11-elements":
         "issue 13 item 4: over_time (None s, None MB): child exit -24; stderr:",
     "weights:weights import:stride0-1e11-elements":
@@ -86,8 +86,8 @@ KNOWN_CAPPED: dict[str, str] = {
     "weights:classify --weights:stride0-1e11-elements":
         "issue 13 item 4: over_time (None s, None MB): child exit -24; stderr:",
     "weights:bundle classify --model PATH:stride0-1e11-elements":
-        "issue 13 item 4: the message does not name the file: 'error: unknown model 'w-stride0_1e11_elements'"
-        " (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, v",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-stride0_1e11_elements' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, v",
     "weights:weights import --model:stride0-right-shape":
         "issue 13 item 4: handled (outcome ok), should be refused; stdout 'imported stride0_right_shape.pth "
         "as resnet18 weights: resnet18-f37072fd.pth/n'",
@@ -98,8 +98,8 @@ KNOWN_CAPPED: dict[str, str] = {
         "issue 13 item 4: handled (outcome ok), should be refused; stdout 'photo.jpg  [resnet18, decode 3 ms,"
         " infer 141 ms]/n   1. sweatshirt                         0.10%/n   ",
     "weights:bundle classify --model PATH:stride0-right-shape":
-        "issue 13 item 4: the message does not name the file: 'error: unknown model 'w-stride0_right_shape' "
-        "(known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-stride0_right_shape' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg",
     "weights:weights import --model:meta-tensors":
         "issue 13 item 4: handled (outcome ok), should be refused; stdout 'imported meta_tensors.pth as "
         "resnet18 weights: resnet18-f37072fd.pth/n'",
@@ -110,8 +110,8 @@ KNOWN_CAPPED: dict[str, str] = {
         "issue 13 item 4: traceback (0.09 s, 4.0 MB): NotImplementedError: Cannot copy out of meta tensor; no"
         " data! Please use torch.nn.Module.to_empty() instead of torch.nn.Mo",
     "weights:bundle classify --model PATH:meta-tensors":
-        "issue 13 item 4: the message does not name the file: 'error: unknown model 'w-meta_tensors' (known: "
-        "alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, ",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-meta_tensors' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, ",
     "weights:weights import --model:one-meta-tensor":
         "issue 13 item 4: handled (outcome ok), should be refused; stdout 'imported one_meta_tensor.pth as "
         "resnet18 weights: resnet18-f37072fd.pth/n'",
@@ -122,8 +122,8 @@ KNOWN_CAPPED: dict[str, str] = {
         "issue 13 item 4: traceback (0.491 s, 60.5 MB): NotImplementedError: Cannot copy out of meta tensor; "
         "no data! Please use torch.nn.Module.to_empty() instead of torch.nn.",
     "weights:bundle classify --model PATH:one-meta-tensor":
-        "issue 13 item 4: the message does not name the file: 'error: unknown model 'w-one_meta_tensor' "
-        "(known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_b",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-one_meta_tensor' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_b",
     "weights:weights import --model:sparse-tensor":
         "issue 13 item 4: traceback (0.055 s, 53.0 MB): RuntimeError: norm_sparse currently does not support "
         "'dtype' argument",
@@ -134,68 +134,68 @@ KNOWN_CAPPED: dict[str, str] = {
         "issue 13 item 4: traceback (0.063 s, 32.6 MB): RuntimeError: norm_sparse currently does not support "
         "'dtype' argument",
     "weights:bundle classify --model PATH:sparse-tensor":
-        "issue 13 item 4: the message does not name the file: 'error: unknown model 'w-sparse_tensor' (known:"
-        " alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn,",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-sparse_tensor' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn,",
     "weights:bundle classify --model PATH:int8-in-float-slot":
-        "issue 13 item 4: the message does not name the file: 'error: unknown model 'w-int8_in_float_slot' "
-        "(known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg1",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-int8_in_float_slot' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg1",
     "weights:bundle classify --model PATH:transposed-shape":
-        "issue 13 item 4: the message does not name the file: 'error: unknown model 'w-transposed_shape' "
-        "(known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-transposed_shape' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_",
     "weights:bundle classify --model PATH:scalar-for-matrix":
-        "issue 13 item 4: the message does not name the file: 'error: unknown model 'w-scalar_for_matrix' "
-        "(known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-scalar_for_matrix' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16",
     "weights:bundle classify --model PATH:pickle-payload-torch-zip":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-pickle-"
-        "payload-torch-zip' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-pickle-payload-torch-zip' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn",
     "weights:bundle classify --model PATH:pickle-payload-legacy-torch-file":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-pickle-"
-        "payload-legacy-torch-file' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, ",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-pickle-payload-legacy-torch-file' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, ",
     "weights:bundle classify --model PATH:pickle-payload-plain-pickle":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-pickle-"
-        "payload-plain-pickle' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-pickle-payload-plain-pickle' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13",
     "weights:bundle classify --model PATH:exec-payload-torch-zip":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-exec-payload-"
-        "torch-zip' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, ",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-exec-payload-torch-zip' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, ",
     "weights:bundle classify --model PATH:zip-bomb-deflated-member":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-zip-bomb-"
-        "deflated-member' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-zip-bomb-deflated-member' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn",
     "weights:bundle classify --model PATH:zip-bomb-member-claims-1.5-GB":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-zip-bomb-"
-        "member-claims-1.5-GB' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-zip-bomb-member-claims-1.5-GB' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg",
     "weights:bundle classify --model PATH:zero-bytes":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-zero-bytes' "
-        "(known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vg",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-zero-bytes' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vg",
     "weights:bundle classify --model PATH:truncated":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-truncated' "
-        "(known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vgg",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-truncated' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vgg",
     "weights:bundle classify --model PATH:text-file":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-text-file' "
-        "(known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vgg",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-text-file' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vgg",
     "weights:bundle classify --model PATH:JPEG-named-.pth":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-JPEG-"
-        "named-.pth' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_b",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-JPEG-named-.pth' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_b",
     "weights:bundle classify --model PATH:not-a-state-dict":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-not-a-state-"
-        "dict' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-not-a-state-dict' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_",
     "weights:bundle classify --model PATH:another-architecture":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-another-"
-        "architecture' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vg",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-another-architecture' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vg",
     "weights:bundle classify --model PATH:wrong-number-of-classes":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-wrong-number-"
-        "of-classes' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn,",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-wrong-number-of-classes' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn,",
     "weights:bundle classify --model PATH:NaN-tensor":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-NaN-tensor' "
-        "(known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vg",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-NaN-tensor' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vg",
     "weights:bundle classify --model PATH:Inf-tensor":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-Inf-tensor' "
-        "(known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vg",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-Inf-tensor' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vg",
     "weights:bundle classify --model PATH:integer-tensor":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-integer-"
-        "tensor' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-integer-tensor' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn",
     "weights:bundle classify --model PATH:complex-tensor":
-        "issue 13 issue 12 corpus: the message does not name the file: 'error: unknown model 'w-complex-"
-        "tensor' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn",
+        "issue 13 item 3 (a path is a path; then item 4): the message does not name the file: 'error: unknown"
+        " model 'w-complex-tensor' (known: alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn",
     "bundle:classify --model PATH:meta-fifo":
         "issue 13 item 5: over_time blocked: no CPU used for 6 s (6.118 s, 0.0 MB): TimeCapHit",
     "bundle:classify --model NAME:meta-fifo":
@@ -232,8 +232,6 @@ KNOWN_CAPPED: dict[str, str] = {
         "issue 13 item 5: over_memory (13.211 s, 1810.6 MB): MemoryError",
     "bundle:export:meta-dev-urandom":
         "issue 13 item 5: over_memory (13.88 s, 1810.5 MB): MemoryError",
-    "bundle:list_bundles:weights-sparse-1.9G":
-        "issue 13 item 4: handled (outcome ok), should be refused; stdout ''",
     "bundle:classify --model NAME:ansi-class-names":
         "issue 13 item 9: control characters or a forged line reach stdout: 'photo.jpg  [ansi-class-names, "
         "decode 2 ms, infer 13 ms]/n   1. cat/x1b[2J/x1b[31m                  ",
