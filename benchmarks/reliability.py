@@ -88,7 +88,7 @@ def _capped(rows: list[dict]) -> list[str]:
         by_via.setdefault(row["via"] or "-", []).append(row)
     lines = ["", "Hostile files (tests/reliability/hostile_corpus.py) through every entry point that reads a user "
              "file, each in a child process whose address space is capped at 2 GiB above its warmed-up size, "
-             "with a 15 s CPU-time cap per file (90 s per folder, 240 s of wall time) and a 6 s cap on blocking "
+             "with a 15 s CPU-time cap per file (90 s per folder, 180 s of wall time) and a 6 s cap on blocking "
              "without CPU; the window's drop, My models and Import Weights run in-process, held to the same "
              "2 GiB. "
              "Peak is the most any one file took above the process's baseline (GUI rows: the longest GUI "
