@@ -21,6 +21,12 @@ Row kinds (``kind``) and their outcomes:
                   could not be saved because the fault hit their save.
 - ``stall_ms``    the longest GUI stall measured during the stress test (``value``).
 - ``cancel_ms``   one cancel latency (``value``); the table reports the p95.
+- ``capped``      one hostile file through one entry point in a child process
+                  under a memory cap (2 GiB above the warmed-up process) and a
+                  time cap (test_capped_entry_points); ``via`` is "SET: ENTRY"
+                  (e.g. "bundle: list_bundles", "gui: drop"), outcome ``held``,
+                  ``value`` the peak memory above the process's baseline in MB,
+                  ``seconds`` how long it took.
 """
 
 from __future__ import annotations
@@ -42,9 +48,9 @@ class Ledger:
         self.test = test
 
     def record(self, kind: str, name: str, outcome: str = "", *, via: str = "", executed: bool = False,
-               lost: int = 0, value: float | None = None) -> None:
+               lost: int = 0, value: float | None = None, seconds: float | None = None) -> None:
         row = {"kind": kind, "name": name, "outcome": outcome, "via": via, "executed": executed, "lost": lost,
-               "value": value, "test": self.test}
+               "value": value, "seconds": seconds, "test": self.test}
         if self.path is None:
             return
         with _lock, open(self.path, "a", encoding="utf-8") as out:

@@ -59,8 +59,8 @@ def gif_header(width: int, height: int) -> bytes:
 
 
 def tiff_bytes(width: int, height: int, spp: int, bits: int, sample_format: int, data: bytes,
-               photometric: int = 1, *, extra_samples: int | None = None) -> bytes:
-    """A little-endian, uncompressed, one-strip TIFF with exactly these tags."""
+               photometric: int = 1, *, extra_samples: int | None = None, compression: int = 1) -> bytes:
+    """A little-endian, one-strip TIFF with exactly these tags (``data`` already compressed if ``compression`` != 1)."""
     entries: list[tuple[int, int, int, bytes]] = []  # (tag, type, count, value bytes)
 
     def short(tag: int, *values: int) -> None:
@@ -72,7 +72,7 @@ def tiff_bytes(width: int, height: int, spp: int, bits: int, sample_format: int,
     long(256, width)
     long(257, height)
     short(258, *([bits] * spp))
-    short(259, 1)
+    short(259, compression)
     short(262, photometric)
     data_offset_tag = len(entries)
     long(273, 0)  # strip offset, patched below
