@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+import urllib.parse
 from pathlib import Path
 
 from platformdirs import user_cache_dir
@@ -16,8 +17,17 @@ CACHE_NAME = "convnet-studio"  # the core's platformdirs name (models, runs, cac
 _counter = itertools.count(1)
 
 
+def local_path(url: QUrl) -> str:
+    """The file a ``file://`` URL names, byte for byte: ``toLocalFile`` turns bytes that are not UTF-8
+    (``%FF``) into U+FFFD, naming a file that does not exist; this keeps them (surrogateescape, as os does)."""
+    if url.host() not in ("", "localhost"):
+        return url.toLocalFile()  # a UNC share: Qt's own form
+    encoded = url.path(QUrl.ComponentFormattingOption.FullyEncoded)
+    return os.fsdecode(urllib.parse.unquote_to_bytes(encoded)) if encoded else ""
+
+
 def _local_urls(mime: QMimeData) -> list[str]:
-    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
+    return [path for url in mime.urls() if url.isLocalFile() and (path := local_path(url))]
 
 
 def _text_paths(text: str) -> list[str]:
@@ -28,7 +38,7 @@ def _text_paths(text: str) -> list[str]:
         if not line:
             continue
         if line.startswith("file:"):
-            line = QUrl(line).toLocalFile()
+            line = local_path(QUrl(line))
         line = os.path.expanduser(line)
         if line and os.path.exists(line):
             paths.append(line)

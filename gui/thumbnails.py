@@ -52,9 +52,9 @@ def decode_thumbnail(path: str, size: int) -> QImage:
 class ThumbnailLoader(QObject):
     """Shared by the gallery and the predictions pane; one per window."""
 
-    ready = Signal(str)  # path: a new pixmap (or a failure) is available for it
+    ready = Signal(object)  # path (object: a str signal drops undecodable bytes of file names)
 
-    _decoded = Signal(str, int, QImage, bool)  # path, size, image, ok
+    _decoded = Signal(object, int, QImage, bool)  # path, size, image, ok
 
     def __init__(self, parent: QObject | None = None, *, threads: int = 1) -> None:
         super().__init__(parent)

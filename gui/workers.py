@@ -53,7 +53,7 @@ class InferenceWorker(QObject):
 
     loaded = Signal(int, object)  # request id, LoadedModelInfo
     weightsMissing = Signal(int, str, object)  # request id, model name, size in bytes or None
-    batchStarted = Signal(int, list)  # request id, paths now being classified
+    batchStarted = Signal(int, object)  # request id, paths now being classified (object: a list signal drops undecodable bytes of file names)
     predicted = Signal(int, object)  # request id, Prediction
     errored = Signal(int, str)  # request id, message (the request as a whole failed)
     finished = Signal(int)  # request id; always emitted, also after cancel or error
@@ -193,7 +193,7 @@ class InferenceClient(QObject):
 
     loaded = Signal(object)  # LoadedModelInfo
     weightsMissing = Signal(str, object)  # model, size in bytes or None
-    batchStarted = Signal(list)
+    batchStarted = Signal(object)  # paths (object, not list: see above)
     predicted = Signal(object)  # Prediction
     requestFailed = Signal(str)
     deviceChanged = Signal(str)
@@ -206,7 +206,7 @@ class InferenceClient(QObject):
     registryFailed = Signal(str)
 
     _registryRequested = Signal()
-    _classifyRequested = Signal(int, list, str, str, object)
+    _classifyRequested = Signal(int, object, str, str, object)  # object: paths keep undecodable bytes
     _explainRequested = Signal(int, str, object, object)
     _deviceRequested = Signal(str)
     _shutdownRequested = Signal()

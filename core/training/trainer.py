@@ -100,8 +100,9 @@ class Trainer(Runtime):
         checkpoint = load_checkpoint(run_dir)
         try:
             settings = TrainSettings.from_json(checkpoint["settings"])
-        except (TypeError, ValueError) as exc:
-            raise WeightsError(f"the checkpoint in {run_dir} has damaged settings ({str(exc)[:160]})") from None
+        except (TypeError, ValueError, StudioError) as exc:
+            where = Path(run_dir) / CHECKPOINT_NAME
+            raise WeightsError(f"{where} has damaged settings ({str(exc)[:160]}); it cannot be resumed") from None
         trainer = cls(settings, callbacks=callbacks,
                       run_dir=Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).parent,
                       models_root=models_root, **options)

@@ -155,7 +155,7 @@ class CardDelegate(QStyledItemDelegate):
 class GalleryView(QListView):
     """The grid. Emits ``pathsDropped`` for dropped files/folders and ``currentItemChanged``."""
 
-    pathsDropped = Signal(list)
+    pathsDropped = Signal(object)  # list of paths (object: a list signal drops undecodable bytes)
     currentItemChanged = Signal(object)  # GalleryItem or None
 
     def __init__(self, loader: ThumbnailLoader, parent=None) -> None:

@@ -162,7 +162,8 @@ def _good_run(root: Path) -> Path:
         hc._photos(data / cls, 6, seed=k)
     settings = TrainSettings(data=str(data), model=MODEL, weights="none", strategy="scratch", batch_size=8, lr=1e-3,
                              image_size=32, augment="none", seed=1, cache="memory", epochs=1, name="photos")
-    trainer = Trainer(settings, run_dir=root / "run", models_root=root / "run-models")
+    trainer = Trainer(settings, run_dir=root / "run", models_root=root / "run-models",
+                      keep_checkpoints=True)  # a finished run is pruned otherwise: keep one to tamper with
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -416,6 +417,8 @@ def problems_of(pair: Pair, result: dict, path: Path) -> list[str]:
 def _check(pair: Pair, corpus: Corpus, results: dict[str, dict], ledger) -> None:
     result = results[pair.id]
     path = corpus.files[(pair.kind, pair.case.name)]
+    if pair.kind == "weights" and pair.entry == "bundle classify --model PATH":
+        path = corpus.files[("bundle", f"w-{pair.case.name}")] / "weights.pt"  # the file in the bundle is named
     problems = problems_of(pair, result, path)
     assert not problems, f"{pair.id} ({pair.case.item}):\n" + "\n".join(problems)
     ledger.record("capped", pair.case.name, "held", via=f"{pair.kind}: {pair.entry}", value=result["peak_mb"],

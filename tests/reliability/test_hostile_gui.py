@@ -40,25 +40,6 @@ BAD_REASON = re.compile(r"unexpected error|Traceback|MemoryError|not enough memo
 
 # (test, case) -> what fails today: the lead's checklist (see test_capped_entry_points.KNOWN)
 KNOWN: dict[tuple[str, str], str] = {
-    ("my_models", "load"): "issue 13 item 5: meta.json linked to /dev/zero is read until MemoryError; the registry "
-                           "fails ('Could not load the models: unexpected error (MemoryError)'); a FIFO blocks it",
-    ("my_models", "refresh"): "issue 13 item 5: the registry never loads (see load); refresh_my_models then reads "
-                              "the same FIFO/dev-zero meta.json on the GUI thread",
-    ("drop folder", "symlink_outside"): "issue 13 item 7: the drop walks the link out of the folder (6 photos of "
-                                        "the outside folder are classified)",
-    ("drop folder", "same_files_twice"): "issue 13 item 7: a file reached through a folder link and a file link is "
-                                         "added three times",
-    ("drop folder", "invalid_utf8_names"): "issue 13 item 9: cards of files with invalid UTF-8 names never end "
-                                           "(PySide drops the lone surrogates, so results match no card)",
-    ("drop", "images"): "issue 13 item 9 (and 6): the invalid-UTF-8 name's card never ends (120 s timeout); the "
-                        "float TIFF decodes in-process (2.5 GB peak in the capped runner)",
-    ("import", "bytearray_4e9"): "issue 13 item 4: bytearray(4e9) is allocated (4 GB) with the GIL held: the GUI "
-                                 "stalls 2.5 s",
-    ("import", "stride0_1e11_elements"): "issue 13 item 4: the finiteness check walks 1e11 elements on a pool thread "
-                                         "(minutes), no answer within 60 s",
-    ("import", "stride0_right_shape"): "issue 13 item 4: a stride-0 tensor backed by one float is imported",
-    ("import", "meta_tensors"): "issue 13 item 4: tensors with no data (meta) are imported",
-    ("import", "one_meta_tensor"): "issue 13 item 4: a tensor with no data (meta) is imported",
 }
 
 
