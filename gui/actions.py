@@ -88,7 +88,7 @@ ACTIONS: dict[str, tuple[str, str, str | None, tuple, str]] = {
     "import_weights": ("&Import Weights…", "import_weights_dialog", "import", ("Ctrl+I",), "Import a pretrained weights file you were given"),
     "download_weights": ("&Download Weights", "download_weights", "download", ("Ctrl+Shift+D",), "Download the pretrained weights of the current model"),
     "train_model": ("&Train a Model…", "train_model", "train", ("Ctrl+T",), "Fine-tune a network on a folder of your own photos"),
-    "manage_models": ("Manage Saved &Models…", "manage_saved_models", "model", (), "See and delete your trained models and training runs, with their sizes"),
+    "manage_models": ("Manage Saved &Models…", "manage_saved_models", "model", ("Ctrl+Shift+T",), "See and delete your trained models and training runs, with their sizes"),
     "export": ("&Export Results…", "export_dialog", "export", ("Ctrl+E",), "Save the predictions as CSV or JSON"),
     "quit": ("&Quit", "close", "quit", ("Ctrl+Q",), "Quit ConvNet Studio"),
     "clear": ("C&lear Gallery", "clear_gallery", "clear", ("Ctrl+L", "Ctrl+Shift+Backspace"), "Remove every photo from the gallery"),

@@ -127,10 +127,18 @@ class ManageModelsDialog(QDialog):
     def _start(self, job: Job, returned) -> Job:
         self._running += 1
         self._update_buttons()
-        job.returned.connect(returned)  # bound methods: they run on the GUI thread
+        # a job counts as done once its result (or error) is handled here, before the handler's own signals
+        # (``loaded``, ``changed``) reach anyone: whoever reacts to them finds the buttons already enabled
+        # (bound methods, so they run on the GUI thread, in the order connected)
+        job.returned.connect(self._job_done)
+        job.returned.connect(returned)
+        job.errored.connect(self._job_done)
         job.errored.connect(self._on_failed)
-        job.finished.connect(self._on_job_finished)
         return job.start(self.pool)
+
+    def _job_done(self, _result=None) -> None:
+        self._running -= 1
+        self._update_buttons()
 
     def refresh(self) -> Job:
         return self._start(Job(_listing, parent=self), self._on_listed)
@@ -255,10 +263,6 @@ class ManageModelsDialog(QDialog):
     def _on_failed(self, exc) -> None:
         self._say(error_text(exc), "error")
         self.refresh()
-
-    def _on_job_finished(self) -> None:
-        self._running -= 1
-        self._update_buttons()
 
     def _say(self, text: str, kind: str | None) -> None:
         colour = state_color(kind, self.palette()).name() if kind else None

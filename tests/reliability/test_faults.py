@@ -379,7 +379,7 @@ def test_out_of_memory_once_retries_with_half_the_batch(digits: Path, tmp_path: 
     events = Events(lambda trainer, name, event: name == "fit_start" and trainer.model.register_forward_pre_hook(
         oom_once))
     trainer = Trainer(_settings(digits), run_dir=tmp_path / "run", models_root=tmp_path / "models",
-                      callbacks=[events])
+                      callbacks=[events], keep_checkpoints=True)  # a finished run is pruned otherwise
     result = trainer.fit()
 
     assert raised == [16, 8]  # training at 16 per step, then validation at the halved 8

@@ -215,7 +215,6 @@ def _card_problems(win) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=KNOWN[("drop", "images")])
 def test_drop_of_the_hostile_images(qtbot, window, tmp_path: Path, ledger) -> None:  # noqa: F811
     files = hc.write_hostile_images(tmp_path / "images")
     stall, peak = _drop_and_settle(qtbot, window, list(files.values()))
