@@ -45,10 +45,20 @@ def choose_model(qtbot, window, name: str) -> None:
     qtbot.waitUntil(lambda: not window.client.busy, timeout=TIMEOUT_MS)
 
 
+def file_url(path) -> QUrl:
+    """A file:// URL as a file manager sends it: the name's bytes percent-encoded, so a name that is not
+    UTF-8 survives (``QUrl.fromLocalFile`` would drop those bytes on the way into a QString)."""
+    import os
+    import urllib.parse
+
+    encoded = urllib.parse.quote_from_bytes(os.fsencode(os.path.abspath(path)), safe="/")
+    return QUrl.fromEncoded(b"file://" + encoded.encode("ascii"))
+
+
 def drop_paths(target, paths) -> None:
     """A real drag-enter + drop of file URLs onto ``target`` (e.g. the gallery's viewport)."""
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    mime.setUrls([file_url(p) for p in paths])
     centre = target.rect().center()
     try:  # the position's type differs between PySide6 releases
         enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime,
