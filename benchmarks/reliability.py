@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if not args.no_write:
         body = (HEADER + f"Machine: {machine()}. Command: `python -m benchmarks.reliability`.\n\n" + text)
+        body = body.encode("utf-8", "backslashreplace").decode("utf-8")  # file names that are not UTF-8
         from core.io import atomic_write_text
 
         atomic_write_text(OUT, body)
