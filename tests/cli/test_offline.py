@@ -10,25 +10,18 @@ compare falls back per model and never reports the published accuracy as its own
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from core.cli import run_cli
 from core.zoo import get_spec
+from tests.support.jsonout import strict_json
 from tests.support.photos import write_photos
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.timeout(300)]
 
 
-def strict_json(text: str):
-    """json.loads that refuses NaN/Infinity, which Python's own reader would accept."""
-
-    def refuse(constant: str):
-        raise ValueError(f"not JSON: {constant}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:

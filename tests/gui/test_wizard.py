@@ -23,18 +23,9 @@ CLASSES = ("zero", "one", "two")
 
 @pytest.fixture
 def digits_folder(tmp_path: Path) -> Path:
-    from tests.support.digits import digit_images
+    from tests.support.digits import write_digit_classes
 
-    images, labels = digit_images(32)
-    root = tmp_path / "digits"
-    taken = {i: 0 for i in range(len(CLASSES))}
-    for index, (image, label) in enumerate(zip(images, labels)):
-        label = int(label)
-        if label in taken and taken[label] < 12:
-            folder = root / CLASSES[label]
-            folder.mkdir(parents=True, exist_ok=True)
-            image.save(folder / f"{index:04d}.png")
-            taken[label] += 1
+    root = write_digit_classes(tmp_path / "digits", CLASSES, 12)
     (root / "two" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut off")
     first = sorted((root / "one").glob("*.png"))[0]
     shutil.copy(first, root / "one" / "copy_of_first.png")

@@ -24,18 +24,9 @@ HELD_AT = 3  # the sweep waits after this many points until the test has looked
 
 @pytest.fixture
 def digits_folder(tmp_path: Path) -> Path:
-    from tests.support.digits import digit_images
+    from tests.support.digits import write_digit_classes
 
-    images, labels = digit_images(32)
-    root = tmp_path / "digits"
-    taken = {i: 0 for i in range(len(CLASSES))}
-    for index, (image, label) in enumerate(zip(images, labels)):
-        label = int(label)
-        if label in taken and taken[label] < 10:
-            folder = root / CLASSES[label]
-            folder.mkdir(parents=True, exist_ok=True)
-            image.save(folder / f"{index:04d}.png")
-            taken[label] += 1
+    root = write_digit_classes(tmp_path / "digits", CLASSES, 10)
     return root
 
 

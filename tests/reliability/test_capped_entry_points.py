@@ -18,7 +18,6 @@ the XPASS says which line to remove there.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -32,6 +31,7 @@ from tests.reliability import hostile_corpus as hc
 from tests.reliability.capped_runner import MEMORY_CAP, WALL_CAP_S, run_jobs
 from tests.reliability.hostile_corpus import Hostile
 from tests.reliability.known_failing import KNOWN_CAPPED
+from tests.support.jsonout import strict_json as _strict_json
 
 pytestmark = pytest.mark.timeout(3600)  # the first test's setup runs the whole batch
 
@@ -305,11 +305,6 @@ def names_the_file(message: str, path: Path) -> bool:
     return all(piece in message for piece in _fragments(path))
 
 
-def _strict_json(text: str):
-    def refuse(constant: str):
-        raise ValueError(f"not strict JSON: {constant}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def _real_files(folder: Path) -> set[tuple[int, int]]:

@@ -22,6 +22,7 @@ from core.inference import InferenceEngine
 from core.training import bundles
 from core.training.setup import replace_head
 from core.zoo import get_spec
+from tests.support.jsonout import strict_json
 from tests.support.photos import write_photos
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.timeout(300)]
@@ -30,11 +31,6 @@ TORCH_TEXT = ("Traceback", "alloc_cpu", "enforce fail", "Kernel size can't", "Ca
 HOSTILE_CLASSES = ["cat\nerror: forged line", "\x1b[31mred\x1b[0m dog", "bird\rover", "tab\there\u202eevil"]
 
 
-def strict_json(text: str):
-    def refuse(constant: str):
-        raise ValueError(f"not JSON: {constant}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:

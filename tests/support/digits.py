@@ -53,3 +53,17 @@ def write_digits(root: Path, *, size: int = 32, per_class: int | None = None, sk
         folder.mkdir(parents=True, exist_ok=True)
         image.save(folder / f"{i:04d}.png")
     return root, held
+
+
+def write_digit_classes(root: Path, classes: tuple[str, ...], per_class: int, *, size: int = 32) -> Path:
+    """The first ``per_class`` digits of each of the first ``len(classes)`` labels as ``root/CLASS/NNNN.png``."""
+    images, labels = digit_images(size)
+    taken = {i: 0 for i in range(len(classes))}
+    for index, (image, label) in enumerate(zip(images, labels)):
+        label = int(label)
+        if label in taken and taken[label] < per_class:
+            folder = root / classes[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            image.save(folder / f"{index:04d}.png")
+            taken[label] += 1
+    return root
