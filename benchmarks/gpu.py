@@ -45,7 +45,7 @@ def measure(reps: int) -> str:
     spec = get_spec(MODEL)
     engine = InferenceEngine(device="cuda", channels_last=True)
     module, _, _ = engine.module(MODEL)
-    one = torch.randn(1, 3, 224, 224, device=device).contiguous(memory_format=torch.channels_last)
+    one = engine.on_device(torch.randn(1, 3, 224, 224))
     graphs = CudaGraphForward(module, device)
 
     def sync(fn):
@@ -56,7 +56,7 @@ def measure(reps: int) -> str:
         return run
 
     latency = interleaved({"eager": sync(lambda: module(one)), "graph": sync(lambda: graphs(one))}, reps=reps * 10, warmup=3)
-    big = torch.randn(64, 3, 224, 224, device=device).contiguous(memory_format=torch.channels_last)
+    big = engine.on_device(torch.randn(64, 3, 224, 224))
 
     def amp():
         with torch.autocast("cuda", dtype=torch.float16):

@@ -22,6 +22,9 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torchvision.io import ImageReadMode, decode_jpeg, read_file
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms.v2 import functional as F
 
 from core.errors import StudioError
 from core.images import MAX_ASPECT, MAX_PIXELS, image_size
@@ -30,6 +33,11 @@ from core.zoo.spec import Preprocess
 GPU_DECODE_MIN_BATCH = 8  # below this nvJPEG's per-call setup costs more than it saves
 _JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
 Decoded = tuple["torch.Tensor | None", "str | None", float]
+
+
+def forward_format(channels_last: bool) -> torch.memory_format:
+    """The memory format of a model and its batches for a forward pass (``InferenceEngine.memory_format``)."""
+    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 def use_cuda_graphs(enabled: bool, device: torch.device) -> bool:
@@ -47,9 +55,10 @@ def use_gpu_decode(enabled: bool, device: torch.device, paths: list[str]) -> boo
 class CudaGraphForward:
     """``module(batch)`` as a replayed CUDA graph per input shape (at most ``max_graphs``).
 
-    Call under ``torch.inference_mode()`` with a channels_last batch already on
-    the device; shapes past ``max_graphs`` run eagerly (same AMP), so a stream
-    of odd-sized last batches never captures without end.
+    Call under ``torch.inference_mode()`` with a batch already on the device; it
+    runs channels_last (the format the graphs are captured in). Shapes past
+    ``max_graphs`` run eagerly (same AMP), so a stream of odd-sized last
+    batches never captures without end.
     """
 
     def __init__(self, module: nn.Module, device: torch.device, *, max_graphs: int = 4) -> None:
@@ -60,6 +69,7 @@ class CudaGraphForward:
         self._pool = None
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        batch = batch.contiguous(memory_format=torch.channels_last)
         key = tuple(batch.shape)
         entry = self._graphs.get(key)
         if entry is None:
@@ -97,9 +107,6 @@ def tensor_preprocess(image: torch.Tensor, pp: Preprocess) -> torch.Tensor:
     of the shorter side, centre crop, scale, normalise); it matches the PIL
     pipeline within a few grey levels, not bit for bit.
     """
-    from torchvision.transforms import InterpolationMode
-    from torchvision.transforms.v2 import functional as F
-
     height, width = image.shape[-2:]
     limit = max(1, math.ceil(min(height, width) * MAX_ASPECT))  # as core.images.trim_aspect does
     if max(height, width) > limit:
@@ -121,8 +128,6 @@ def decode_jpegs(paths: list[str], pp: Preprocess, device: torch.device | str,
     (the CPU decoder), which gives the same result or the same error as
     without this path. EXIF orientation is applied as the CPU path does.
     """
-    from torchvision.io import ImageReadMode, decode_jpeg
-
     start = time.perf_counter()
     ready: list[int] = []
     datas: list[torch.Tensor] = []
@@ -153,8 +158,6 @@ def _jpeg_bytes(path: str) -> torch.Tensor | None:
         width, height = image_size(path)
         if width * height > MAX_PIXELS or os.path.getsize(path) > 2**31 - 1:
             return None
-        from torchvision.io import read_file
-
         return read_file(path)
     except (OSError, StudioError):
         return None

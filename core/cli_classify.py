@@ -21,6 +21,11 @@ from core.cli_common import (
     progress_printer, resolve_topk, weights_failure,
 )
 from core.errors import StudioError
+from core.io import check_user_target, png_bytes, write_user_file
+from core.textout import json_text
+
+# core.images (Pillow, ~0.2 s), core.inference and core.explain (torch, 2-5 s) are imported inside the
+# commands that need them: `models`, `--help` and every other subcommand import this module at start-up.
 
 UNTRAINED_NOTE = "note: {} runs with untrained (random) weights: its {} mean nothing"
 
@@ -29,8 +34,8 @@ UNTRAINED_NOTE = "note: {} runs with untrained (random) weights: its {} mean not
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from core.images import collect_images
-    from core.inference import InferenceEngine, Prediction
+    from core.images import collect_images  # lazy: see the note at the top
+    from core.inference import InferenceEngine, Prediction  # lazy: see the note at the top
 
     spec = check_model(args.model)
     topk = resolve_topk(args.topk, spec.num_classes, spec.name)
@@ -78,7 +83,7 @@ def _stream(engine, spec, entries: list, weights: str, topk: int, load_failure: 
     If the model cannot be loaded, or a batch fails in a way the engine does not
     catch (out of memory), every image still waiting gets that reason.
     """
-    from core.inference import Prediction
+    from core.inference import Prediction  # lazy: see the note at the top
 
     images = [path for path, known in entries if known is None]
     results = engine.classify_iter(images, model=spec.name, weights=weights, topk=topk,
@@ -148,11 +153,9 @@ OUTPUTS = ("features.png", "gradcam.png", "layers.json")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from core.explain import list_layers
-    from core.images import load_image
-    from core.inference import InferenceEngine
-    from core.io import png_bytes, write_user_file
-    from core.textout import json_text
+    from core.explain import list_layers  # lazy: see the note at the top
+    from core.images import load_image  # lazy: see the note at the top
+    from core.inference import InferenceEngine  # lazy: see the note at the top
 
     spec = check_model(args.model)
     layers = list_layers(spec)
@@ -208,8 +211,6 @@ def _explain_failed(args: argparse.Namespace, report: dict) -> int:
 def _out_folder(text: str, *, force: bool) -> Path:
     """``--out`` must be a folder or a new name; the three outputs inside it may only replace regular files
     (and those only with ``--force``): all of it is checked before any work starts."""
-    from core.io import check_user_target
-
     out = Path(text)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {text}: this is a file, not a folder; give a folder (or a new name for one) "
@@ -260,24 +261,25 @@ def _spatial_list(layers, limit: int = 12) -> str:
 
 
 def explain_image(engine, spec, path, photo, *, weights: str, layer: str, cam_layer: str, cam_class: int | None) -> dict:
-    """Feature grid of ``layer`` and Grad-CAM overlay of one image: the report plus its pictures."""
-    from PIL import Image
+    """Feature grid of ``layer`` and Grad-CAM overlay of one image: the report plus its pictures.
 
-    from core import render
-    from core.explain import capture, gradcam, rank_channels
+    Both come from ``core.explain.ExplainSession``, as in the window and Compare; the overlay is
+    drawn over ``photo`` (decoded in full, not draft-mode) for a sharp ``gradcam.png``.
+    """
+    from PIL import Image  # lazy: see the note at the top
 
-    module, _, info = engine.module(spec.name, weights)
-    batch = engine.prepare(path, spec)[None].to(engine.device)
-    activation = capture(module, layer, batch, model_name=spec.name)[0]
-    order = rank_channels(activation) if activation.dim() == 3 else []
-    grid = render.channel_grid(activation, order) if order else render.vector_image(activation)
+    from core import render  # lazy: see the note at the top
+    from core.explain import ExplainSession  # lazy: see the note at the top
 
-    cam = gradcam(module, cam_layer, batch, class_index=cam_class, model_name=spec.name)
+    session = ExplainSession(engine, view_scale=None)
+    maps = session.feature_maps(spec.name, weights, str(path), layer)
+    cam = session.gradcam(spec.name, weights, str(path), cam_layer, cam_class)
     view = render.center_crop_view(photo, spec.preprocess.resize_size, spec.preprocess.crop_size)
-    images = {"features.png": Image.fromarray(grid), "gradcam.png": render.overlay(view, cam.heatmap, opacity=0.5)}
+    images = {"features.png": Image.fromarray(maps.picture()), "gradcam.png": render.overlay(view, cam.heatmap, opacity=0.5)}
+    shown = [] if maps.is_vector else list(maps.channels)
     return {
-        "image": str(path), "ok": True, "error": None, "model": spec.name, "untrained": info.untrained,
-        "layer": layer, "layer_shape": list(activation.shape), "channels_shown": min(64, len(order)),
-        "strongest_channels": order[:16], "cam_layer": cam_layer, "cam_class": cam.class_index,
-        "cam_label": spec.categories[cam.class_index], "cam_prob": cam.probability, "images": images,
+        "image": str(path), "ok": True, "error": None, "model": spec.name, "untrained": cam.untrained,
+        "layer": layer, "layer_shape": list(maps.shape), "channels_shown": len(shown),
+        "strongest_channels": shown[:16], "cam_layer": cam.layer, "cam_class": cam.class_index,
+        "cam_label": cam.label, "cam_prob": cam.probability, "images": images,
     }

@@ -19,10 +19,12 @@ import torch
 from PIL import Image
 
 from core.errors import Cancelled, DownloadError, StudioError, WeightsMissingError
+from core.explain import ExplainSession
 from core.images import is_known_image
 from core.walk import subfolders, walk_folder
 from core import weights as weights_mod
 from core.inference import InferenceEngine, Prediction
+from core.render import overlay
 from core.weights_store import WeightsInfo
 from core.zoo import get_spec
 
@@ -72,8 +74,7 @@ def measure_latency(engine: InferenceEngine, model: str, weights: str, sample: t
     ``cancel`` is checked before every run; setting it raises Cancelled.
     """
     module, _, _ = engine.module(model, weights)
-    fmt = torch.channels_last if engine.channels_last else torch.contiguous_format
-    batch = sample[None].to(engine.device, memory_format=fmt)
+    batch = engine.on_device(sample[None])
     times = []
     with torch.inference_mode():
         for i in range(runs + 1):
@@ -206,59 +207,29 @@ class ModelVisuals:
     error: str | None = None
 
 
-def capture_stages(module: torch.nn.Module, layers: Sequence[str], batch: torch.Tensor) -> list[torch.Tensor]:
-    """Outputs (CPU float copies) of several layers from one forward pass."""
-    captured: dict[str, torch.Tensor] = {}
-    handles = []
-    for name in layers:
-        def hook(_module, _inputs, output, name=name) -> None:
-            captured[name] = output.detach().to("cpu", torch.float32, copy=True)
-        handles.append(module.get_submodule(name).register_forward_hook(hook))
-    try:
-        with torch.inference_mode():
-            module(batch)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return [captured[name] for name in layers]
-
-
 def model_visuals(engine: InferenceEngine, model: str, path: str | Path, *, weights: str = "default",
                   tile: int = 192, channels: int = 16, cancel: threading.Event | None = None) -> ModelVisuals:
-    """Grad-CAM overlay and stage 1..4 feature-map grids of ``model`` on one photo.
+    """Grad-CAM overlay and stage 1..4 feature-map grids of ``model`` on one photo (``core.explain``'s session).
 
     A photo that fails to decode gives ``error``; setting ``cancel`` raises Cancelled between steps.
     """
-    from core.explain import gradcam, rank_channels
-    from core.images import load_image
-    from core.inference import draft_size
-    from core.preprocess import preprocess
-    from core.render import center_crop_view, channel_grid, overlay, vector_image
-
-    module, spec, _ = engine.module(model, weights)
+    session = ExplainSession(engine)
+    _, spec, _ = session.load(model, weights)
     try:
-        image = load_image(path, draft_size=draft_size(spec) if engine.draft else None)
+        session.photo(str(path), spec)  # decoded once for both questions below
     except StudioError as exc:
         return ModelVisuals(model=spec.name, path=str(path), error=str(exc))
-    fmt = torch.channels_last if engine.channels_last else torch.contiguous_format
-    batch = preprocess(image, spec.preprocess)[None].to(engine.device, memory_format=fmt)
     if cancel is not None and cancel.is_set():
         raise Cancelled("visuals")
-    cam = gradcam(module, spec.gradcam_layer, batch, model_name=spec.name)
-    view = center_crop_view(image, spec.preprocess.resize_size, spec.preprocess.crop_size)
-    cam_image = overlay(view, cam.heatmap).resize((tile, tile), Image.Resampling.BILINEAR)
+    cam = session.gradcam(spec.name, weights, str(path))
+    cam_image = overlay(Image.fromarray(cam.view), cam.heatmap).resize((tile, tile), Image.Resampling.BILINEAR)
     if cancel is not None and cancel.is_set():
         raise Cancelled("visuals")
-    grids, shapes = [], []
-    for act in capture_stages(module, spec.stages, batch):
-        one = act[0]
-        shapes.append(tuple(one.shape))
-        grid = (channel_grid(one, rank_channels(one), max_channels=channels, tile=tile // 4 - 2)
-                if one.dim() == 3 else vector_image(one))
-        grids.append(grid)
+    stages = session.stage_maps(spec.name, weights, str(path), spec.stages, max_channels=channels)
     return ModelVisuals(
-        model=spec.name, path=str(path), cam=np.asarray(cam_image), cam_label=spec.categories[cam.class_index],
-        cam_prob=cam.probability, stages=tuple(grids), stage_shapes=tuple(shapes),
+        model=spec.name, path=str(path), cam=np.asarray(cam_image), cam_label=cam.label, cam_prob=cam.probability,
+        stages=tuple(maps.picture(tile=tile // 4 - 2) for maps in stages),
+        stage_shapes=tuple(maps.shape for maps in stages),
     )
 
 

@@ -1,21 +1,40 @@
 """Look inside a network: layer shapes, one layer's activations, Grad-CAM.
 
-Layer shapes come from one dry run on the meta device (no compute, no memory).
-Capturing a layer hooks that one module only and stops the forward pass right
-after it, so a deep network never holds all its activations at once.
+Two levels, one computation:
+
+* functions on a module and a batch: :func:`list_layers` (shapes from one dry
+  run on the meta device: no compute, no memory), :func:`capture` (hooks one
+  module and stops the forward pass right after it, so a deep network never
+  holds all its activations at once), :func:`capture_layers`, :func:`gradcam`;
+* :class:`ExplainSession`: the questions the window, Compare and the CLI ask
+  of a model an ``InferenceEngine`` runs (its layers, one layer's feature
+  maps, the first convolution's filters, Grad-CAM for a class). The photo is
+  decoded and preprocessed exactly as classify does it and the batch goes
+  through the engine's ``on_device``; answers are plain records (numpy arrays,
+  tuples, strings), never tensors, so they can cross threads.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
+from core import render
 from core.errors import StudioError
+from core.preprocess import preprocess
+from core.zoo import get_spec
 from core.zoo.spec import ModelSpec
+
+MAX_CHANNELS = 64  # feature maps kept per layer, strongest first
 
 
 @dataclass(frozen=True)
@@ -131,6 +150,24 @@ def capture(model: nn.Module, layer: str, batch: torch.Tensor, *, model_name: st
     return captured[0]
 
 
+def capture_layers(model: nn.Module, layers: Sequence[str], batch: torch.Tensor, *,
+                   model_name: str = "model") -> list[torch.Tensor]:
+    """Outputs (CPU float copies) of several layers from one whole forward pass, in the order given."""
+    captured: dict[str, torch.Tensor] = {}
+    handles = []
+    try:
+        for name in layers:
+            def hook(_module, _inputs, output, name=name) -> None:
+                captured[name] = output.detach().to("cpu", torch.float32, copy=True)
+            handles.append(_module(model, name, model_name).register_forward_hook(hook))
+        with torch.inference_mode():
+            model(batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [captured[name] for name in layers]
+
+
 def rank_channels(activation: torch.Tensor) -> list[int]:
     """Channel indices of a [C, H, W] activation, strongest (mean activation) first."""
     return activation.flatten(1).mean(1).argsort(descending=True).tolist()
@@ -179,3 +216,200 @@ def gradcam(model: nn.Module, layer: str, batch: torch.Tensor, *, class_index: i
     topk = tuple((int(i), float(p)) for p, i in zip(top.values.tolist(), top.indices.tolist()))
     return GradCam(heatmap=cam.cpu().numpy().astype(np.float32), class_index=index,
                    probability=float(probs[index].detach()), topk=topk)
+
+
+# -- the session: what the window, Compare and the CLI ask ------------------------------
+
+
+@dataclass(frozen=True)
+class LayerList:
+    model: str
+    layers: tuple[LayerInfo, ...]
+    stages: tuple[str, ...]  # the spec's stage ends, shallow to deep
+    gradcam_layer: str  # the spec's default Grad-CAM target
+
+
+@dataclass(frozen=True)
+class FeatureMaps:
+    """One layer's output for one photo: the strongest channels, their values, the input."""
+
+    model: str
+    layer: str
+    kind: str  # the layer's class name
+    path: str
+    shape: tuple[int, ...]  # the whole output for one image, e.g. (512, 7, 7) or (1000,)
+    total: int  # channels in the layer (1 for a vector output)
+    channels: tuple[int, ...]  # indices of the shown maps, strongest (mean activation) first
+    means: tuple[float, ...]  # mean activation of each shown channel
+    maps: np.ndarray  # float32 [shown, H, W]; a vector output is one map, padded into a square-ish grid
+    view: np.ndarray | None  # RGB uint8 [S, S, 3]: the centre crop the model saw (None: the session shows none)
+    untrained: bool
+    ms: float
+
+    @property
+    def is_vector(self) -> bool:
+        return len(self.shape) != 3
+
+    def values(self) -> np.ndarray:
+        """A vector output's values (float32, flat, without the grid's padding)."""
+        return self.maps.reshape(-1)[: math.prod(self.shape)]
+
+    def picture(self, *, tile: int = 64) -> np.ndarray:
+        """The shown maps as one RGB uint8 grid (``tile`` px each), or a vector output as a colour grid."""
+        if self.is_vector:
+            return render.vector_image(torch.from_numpy(self.values()))
+        shown = list(range(len(self.channels)))
+        return render.channel_grid(torch.from_numpy(self.maps), shown, max_channels=len(shown), tile=tile)
+
+
+@dataclass(frozen=True)
+class FilterTiles:
+    model: str
+    layer: str  # the first convolution's name
+    tiles: np.ndarray  # RGB uint8 [out, k, k, 3]
+    untrained: bool
+
+
+@dataclass(frozen=True)
+class CamResult:
+    model: str
+    layer: str
+    path: str
+    heatmap: np.ndarray  # float32 [H, W] in [0, 1]
+    view: np.ndarray | None  # RGB uint8 [S, S, 3]: the centre crop the model saw (None: the session shows none)
+    class_index: int
+    label: str
+    probability: float
+    top: tuple[tuple[int, str, float], ...]  # (class index, label, probability), best first
+    untrained: bool
+    ms: float
+
+
+@dataclass(frozen=True)
+class _Photo:
+    tensor: torch.Tensor  # preprocessed [3, S, S] on the CPU, exactly as classify makes it
+    view: np.ndarray | None  # RGB uint8: the centre crop the model saw, at the session's view scale
+
+
+class ExplainSession:
+    """Explain questions about the models one engine runs; used by one thread (the engine's).
+
+    ``view_scale``: the photo as the model saw it comes back at this multiple of
+    the model's input size (None: no view, the caller draws its own).
+    ``download``: whether a model's missing pretrained weights may be fetched.
+    The last few photos stay decoded, so switching layers or classes is quick.
+    """
+
+    PHOTOS_KEPT = 4
+
+    def __init__(self, engine, *, view_scale: int | None = 1, download: bool = True) -> None:
+        self._engine = engine
+        self._view_scale = view_scale
+        self._download = download
+        self._layers: dict[str, LayerList] = {}
+        self._photos: OrderedDict[tuple, _Photo] = OrderedDict()
+
+    def layers(self, model: str) -> LayerList:
+        """Every layer of ``model`` with its output shape (no weights loaded), its stages and Grad-CAM layer."""
+        if model not in self._layers:
+            spec = get_spec(model)
+            self._layers[model] = LayerList(model, tuple(list_layers(spec)), tuple(spec.stages), spec.gradcam_layer)
+        return self._layers[model]
+
+    def load(self, model: str, weights: str = "default"):
+        """The engine's (module, spec, info) for ``model`` with ``weights``."""
+        return self._engine.module(model, weights, download=self._download)
+
+    def feature_maps(self, model: str, weights: str, path: str, layer: str, *,
+                     max_channels: int = MAX_CHANNELS) -> FeatureMaps:
+        """``layer``'s output for the photo at ``path``: its ``max_channels`` strongest channels."""
+        start = time.perf_counter()
+        module, spec, info = self.load(model, weights)
+        photo = self.photo(path, spec)
+        activation = capture(module, layer, self._batch(photo), model_name=model)[0]
+        return self._maps(model, module, layer, path, activation, photo, info.untrained, max_channels, start)
+
+    def stage_maps(self, model: str, weights: str, path: str, layers: Sequence[str], *,
+                   max_channels: int = MAX_CHANNELS) -> tuple[FeatureMaps, ...]:
+        """Feature maps of several layers from one forward pass (Compare's stage 1..4 tiles)."""
+        start = time.perf_counter()
+        module, spec, info = self.load(model, weights)
+        photo = self.photo(path, spec)
+        outputs = capture_layers(module, layers, self._batch(photo), model_name=model)
+        return tuple(self._maps(model, module, layer, path, output[0], photo, info.untrained, max_channels, start)
+                     for layer, output in zip(layers, outputs))
+
+    def filters(self, model: str, weights: str) -> FilterTiles:
+        """The filters of the first convolution that reads the RGB input, as small RGB pictures."""
+        module, spec, info = self.load(model, weights)
+        found = render.first_conv(module)
+        if found is None:
+            raise StudioError(f"{spec.display_name} has no convolution that reads the RGB input")
+        name, conv = found
+        return FilterTiles(model=model, layer=name, tiles=render.filter_images(conv.weight), untrained=info.untrained)
+
+    def gradcam(self, model: str, weights: str, path: str, layer: str | None = None,
+                class_index: int | None = None) -> CamResult:
+        """Grad-CAM at ``layer`` (default: the spec's) for ``class_index`` (default: the top-1 class)."""
+        start = time.perf_counter()
+        module, spec, info = self.load(model, weights)
+        photo = self.photo(path, spec)
+        layer = layer or spec.gradcam_layer
+        cam = gradcam(module, layer, self._batch(photo), class_index=class_index, model_name=model)
+        labels = spec.categories
+        return CamResult(model=model, layer=layer, path=path, heatmap=cam.heatmap, view=photo.view,
+                         class_index=cam.class_index, label=labels[cam.class_index], probability=cam.probability,
+                         top=tuple((i, labels[i], p) for i, p in cam.topk), untrained=info.untrained,
+                         ms=(time.perf_counter() - start) * 1000)
+
+    def photo(self, path: str, spec: ModelSpec) -> _Photo:
+        """The photo decoded (the engine's way) and preprocessed once, kept for the next questions; raises ImageError."""
+        key = (str(path), spec.preprocess)
+        if key in self._photos:
+            self._photos.move_to_end(key)
+            return self._photos[key]
+        image = self._engine.decode(path, spec)
+        photo = _Photo(tensor=preprocess(image, spec.preprocess), view=self._view(image, spec))
+        self._photos[key] = photo
+        while len(self._photos) > self.PHOTOS_KEPT:
+            self._photos.popitem(last=False)
+        return photo
+
+    def forget(self) -> None:
+        """Drop the decoded photos."""
+        self._photos.clear()
+
+    def _batch(self, photo: _Photo) -> torch.Tensor:
+        return self._engine.on_device(photo.tensor[None])
+
+    def _view(self, image: Image.Image, spec: ModelSpec) -> np.ndarray | None:
+        if self._view_scale is None:
+            return None
+        pp, scale = spec.preprocess, self._view_scale
+        return np.asarray(render.center_crop_view(image, pp.resize_size * scale, pp.crop_size * scale))
+
+    @staticmethod
+    def _maps(model: str, module: nn.Module, layer: str, path: str, activation: torch.Tensor, photo: _Photo,
+              untrained: bool, max_channels: int, start: float) -> FeatureMaps:
+        shape = tuple(activation.shape)
+        if activation.dim() == 3:
+            order = rank_channels(activation)[:max_channels]
+            maps = activation[order].numpy().astype(np.float32)
+            means = tuple(float(m.mean()) for m in maps)
+            total = int(shape[0])
+        else:
+            order = [0]
+            maps = _square(activation.flatten().numpy().astype(np.float32))[None]
+            means = (float(activation.mean()),)
+            total = 1
+        return FeatureMaps(model=model, layer=layer, kind=type(module.get_submodule(layer)).__name__, path=str(path),
+                           shape=shape, total=total, channels=tuple(order), means=means, maps=maps, view=photo.view,
+                           untrained=untrained, ms=(time.perf_counter() - start) * 1000)
+
+
+def _square(values: np.ndarray) -> np.ndarray:
+    """A vector as a square-ish 2-D grid, row by row, padded with its minimum."""
+    cols = math.ceil(math.sqrt(values.size))
+    padded = np.full(cols * math.ceil(values.size / cols), values.min(), np.float32)
+    padded[: values.size] = values
+    return padded.reshape(-1, cols)

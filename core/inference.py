@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import torch
+from PIL import Image
 from torch import nn
 
 from core import onnx_cpu
 from core import weights as weights_mod
-from core.accel import CudaGraphForward, decode_jpegs, use_cuda_graphs, use_gpu_decode
+from core.accel import CudaGraphForward, decode_jpegs, forward_format, use_cuda_graphs, use_gpu_decode
 from core.errors import StudioError, WeightsError, WeightsMissingError
 from core.images import load_image
 from core.meta import build_on_meta
@@ -93,6 +94,19 @@ class InferenceEngine:
     @property
     def device(self) -> str:
         return self._device.type
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """The memory format of this engine's models and of every batch they run on."""
+        return forward_format(self.channels_last)
+
+    def on_device(self, batch: torch.Tensor, *, non_blocking: bool = False) -> torch.Tensor:
+        """``batch`` ready for a forward pass of this engine's models: on their device, in their memory format.
+
+        The one rule for a forward pass's device and memory format: classify, explain, compare and the
+        benchmarks all go through here (and ``_prepare`` puts the models in the same format).
+        """
+        return batch.to(self._device, memory_format=self.memory_format, non_blocking=non_blocking)
 
     def set_device(self, device: str) -> None:
         new = resolve_device(device)
@@ -202,8 +216,7 @@ class InferenceEngine:
 
     def _prepare(self, module: nn.Module) -> nn.Module:
         module.eval()
-        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        return module.to(self._device, memory_format=fmt)
+        return module.to(self._device, memory_format=self.memory_format)
 
     # -- prediction --------------------------------------------------------
 
@@ -315,12 +328,11 @@ class InferenceEngine:
         runner = _ready(loaded.fast)
         if runner is not None:  # ONNX Runtime on the CPU, once prepared in the background
             return runner(batch)
-        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        batch = batch.to(self._device, memory_format=fmt, non_blocking=True)
+        batch = self.on_device(batch, non_blocking=True)
         if use_cuda_graphs(self.cuda_graphs, self._device):
             if loaded.graphs is None:
                 loaded.graphs = CudaGraphForward(loaded.module, self._device)
-            return loaded.graphs(batch.contiguous(memory_format=torch.channels_last))
+            return loaded.graphs(batch)
         if self._device.type == "cuda":
             with torch.autocast("cuda", dtype=torch.float16):
                 return loaded.module(batch)
@@ -345,18 +357,20 @@ class InferenceEngine:
         loaded = self._get(model, weights, **download_opts)
         return loaded.module, loaded.spec, loaded.info
 
+    def decode(self, path: str | Path, spec: ModelSpec) -> Image.Image:
+        """Decode one image exactly as classify does (draft-mode JPEG when ``draft``); raises ImageError."""
+        return load_image(path, draft_size=draft_size(spec) if self.draft else None)
+
     def prepare(self, path: str | Path, spec: ModelSpec) -> torch.Tensor:
         """Decode and preprocess one image exactly as classify does; raises ImageError."""
-        draft = draft_size(spec) if self.draft else None
-        return preprocess(load_image(path, draft_size=draft), spec.preprocess)
+        return preprocess(self.decode(path, spec), spec.preprocess)
 
     def logits(self, paths: Iterable[str | Path], *, model: str, weights: str = "default") -> torch.Tensor:
         """Raw fp32 logits [N, classes] on the CPU for images that must all decode."""
         module, spec, _ = self.module(model, weights)
         batch = torch.stack([self.prepare(p, spec) for p in paths])
-        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         with torch.inference_mode():
-            return module(batch.to(self._device, memory_format=fmt)).float().cpu()
+            return module(self.on_device(batch)).float().cpu()
 
     def close(self) -> None:
         """Release the decode pool, the background preparer and cached models."""

@@ -19,6 +19,7 @@ import platformdirs
 import torch
 from torch import nn
 
+from core.accel import forward_format
 from core.data import DataSplit, DecodedImages, ImageDataset, Sample, collate_samples, scan_folder, split_samples
 from core.diskcache import DiskCacheError
 from core.errors import StudioError
@@ -105,8 +106,7 @@ class Runtime:
 
     @property
     def memory_format(self) -> torch.memory_format:
-        use = self.settings.channels_last and self.device.type == "cuda"
-        return torch.channels_last if use else torch.contiguous_format
+        return forward_format(self.settings.channels_last and self.device.type == "cuda")
 
     # -- preparation -------------------------------------------------------------------
 

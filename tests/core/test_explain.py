@@ -7,13 +7,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
+from core import render
+from core.cli_classify import explain_image
+from core.compare import model_visuals
 from core.errors import StudioError
-from core.explain import UnknownLayerError, capture, gradcam, list_layers, rank_channels
+from core.explain import ExplainSession, UnknownLayerError, capture, gradcam, list_layers, rank_channels
+from core.images import load_image
+from core.inference import InferenceEngine, draft_size
+from core.preprocess import preprocess
 from core.zoo import get_spec, list_specs
+from tests.support.photos import write_photos
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -197,3 +206,52 @@ def test_gradcam_of_a_one_by_one_layer_is_flat_not_noise() -> None:
     cam = gradcam(model, "layer4", torch.randn(1, 3, 32, 32))
     assert cam.heatmap.shape == (32, 32)
     assert float(cam.heatmap.max() - cam.heatmap.min()) == 0.0
+
+
+def _engine_and_photo(tmp_path: Path):
+    return InferenceEngine(device="cpu", onnx=False), str(write_photos(tmp_path, 1)[0])
+
+
+def test_the_session_compare_and_the_cli_show_one_grad_cam(tmp_path: Path) -> None:
+    """The session's CAM is Grad-CAM of the photo preprocessed as classify does it; Compare's tile
+    and the CLI's gradcam.png are that same CAM drawn over the photo (tests/gui: the window's)."""
+    engine, path = _engine_and_photo(tmp_path)
+    with engine:
+        cam = ExplainSession(engine).gradcam("resnet18", "none", path)
+        module, spec, _ = engine.module("resnet18", "none")
+        tensor = preprocess(load_image(path, draft_size=draft_size(spec)), spec.preprocess)
+        by_hand = gradcam(module, "layer4", tensor[None])
+        assert np.array_equal(cam.heatmap, by_hand.heatmap) and cam.heatmap.max() > cam.heatmap.min()
+        assert (cam.class_index, cam.probability, cam.layer) == (by_hand.class_index, by_hand.probability, "layer4")
+        assert cam.label == spec.categories[cam.class_index] and cam.top[0][0] == cam.class_index
+
+        visuals = model_visuals(engine, "resnet18", path, weights="none")
+        tile = render.overlay(Image.fromarray(cam.view), cam.heatmap).resize((192, 192), Image.Resampling.BILINEAR)
+        assert np.array_equal(visuals.cam, np.asarray(tile))
+        assert (visuals.cam_label, visuals.cam_prob) == (cam.label, cam.probability)
+
+        photo = load_image(path)
+        report = explain_image(engine, spec, path, photo, weights="none", layer="layer3", cam_layer="layer4",
+                               cam_class=None)
+        drawn = render.overlay(render.center_crop_view(photo, 256, 224), cam.heatmap)
+        assert np.array_equal(np.asarray(report["images"]["gradcam.png"]), np.asarray(drawn))
+        assert (report["cam_class"], report["cam_prob"], report["cam_label"]) == (cam.class_index, cam.probability,
+                                                                                  cam.label)
+
+
+def test_session_feature_maps_are_the_layers_strongest_channels(tmp_path: Path) -> None:
+    engine, path = _engine_and_photo(tmp_path)
+    with engine:
+        session = ExplainSession(engine, view_scale=2)
+        maps = session.feature_maps("resnet18", "none", path, "layer2", max_channels=16)
+        module, spec, _ = engine.module("resnet18", "none")
+        batch = engine.prepare(path, spec)[None]
+        activation = capture(module, "layer2", batch)[0]
+        order = rank_channels(activation)[:16]
+        assert maps.channels == tuple(order) and maps.total == 128 and maps.shape == (128, 28, 28)
+        assert np.array_equal(maps.maps, activation[order].numpy()) and maps.view.shape == (448, 448, 3)
+        assert np.array_equal(maps.picture(tile=20), render.channel_grid(activation, order, tile=20))
+        stage, logits = session.stage_maps("resnet18", "none", path, ["layer2", "fc"], max_channels=16)
+        assert stage.channels == maps.channels and np.array_equal(stage.maps, maps.maps)
+        assert logits.is_vector and np.array_equal(logits.values(), capture(module, "fc", batch)[0].numpy())
+        assert np.array_equal(logits.picture(), render.vector_image(capture(module, "fc", batch)[0]))

@@ -161,3 +161,14 @@ def test_finite_weights_that_give_nan_scores_fail_the_image_with_a_message(tmp_p
         results = engine.classify(photos[:2], model="resnet18", weights=str(file))
     assert [r.ok for r in results] == [False, False]
     assert all("NaN or infinite scores" in r.error and r.path in r.error for r in results)
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_models_and_batches_share_the_engines_memory_format(channels_last: bool) -> None:
+    """One rule for a forward pass: ``on_device`` puts a batch in the format the engine's models are in."""
+    with InferenceEngine(device="cpu", channels_last=channels_last, onnx=False) as engine:
+        module, _, _ = engine.module("alexnet", "none")
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        assert engine.memory_format == fmt and module.features[0].weight.is_contiguous(memory_format=fmt)
+        batch = engine.on_device(torch.rand(2, 3, 224, 224))
+        assert batch.device.type == "cpu" and batch.is_contiguous(memory_format=fmt)

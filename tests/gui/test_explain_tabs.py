@@ -10,9 +10,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from core.explain import list_layers
+from core.explain import ExplainSession, list_layers
+from core.inference import InferenceEngine
 from core.zoo import get_spec, list_specs
 from gui.explain_tabs import FEATURES, GRADCAM, PREDICTIONS
+from gui.explaining import Explainer
 from gui.widgets.feature_maps import FILTERS
 from gui.widgets.layer_browser import LayerBrowser
 from tests.gui.helpers import TIMEOUT_MS, choose_model, drop_paths, photos, wait_settled
@@ -36,8 +38,6 @@ def _shortcut(qtbot, window, key) -> None:
 
 def test_feature_maps_show_the_chosen_layer_of_the_selected_photo(qtbot, make_window, fake_pretrained, tmp_path,
                                                                   monkeypatch):
-    from gui.explaining import Explainer
-
     computed_on = []
     real_capture = Explainer.capture
 
@@ -201,3 +201,13 @@ def test_the_browser_lists_every_zoo_model_with_its_stages(qtbot, spec):
     assert browser.cam_layer() == spec.gradcam_layer
     browser.filter.setText(spec.gradcam_layer)
     assert browser.proxy.rowCount() >= 1
+
+
+def test_the_windows_explainer_is_the_core_session(tmp_path):
+    """The tabs' Grad-CAM is the one core.explain computes for Compare and the CLI (tests/core/test_explain.py)."""
+    path = str(photos(tmp_path, 1)[0])
+    with InferenceEngine(device="cpu", onnx=False) as engine:
+        window_cam = Explainer(engine).gradcam("resnet18", "none", path, "layer4")
+        core_cam = ExplainSession(engine).gradcam("resnet18", "none", path, "layer4")
+    assert np.array_equal(window_cam.heatmap, core_cam.heatmap) and window_cam.probability == core_cam.probability
+    assert window_cam.view.shape == (448, 448, 3) and core_cam.view.shape == (224, 224, 3)  # the window's is sharper
