@@ -31,17 +31,7 @@ def _csv_text(predictions: list) -> str:
 
 
 def _json_text(predictions: list) -> str:
-    results = [
-        {
-            "path": p.path,
-            "model": p.model,
-            "untrained": bool(p.untrained),
-            "ok": bool(p.ok),
-            "error": p.error,
-            "topk": [{"label": t.label, "index": t.index, "prob": round(float(t.prob), 6)} for t in p.topk],
-        }
-        for p in predictions
-    ]
+    results = [p.to_json() for p in predictions]  # the one JSON shape of a prediction: classify --json's
     doc = {"exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "count": len(results), "results": results}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 

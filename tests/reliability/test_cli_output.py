@@ -22,6 +22,7 @@ from core.inference import InferenceEngine
 from core.training import bundles
 from core.training.setup import replace_head
 from core.zoo import get_spec
+from gui.export import export_predictions
 from tests.support.jsonout import strict_json
 from tests.support.photos import write_photos
 
@@ -133,6 +134,22 @@ def _spy_on_stdout(monkeypatch, *, kill_after: int | None = None) -> list[int]:
 
     monkeypatch.setattr(InferenceEngine, "classify_iter", spy)
     return seen
+
+
+def test_the_windows_json_export_holds_what_classify_json_prints(capsys, photos, tmp_path) -> None:
+    """One JSON shape for a prediction (``Prediction.to_json``): the CLI's documented one, in the export too."""
+    code, out, _ = cli(capsys, "classify", *map(str, photos), "--model", "nin", "--topk", "3", "--device", "cpu",
+                       "--json")
+    with InferenceEngine(device="cpu", onnx=False) as engine:
+        predictions = engine.classify(photos, model="nin", topk=3)
+    export_predictions(tmp_path / "results.json", predictions)
+    exported = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["results"]
+
+    def without_times(rows: list[dict]) -> list[dict]:
+        return [{key: value for key, value in row.items() if key != "ms"} for row in rows]
+
+    assert code == 0 and without_times(exported) == without_times(strict_json(out))
+    assert [list(row) for row in exported] == [list(row) for row in strict_json(out)]  # same keys, same order
 
 
 def test_classify_streams_results_as_they_finish(capsys, monkeypatch, photos) -> None:
