@@ -34,8 +34,8 @@ UNTRAINED_NOTE = "note: {} runs with untrained (random) weights: its {} mean not
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from core.images import collect_images  # lazy: see the note at the top
-    from core.inference import InferenceEngine, Prediction  # lazy: see the note at the top
+    from core.images import collect_images  # lazy: Pillow (~0.2 s) stays out of CLI start-up
+    from core.inference import InferenceEngine, Prediction  # lazy: torch (2-5 s) stays out of CLI start-up
 
     spec = check_model(args.model)
     topk = resolve_topk(args.topk, spec.num_classes, spec.name)
@@ -83,7 +83,7 @@ def _stream(engine, spec, entries: list, weights: str, topk: int, load_failure: 
     If the model cannot be loaded, or a batch fails in a way the engine does not
     catch (out of memory), every image still waiting gets that reason.
     """
-    from core.inference import Prediction  # lazy: see the note at the top
+    from core.inference import Prediction  # lazy: torch (2-5 s) stays out of CLI start-up
 
     images = [path for path, known in entries if known is None]
     results = engine.classify_iter(images, model=spec.name, weights=weights, topk=topk,
@@ -153,9 +153,9 @@ OUTPUTS = ("features.png", "gradcam.png", "layers.json")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from core.explain import list_layers  # lazy: see the note at the top
-    from core.images import load_image  # lazy: see the note at the top
-    from core.inference import InferenceEngine  # lazy: see the note at the top
+    from core.explain import list_layers  # lazy: torch (2-5 s) stays out of CLI start-up
+    from core.images import load_image  # lazy: Pillow (~0.2 s) stays out of CLI start-up
+    from core.inference import InferenceEngine  # lazy: torch (2-5 s) stays out of CLI start-up
 
     spec = check_model(args.model)
     layers = list_layers(spec)
@@ -266,10 +266,10 @@ def explain_image(engine, spec, path, photo, *, weights: str, layer: str, cam_la
     Both come from ``core.explain.ExplainSession``, as in the window and Compare; the overlay is
     drawn over ``photo`` (decoded in full, not draft-mode) for a sharp ``gradcam.png``.
     """
-    from PIL import Image  # lazy: see the note at the top
+    from PIL import Image  # lazy: Pillow (~0.2 s) stays out of CLI start-up
 
-    from core import render  # lazy: see the note at the top
-    from core.explain import ExplainSession  # lazy: see the note at the top
+    from core import render  # lazy: Pillow (~0.2 s) stays out of CLI start-up
+    from core.explain import ExplainSession  # lazy: torch (2-5 s) stays out of CLI start-up
 
     session = ExplainSession(engine, view_scale=None)
     maps = session.feature_maps(spec.name, weights, str(path), layer)
