@@ -275,7 +275,8 @@ def explain_image(engine, spec, path, photo, *, weights: str, layer: str, cam_la
     maps = session.feature_maps(spec.name, weights, str(path), layer)
     cam = session.gradcam(spec.name, weights, str(path), cam_layer, cam_class)
     view = render.center_crop_view(photo, spec.preprocess.resize_size, spec.preprocess.crop_size)
-    images = {"features.png": Image.fromarray(maps.picture()), "gradcam.png": render.overlay(view, cam.heatmap, opacity=0.5)}
+    images = {"features.png": Image.fromarray(maps.picture()),
+              "gradcam.png": render.overlay(view, cam.heatmap, opacity=0.5)}
     shown = [] if maps.is_vector else list(maps.channels)
     return {
         "image": str(path), "ok": True, "error": None, "model": spec.name, "untrained": cam.untrained,

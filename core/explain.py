@@ -286,7 +286,7 @@ class CamResult:
 
 
 @dataclass(frozen=True)
-class _Photo:
+class PreparedPhoto:
     tensor: torch.Tensor  # preprocessed [3, S, S] on the CPU, exactly as classify makes it
     view: np.ndarray | None  # RGB uint8: the centre crop the model saw, at the session's view scale
 
@@ -307,7 +307,7 @@ class ExplainSession:
         self._view_scale = view_scale
         self._download = download
         self._layers: dict[str, LayerList] = {}
-        self._photos: OrderedDict[tuple, _Photo] = OrderedDict()
+        self._photos: OrderedDict[tuple, PreparedPhoto] = OrderedDict()
 
     def layers(self, model: str) -> LayerList:
         """Every layer of ``model`` with its output shape (no weights loaded), its stages and Grad-CAM layer."""
@@ -362,14 +362,14 @@ class ExplainSession:
                          top=tuple((i, labels[i], p) for i, p in cam.topk), untrained=info.untrained,
                          ms=(time.perf_counter() - start) * 1000)
 
-    def photo(self, path: str, spec: ModelSpec) -> _Photo:
-        """The photo decoded (the engine's way) and preprocessed once, kept for the next questions; raises ImageError."""
+    def photo(self, path: str, spec: ModelSpec) -> PreparedPhoto:
+        """The photo decoded as the engine does and preprocessed once, kept for later questions (ImageError)."""
         key = (str(path), spec.preprocess)
         if key in self._photos:
             self._photos.move_to_end(key)
             return self._photos[key]
         image = self._engine.decode(path, spec)
-        photo = _Photo(tensor=preprocess(image, spec.preprocess), view=self._view(image, spec))
+        photo = PreparedPhoto(tensor=preprocess(image, spec.preprocess), view=self._view(image, spec))
         self._photos[key] = photo
         while len(self._photos) > self.PHOTOS_KEPT:
             self._photos.popitem(last=False)
@@ -379,7 +379,7 @@ class ExplainSession:
         """Drop the decoded photos."""
         self._photos.clear()
 
-    def _batch(self, photo: _Photo) -> torch.Tensor:
+    def _batch(self, photo: PreparedPhoto) -> torch.Tensor:
         return self._engine.on_device(photo.tensor[None])
 
     def _view(self, image: Image.Image, spec: ModelSpec) -> np.ndarray | None:
@@ -389,7 +389,7 @@ class ExplainSession:
         return np.asarray(render.center_crop_view(image, pp.resize_size * scale, pp.crop_size * scale))
 
     @staticmethod
-    def _maps(model: str, module: nn.Module, layer: str, path: str, activation: torch.Tensor, photo: _Photo,
+    def _maps(model: str, module: nn.Module, layer: str, path: str, activation: torch.Tensor, photo: PreparedPhoto,
               untrained: bool, max_channels: int, start: float) -> FeatureMaps:
         shape = tuple(activation.shape)
         if activation.dim() == 3:
