@@ -125,10 +125,10 @@ def test_model_without_pretrained_weights_runs_untrained_without_asking(qtbot, m
 
 def test_download_weights_offline_opens_the_dialog_with_the_reason_and_import(qtbot, make_window, monkeypatch):
     """Ctrl+Shift+D, the menu and the banner's button: the dialog says why it failed and offers the import."""
-    import gui.file_commands
+    import gui.controllers.models
 
     asked_for_file = []
-    monkeypatch.setattr(gui.file_commands.QFileDialog, "getOpenFileName",
+    monkeypatch.setattr(gui.controllers.models.QFileDialog, "getOpenFileName",
                         staticmethod(lambda *a, **k: asked_for_file.append(a) or ("", "")))
     window = make_window()  # CONVNET_STUDIO_OFFLINE=1: no network
     window.model_picker.set_current_model("resnet18", notify=True)  # its first use fails quietly: the banner
