@@ -1,14 +1,16 @@
 """One action factory (labelme ``_utils/qt.py`` style); menus and toolbar built from lists.
 
 ``ACTIONS`` is the table of every command in the window: its text, icon,
-shortcuts, tip and the name of the window method it triggers. Menus and the
-toolbar are lists of action names (``None`` is a separator).
+shortcuts and tip. The window creates them (``create_actions``), then connects
+each to a callable of the controller that does it (``connect_actions``, which
+refuses an action left without one). Menus and the toolbar are lists of action
+names (``None`` is a separator).
 """
 
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
@@ -76,31 +78,36 @@ def retint_icons(actions: Iterable[QAction]) -> None:
             action.setIcon(themed_icon(name))
 
 
+# name: (text, icon, shortcuts, tip); what each one does is given by the window (``connect_actions``)
+ACTIONS: dict[str, tuple[str, str | None, tuple, str]] = {
+    "open": ("&Open Images…", "open", (QKeySequence.StandardKey.Open,), "Open photos to classify"),
+    "open_folder": ("Open &Folder…", "folder", ("Ctrl+Shift+O",), "Open a folder of photos (searched recursively)"),
+    "paste": ("&Paste", "paste", (QKeySequence.StandardKey.Paste,), "Classify an image or file paths from the clipboard"),
+    "import_weights": ("&Import Weights…", "import", ("Ctrl+I",), "Import a pretrained weights file you were given"),
+    "download_weights": ("&Download Weights", "download", ("Ctrl+Shift+D",), "Download the pretrained weights of the current model"),
+    "train_model": ("&Train a Model…", "train", ("Ctrl+T",), "Fine-tune a network on a folder of your own photos"),
+    "manage_models": ("Manage Saved &Models…", "model", ("Ctrl+Shift+T",), "See and delete your trained models and training runs, with their sizes"),
+    "export": ("&Export Results…", "export", ("Ctrl+E",), "Save the predictions as CSV or JSON"),
+    "quit": ("&Quit", "quit", ("Ctrl+Q",), "Quit ConvNet Studio"),
+    "clear": ("C&lear Gallery", "clear", ("Ctrl+L", "Ctrl+Shift+Backspace"), "Remove every photo from the gallery"),
+    "reclassify": ("&Classify Again", "refresh", ("F5", "Ctrl+R"), "Classify every photo again with the current model"),
+    "stop": ("&Stop", "stop", ("Esc",), "Stop classifying"),
+    "choose_model": ("Choose &Model…", "model", ("Ctrl+M",), "Pick another network"),
+    "choose_device": ("Choose De&vice…", "chip", ("Ctrl+Shift+M",), "Pick where the network runs"),
+    "compare": ("Com&pare Models…", "compare", ("Ctrl+K",), "Compare architectures side by side on the selected photos"),
+    "zoom_in": ("&Larger Thumbnails", "zoom-in", (QKeySequence.StandardKey.ZoomIn, "Ctrl+="), "Show larger thumbnails"),
+    "zoom_out": ("S&maller Thumbnails", "zoom-out", (QKeySequence.StandardKey.ZoomOut,), "Show smaller thumbnails"),
+    "about": ("&About ConvNet Studio", "about", ("F1",), "Versions and the device in use"),
+}
+
 # shorter labels for toolbar buttons
 ICON_TEXT = {"open": "Open", "open_folder": "Folder", "reclassify": "Reclassify", "export": "Export",
              "clear": "Clear", "import_weights": "Import Weights", "download_weights": "Download Weights"}
+ROLES = {"quit": QAction.MenuRole.QuitRole, "about": QAction.MenuRole.AboutRole}
 
-# name: (text, window method, icon, shortcuts, tip)
-ACTIONS: dict[str, tuple[str, str, str | None, tuple, str]] = {
-    "open": ("&Open Images…", "open_images_dialog", "open", (QKeySequence.StandardKey.Open,), "Open photos to classify"),
-    "open_folder": ("Open &Folder…", "open_folder_dialog", "folder", ("Ctrl+Shift+O",), "Open a folder of photos (searched recursively)"),
-    "paste": ("&Paste", "paste", "paste", (QKeySequence.StandardKey.Paste,), "Classify an image or file paths from the clipboard"),
-    "import_weights": ("&Import Weights…", "import_weights_dialog", "import", ("Ctrl+I",), "Import a pretrained weights file you were given"),
-    "download_weights": ("&Download Weights", "download_weights", "download", ("Ctrl+Shift+D",), "Download the pretrained weights of the current model"),
-    "train_model": ("&Train a Model…", "train_model", "train", ("Ctrl+T",), "Fine-tune a network on a folder of your own photos"),
-    "manage_models": ("Manage Saved &Models…", "manage_saved_models", "model", ("Ctrl+Shift+T",), "See and delete your trained models and training runs, with their sizes"),
-    "export": ("&Export Results…", "export_dialog", "export", ("Ctrl+E",), "Save the predictions as CSV or JSON"),
-    "quit": ("&Quit", "close", "quit", ("Ctrl+Q",), "Quit ConvNet Studio"),
-    "clear": ("C&lear Gallery", "clear_gallery", "clear", ("Ctrl+L", "Ctrl+Shift+Backspace"), "Remove every photo from the gallery"),
-    "reclassify": ("&Classify Again", "reclassify", "refresh", ("F5", "Ctrl+R"), "Classify every photo again with the current model"),
-    "stop": ("&Stop", "stop", "stop", ("Esc",), "Stop classifying"),
-    "choose_model": ("Choose &Model…", "focus_model_picker", "model", ("Ctrl+M",), "Pick another network"),
-    "choose_device": ("Choose De&vice…", "focus_device_picker", "chip", ("Ctrl+Shift+M",), "Pick where the network runs"),
-    "compare": ("Com&pare Models…", "compare_models", "compare", ("Ctrl+K",), "Compare architectures side by side on the selected photos"),
-    "zoom_in": ("&Larger Thumbnails", "zoom_in", "zoom-in", (QKeySequence.StandardKey.ZoomIn, "Ctrl+="), "Show larger thumbnails"),
-    "zoom_out": ("S&maller Thumbnails", "zoom_out", "zoom-out", (QKeySequence.StandardKey.ZoomOut,), "Show smaller thumbnails"),
-    "about": ("&About ConvNet Studio", "about", "about", ("F1",), "Versions and the device in use"),
-}
+# disabled until the model registry (and with it torch) has loaded
+REGISTRY_ACTIONS = ("import_weights", "download_weights", "compare", "choose_model", "choose_device", "train_model",
+                    "manage_models")
 
 MENUS: list[tuple[str, list[str | None]]] = [
     ("&File", ["open", "open_folder", None, "import_weights", "download_weights", None, "train_model", "manage_models", None, "export",
@@ -116,12 +123,13 @@ TOOLBAR_RUN: list[str | None] = ["reclassify", "stop"]
 TOOLBAR_TAIL: list[str | None] = ["export", "clear"]
 
 
-def create_actions(window: QObject) -> SimpleNamespace:
-    """Every action of ``ACTIONS``, wired to ``window``'s methods, as attributes by name."""
+def create_actions(parent: QObject) -> SimpleNamespace:
+    """Every action of ``ACTIONS`` as attributes by name, not connected yet (``connect_actions``).
+
+    Made before the objects that act on them, since some of those show them (the weights banner's buttons)."""
     made = {}
-    for name, (text, method, icon_name, keys, tip) in ACTIONS.items():
-        role = {"quit": QAction.MenuRole.QuitRole, "about": QAction.MenuRole.AboutRole}.get(name)
-        action = new_action(window, text, getattr(window, method), shortcuts=keys, icon=icon_name, tip=tip, role=role)
+    for name, (text, icon_name, keys, tip) in ACTIONS.items():
+        action = new_action(parent, text, shortcuts=keys, icon=icon_name, tip=tip, role=ROLES.get(name))
         action.setObjectName(f"action_{name}")
         if name in ICON_TEXT:
             action.setIconText(ICON_TEXT[name])
@@ -130,10 +138,26 @@ def create_actions(window: QObject) -> SimpleNamespace:
     return SimpleNamespace(**made)
 
 
+def connect_actions(actions: SimpleNamespace, commands: Mapping[str, Callable[[], object]]) -> None:
+    """Connect each action to its command: ``commands`` names every action of ``ACTIONS``, no more, no less."""
+    missing, unknown = set(ACTIONS) - set(commands), set(commands) - set(ACTIONS)
+    if missing or unknown:
+        raise ValueError(f"actions without a command: {sorted(missing)}; commands for no action: {sorted(unknown)}")
+    for name, command in commands.items():
+        if not callable(command):
+            raise TypeError(f"the command of {name!r} is not callable: {command!r}")
+        getattr(actions, name).triggered.connect(lambda _checked=False, command=command: command())
+
+
 def build_menus(menubar: QMenuBar, actions: SimpleNamespace) -> dict[str, QMenu]:
     menus = {}
     for title, names in MENUS:
         menu = menubar.addMenu(title)
-        add_actions(menu, [getattr(actions, n) if n else None for n in names])
+        add_actions(menu, pick(actions, names))
         menus[title.replace("&", "")] = menu
     return menus
+
+
+def pick(actions: SimpleNamespace, names: Iterable[str | None]) -> list[QAction | None]:
+    """The actions named, in order (``None``, a separator, stays ``None``)."""
+    return [getattr(actions, name) if name else None for name in names]

@@ -6,21 +6,24 @@ visible tab needs, and hands the answers to the views. It is lazy: a new
 photo or model refreshes the visible tab only; a hidden tab catches up when
 it is shown. Each request carries what it was asked for (a key), and an
 answer that no longer matches the current model, photo or layer is dropped.
-Until the model registry arrives (``set_registry``, after the window's first
-paint) the Feature maps and Grad-CAM tabs only say the models are loading and
-nothing is asked for; their views (which import numpy) are built then.
+Models are looked up in the window's ``gui.catalog.ModelCatalog``. Until the
+registry arrives (``start``, after the window's first paint) the Feature maps
+and Grad-CAM tabs only say the models are loading and nothing is asked for;
+their views (which import numpy) are built then.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QFrame, QLabel, QMenu, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from gui.actions import add_actions, new_action
+from gui.catalog import ModelCatalog
 from gui.registry import LOADING_TEXT
 from gui.style import SPACING
+from gui.widgets.layer_browser import LayerBrowser
 
 PREDICTIONS, FEATURES, GRADCAM = range(3)
 _NO_PHOTO_MAPS = "Select a photo to see what this layer makes of it."
@@ -58,11 +61,11 @@ def _page(parent: QWidget) -> QScrollArea:
 
 
 class ExplainTabs(QObject):
-    def __init__(self, window: QWidget, client, predictions: QWidget, model: str,
+    def __init__(self, window: QWidget, client, catalog: ModelCatalog, predictions: QWidget, model: str,
                  weights_for: Callable[[str], str]) -> None:
         super().__init__(window)
         self._client = client
-        self._specs: Mapping = {}  # name -> ModelSpec, once the registry has loaded (set_registry)
+        self._catalog = catalog
         self._weights_for = weights_for
         self.model = model
         self.path: str | None = None
@@ -72,7 +75,7 @@ class ExplainTabs(QObject):
         self._layers_for: str | None = None  # model whose layers are listed (or asked for)
         self._maps_key = self._filters_key = self._cam_key = None  # what was last asked for
 
-        self.browser = self.maps = self.cam = self.features = None  # built with the registry (_build_views)
+        self.browser = self.maps = self.cam = self.features = None  # built with the registry (start)
         self.tabs = QTabWidget(window)
         self.tabs.setObjectName("explainTabs")
         self.tabs.setDocumentMode(True)
@@ -91,9 +94,8 @@ class ExplainTabs(QObject):
         self._client.explainFailed.connect(self._on_explain_failed)
 
     def _build_views(self) -> None:
-        from gui.widgets.feature_maps import FeatureMapsView
-        from gui.widgets.gradcam_view import GradCamView
-        from gui.widgets.layer_browser import LayerBrowser
+        from gui.widgets.feature_maps import FeatureMapsView  # lazy: numpy and PIL, ~0.5 s before the first paint
+        from gui.widgets.gradcam_view import GradCamView  # lazy: as above
 
         window = self.parent()
         self.browser = LayerBrowser(window)
@@ -121,16 +123,15 @@ class ExplainTabs(QObject):
 
     # -- what the window tells us ------------------------------------------------------
 
-    def set_registry(self, specs: Mapping, model: str) -> None:
-        """The registry has loaded: build the views, show ``model``'s layers where they are asked for."""
+    def start(self, model: str) -> None:
+        """The registry has loaded into the catalog: build the views, show ``model``'s layers where asked for."""
         if self.browser is None:
             self._build_views()
-        self._specs = specs
         self.model = ""
         self.set_model(model)
 
     def set_model(self, model: str) -> None:
-        if model == self.model or model not in self._specs:
+        if model == self.model or model not in self._catalog:
             return
         self._client.cancel_explain()
         self.model = model
@@ -161,7 +162,7 @@ class ExplainTabs(QObject):
 
     @Slot()
     def refresh_visible(self, *_args) -> None:
-        if self.model not in self._specs:
+        if self.model not in self._catalog:
             return  # the registry is still loading
         tab = self.tabs.currentIndex()
         if tab == FEATURES:
@@ -175,16 +176,16 @@ class ExplainTabs(QObject):
         return self._weights_for(self.model)
 
     def _default_cam_layer(self) -> str:
-        return self._specs[self.model].gradcam_layer
+        return self._catalog[self.model].gradcam_layer
 
     def _reset_views(self) -> None:
-        self.browser.clear(f"Listing the layers of {self._specs[self.model].display_name}…")
+        self.browser.clear(f"Listing the layers of {self._catalog[self.model].display_name}…")
         self.maps.clear("")
         self.cam.clear("")
         self.cam.set_layer(self.cam_layer, default=True)
 
     def _refresh_features(self) -> None:
-        from gui.widgets.feature_maps import FILTERS
+        from gui.widgets.feature_maps import FILTERS  # lazy: numpy (imported by now, with the views)
 
         if self._layers_for != self.model:
             self._layers_for = self.model

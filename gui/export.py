@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+from core.io import write_user_file
+
 FORMATS = {".csv": "CSV", ".json": "JSON"}
 TOP_K = 5
 
@@ -42,8 +44,6 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, overwrite: bool = F
     ``overwrite``: the save dialog confirmed replacing an existing file; anything but a
     regular file or a new name (a link, a FIFO, a device, a folder) is refused regardless.
     """
-    from core.io import write_user_file
-
     write_user_file(path, text, overwrite=overwrite)
 
 

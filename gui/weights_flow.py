@@ -7,9 +7,10 @@ buttons for File > Import Weights and a retry; imports run on a pool thread
 too. ``resolved(model, weights)`` tells the window which weights to classify
 with now: "default" (downloaded or imported) or "none" (untrained).
 
-``core.weights`` and ``core.zoo`` import torch, so they are imported where
-they are used: on pool threads, or on the GUI thread only once the registry
-has loaded (torch is in ``sys.modules`` by then; the window keeps the weights
+Models are looked up in the window's ``gui.catalog.ModelCatalog`` (saved
+models included). ``core.weights`` imports torch, so it is imported where it
+is used: on pool threads, or on the GUI thread only once the registry has
+loaded (torch is in ``sys.modules`` by then; the window keeps the weights
 actions disabled until it has).
 """
 
@@ -24,6 +25,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 
 from core.errors import Cancelled, WeightsError
+from gui.catalog import ModelCatalog
 from gui.widgets.banner import Banner
 from gui.widgets.download_dialog import DownloadDialog
 from gui.workers import Job, error_text
@@ -32,15 +34,9 @@ log = logging.getLogger(__name__)
 
 
 def _core_weights():
-    from core import weights
+    from core import weights  # lazy: imports torch, which the window's first paint does without
 
     return weights
-
-
-def get_spec(name: str):
-    from core.zoo import get_spec as registry_get_spec
-
-    return registry_get_spec(name)
 
 
 def _download(spec, url: str | None, *, report, cancel):
@@ -66,10 +62,11 @@ class WeightsFlow(QObject):
     resolved = Signal(str, str)  # model, weights to use now ("default" or "none")
     message = Signal(str)  # for the status bar
 
-    def __init__(self, window: QWidget, banner: Banner, pool: QThreadPool,
+    def __init__(self, window: QWidget, banner: Banner, pool: QThreadPool, catalog: ModelCatalog,
                  import_action: QAction, download_action: QAction) -> None:
         super().__init__(window)
         self._window = window
+        self._catalog = catalog
         self._banner = banner
         self._pool = pool
         self._import_action = import_action
@@ -134,7 +131,7 @@ class WeightsFlow(QObject):
             return
         if self._failed_dialog is not None:
             self._failed_dialog.close()
-        spec = get_spec(model)
+        spec = self._catalog[model]
         core_weights = _core_weights()
         if not spec.pretrained:
             self.message.emit(f"{spec.display_name} has no pretrained weights to download; it always runs untrained.")
@@ -183,7 +180,7 @@ class WeightsFlow(QObject):
         self._untrained.pop(model, None)
         if self._banner_model == model:
             self._banner.hide()
-        self.message.emit(f"Downloaded the weights of {get_spec(model).display_name}.")
+        self.message.emit(f"Downloaded the weights of {self._catalog[model].display_name}.")
         self.resolved.emit(model, "default")
 
     @Slot(object)
@@ -201,7 +198,7 @@ class WeightsFlow(QObject):
             why = f"The download failed: {full.split('; ')[0]}."
             self._banner.setToolTip(full)
             if self._failed_dialog is not None:
-                self._failed_dialog.show_failure(get_spec(model).display_name, why, self._import_action)
+                self._failed_dialog.show_failure(self._catalog[model].display_name, why, self._import_action)
         self._untrained[model] = why
         self.show_untrained_banner(model)
         self.resolved.emit(model, "none")
@@ -225,7 +222,7 @@ class WeightsFlow(QObject):
     # -- banner --------------------------------------------------------------
 
     def show_untrained_banner(self, model: str) -> None:
-        name = get_spec(model).display_name
+        name = self._catalog[model].display_name
         self._banner_model = model
         self._banner.show_message(
             f"{name} runs untrained (random weights) until its weights are imported: its predictions "

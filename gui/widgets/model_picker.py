@@ -1,8 +1,8 @@
 """A model picker: a combo box grouped by family, each entry's tooltip its registry card.
 
-The registry loads after the window is painted: until ``set_specs`` the picker
-is disabled and shows one placeholder entry (the remembered model's name, or
-"Loading models…")."""
+The registry loads after the window is painted: until ``set_specs`` (or the
+catalog given to ``set_catalog`` changes) the picker is disabled and shows one
+placeholder entry (the remembered model's name, or "Loading models…")."""
 
 from __future__ import annotations
 
@@ -66,6 +66,7 @@ class ModelPicker(QComboBox):
         self._specs: dict = {}
         self._notes: dict[str, str | None] = {}  # model -> what its loaded weights are
         self._last: str | None = None
+        self._catalog = None  # gui.catalog.ModelCatalog, once given (set_catalog)
         self._model = QStandardItemModel(self)
         self.setModel(self._model)
         self.setItemDelegate(_FamilyDelegate(self))
@@ -126,6 +127,21 @@ class ModelPicker(QComboBox):
         self.setEnabled(True)
         for name, note in list(self._notes.items()):  # what was learnt of loaded models' weights stays
             self.set_weights_note(name, note)
+
+    def set_catalog(self, catalog) -> None:
+        """Follow ``catalog`` (a ``gui.catalog.ModelCatalog``): refilled whenever it changes, keeping the model
+        selected when it is still listed (its owner chooses another when it is not)."""
+        self._catalog = catalog
+        catalog.changed.connect(self._on_catalog_changed)
+        self._on_catalog_changed()
+
+    def _on_catalog_changed(self) -> None:
+        if self._catalog is None or not self._catalog.ready:
+            return
+        current = self.current_model()
+        self.set_specs(self._catalog.specs(), self._catalog.families)
+        if current is not None:
+            self.set_current_model(current)
 
     def _row_of(self, name: str) -> int:
         for row in range(self._model.rowCount()):

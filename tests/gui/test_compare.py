@@ -240,15 +240,15 @@ def test_main_window_opens_compare_on_the_selected_photos(qtbot, make_window, tm
     action = main.actions.compare
     assert action.shortcut().toString() == "Ctrl+K" and action in main.menus["Classify"].actions()
     action.trigger()
-    compare = main.compare_window
+    compare = main.view.compare_window
     qtbot.waitExposed(compare)
     assert compare.paths == [paths[1]] and compare.current_path() == paths[1]
     main.gallery_view.clearSelection()
     action.trigger()
-    assert main.compare_window is compare and compare.paths == paths  # none selected: every photo
+    assert main.view.compare_window is compare and compare.paths == paths  # none selected: every photo
     compare.close()
     assert not compare.client.running
     action.trigger()  # a closed window is replaced by a fresh one
-    assert main.compare_window is not compare and main.compare_window.isVisible()
+    assert main.view.compare_window is not compare and main.view.compare_window.isVisible()
     main.close()
-    assert not main.compare_window.client.running
+    assert not main.view.compare_window.client.running

@@ -67,7 +67,7 @@ def test_a_wide_window_widens_both_panes_and_the_split_is_remembered(make_window
 def test_status_bar_names_the_model_and_its_weights_before_any_photo(make_window):
     window = make_window()  # offline, no weights cached
     text = window.status.model.text()
-    assert window.specs[window.model].display_name in text and "untrained" in text, text
+    assert window.catalog[window.model].display_name in text and "untrained" in text, text
 
 
 def test_status_bar_names_the_new_model_at_the_switch(qtbot, make_window, fake_pretrained, tmp_path):

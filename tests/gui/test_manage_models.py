@@ -99,7 +99,7 @@ def test_window_menu_opens_it_and_deleting_the_model_in_use_updates_the_picker(q
     action = window.actions.manage_models
     assert action.isEnabled() and action in window.menus["File"].actions()
     action.trigger()
-    dialog = window.manage_dialog
+    dialog = window.training.manage_dialog
     qtbot.waitUntil(lambda: dialog.models_table.rowCount() == 1 and not dialog.busy, timeout=10_000)
     dialog.select("model", ["pets"])
     dialog.confirm_delete = lambda text: True

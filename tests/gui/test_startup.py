@@ -99,4 +99,4 @@ def test_a_remembered_model_the_registry_lacks_falls_back_to_the_default(qtbot, 
     Settings().model = "no_such_model"
     window = make_window()
     assert window.model == DEFAULT_MODEL == window.model_picker.current_model()
-    assert window.settings.model_label == window.specs[DEFAULT_MODEL].display_name
+    assert window.settings.model_label == window.catalog[DEFAULT_MODEL].display_name

@@ -11,6 +11,7 @@ import torch
 from PySide6.QtCore import Qt
 
 from core import weights as core_weights
+from core import zoo
 from core.zoo import _api, get_spec
 from gui.gallery_model import State
 from tests.gui.helpers import TIMEOUT_MS, drop_paths, photos, wait_settled
@@ -59,6 +60,8 @@ def test_download_succeeds_then_classifies_with_the_weights(qtbot, make_window, 
     spec = dataclasses.replace(get_spec("resnet18"), weights_file=name, weights_url=f"https://weights.invalid/{name}",
                                weights_size=len(data))
     monkeypatch.setitem(_api._by_key(), "resnet18", spec)  # a registry entry whose hash this file matches
+    listed = [spec if s.name == "resnet18" else s for s in zoo.list_specs()]
+    monkeypatch.setattr(zoo, "list_specs", lambda: listed)  # the window's catalog lists that entry too
     server = loopback(files={name: data})
     monkeypatch.setenv("CONVNET_STUDIO_MIRROR", server.base_url)
     window = make_window()
@@ -125,10 +128,10 @@ def test_model_without_pretrained_weights_runs_untrained_without_asking(qtbot, m
 
 def test_download_weights_offline_opens_the_dialog_with_the_reason_and_import(qtbot, make_window, monkeypatch):
     """Ctrl+Shift+D, the menu and the banner's button: the dialog says why it failed and offers the import."""
-    import gui.file_commands
+    import gui.controllers.models
 
     asked_for_file = []
-    monkeypatch.setattr(gui.file_commands.QFileDialog, "getOpenFileName",
+    monkeypatch.setattr(gui.controllers.models.QFileDialog, "getOpenFileName",
                         staticmethod(lambda *a, **k: asked_for_file.append(a) or ("", "")))
     window = make_window()  # CONVNET_STUDIO_OFFLINE=1: no network
     window.model_picker.set_current_model("resnet18", notify=True)  # its first use fails quietly: the banner

@@ -29,8 +29,8 @@ def test_export_csv_and_json_atomically(qtbot, make_window, fake_pretrained, tmp
     out = tmp_path / "out"
     out.mkdir()
 
-    assert window.export_results(str(out / "results.csv")) == 4
-    assert window.export_results(str(out / "results.json")) == 4
+    assert window.exporter.export_results(str(out / "results.csv")) == 4
+    assert window.exporter.export_results(str(out / "results.json")) == 4
 
     rows = list(csv.DictReader((out / "results.csv").read_text(encoding="utf-8").splitlines()))
     assert {r["path"] for r in rows} >= {str(f) for f in files}
@@ -49,7 +49,7 @@ def test_settings_are_remembered(qtbot, make_window, fake_pretrained, isolated_s
     choose_model(qtbot, window, "resnet18")
     window.device_picker.setCurrentIndex(window.device_picker.findData("cpu"))
     window.resize(720, 520)  # inside the 800x600 offscreen screen
-    window.zoom_in()
+    window.view.zoom_in()
     window.close()
 
     settings = Settings()
@@ -118,7 +118,7 @@ def test_model_picker_groups_by_family_with_registry_tooltips(make_window):
             assert not item.isSelectable()
             continue
         tip = item.toolTip()
-        spec = window.specs[item.data(NameRole)]
+        spec = window.catalog[item.data(NameRole)]
         for part in ("Parameters", "GFLOPs", "acc@1", "Download", str(spec.year), spec.family):
             assert part in tip, (item.text(), part, tip)
     resnet50 = model.item(picker.findData("resnet50", NameRole)).toolTip()
@@ -147,10 +147,10 @@ def test_about_box_names_versions_and_device(qtbot, make_window):
     window = make_window()
     qtbot.waitUntil(lambda: bool(window.client.device), timeout=TIMEOUT_MS)
     window.actions.about.trigger()
-    text = window._about.text()
+    text = window.view.about_box.text()
     assert torch.__version__ in text and torchvision.__version__ in text and qVersion() in text
     assert window.client.device in text
-    window._about.close()
+    window.view.about_box.close()
 
 
 def test_run_app_opens_and_classifies_the_given_paths(qtbot, fake_pretrained, tmp_path, isolated_settings):

@@ -223,14 +223,14 @@ def test_closing_mid_run_asks_then_stops_keeping_the_checkpoint(qtbot, make_wiza
 
 
 def test_trained_model_appears_in_the_main_window_picker(qtbot, make_window, digits_folder):
-    from gui.training_commands import MY_MODELS
+    from gui.registry import MY_MODELS
     from gui.wizard.wizard import RESULTS, TRAINING
 
     window = make_window()
     assert window.actions.train_model.isEnabled()
     assert window.actions.train_model.shortcut().toString() == "Ctrl+T"
     window.actions.train_model.trigger()
-    wizard = window.train_wizard
+    wizard = window.training.train_wizard
     assert wizard.isVisible()
     _prepared(wizard, digits_folder, epochs=1)
     wizard.plan.name = "my-digits"
@@ -241,7 +241,7 @@ def test_trained_model_appears_in_the_main_window_picker(qtbot, make_window, dig
     picker = window.model_picker
     headers = [picker.itemText(r) for r in range(picker.count()) if picker.itemData(r, Qt.ItemDataRole.UserRole + 1) is None]
     assert headers[-1] == MY_MODELS and picker.names()[-1] == "my-digits"
-    assert window.specs["my-digits"].family == MY_MODELS
+    assert window.catalog["my-digits"].family == MY_MODELS
     wizard.next()
     assert wizard.currentId() == RESULTS
     qtbot.mouseClick(wizard.results_page.use_button, Qt.MouseButton.LeftButton)

@@ -591,7 +591,7 @@ class TestGuiCancel:
             assert counts[State.QUEUED] == counts[State.CLASSIFYING] == 0 and counts[State.STOPPED] > 0
             assert counts[State.DONE] < len(files)
             assert "Stopped;" in window.statusBar().currentMessage()
-            window.clear_gallery()
+            window.photos.clear_gallery()
         for ms in latencies:
             ledger.record("cancel_ms", "main window stop", value=ms)
         assert max(latencies) < 5000, latencies

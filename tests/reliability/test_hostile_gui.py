@@ -150,12 +150,12 @@ def test_my_models_with_the_hostile_bundle_set(qtbot, make_window, tmp_path: Pat
         win = make_window(wait_registry_loaded=False)
         qtbot.waitUntil(lambda: win.registry_ready or win.banner.isVisible(), timeout=TIMEOUT_MS)
         loaded_after = releaser.released
-        listed = {n for n, s in win.specs.items() if s.family == "My models"}
+        listed = set(win.catalog.saved_names())
         if what == "refresh" and win.registry_ready:
             start = time.perf_counter()
-            win.refresh_my_models()
+            win.training.refresh_my_models()
             refresh_ms = (time.perf_counter() - start) * 1e3
-            listed = {n for n, s in win.specs.items() if s.family == "My models"}
+            listed = set(win.catalog.saved_names())
         stall = probe.longest_stall()
     assert win.registry_ready, f"the registry did not load: {win.banner.text()!r}"
     assert loaded_after == 0, f"listing the models read a FIFO that blocked for {FIFO_GRACE_S:.0f} s"

@@ -1,0 +1,71 @@
+"""``ViewController``: thumbnail zoom, the Compare window and the About box.
+
+The Compare window imports torch, so it is imported on first use; the window
+keeps the Compare action disabled until the model registry (and with it
+torch) has loaded.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from gui import about
+from gui.catalog import ModelCatalog
+from gui.settings import THUMB_SIZES, Settings
+from gui.widgets.gallery import GalleryView
+from gui.workers import InferenceClient
+
+
+class ViewController(QObject):
+    def __init__(self, window: QWidget, settings: Settings, catalog: ModelCatalog, client: InferenceClient,
+                 gallery_view: GalleryView) -> None:
+        super().__init__(window)
+        self._window = window
+        self._settings = settings
+        self._catalog = catalog
+        self._client = client
+        self._view = gallery_view
+        self.compare_window = None  # gui.compare_window.CompareWindow, once opened
+        self.about_box: QMessageBox | None = None
+
+    def zoom_in(self) -> None:
+        self._zoom(+1)
+
+    def zoom_out(self) -> None:
+        self._zoom(-1)
+
+    def _zoom(self, step: int) -> None:
+        sizes = list(THUMB_SIZES)
+        current = self._view.delegate.thumb
+        index = min(range(len(sizes)), key=lambda i: abs(sizes[i] - current))
+        size = sizes[max(0, min(len(sizes) - 1, index + step))]
+        self._view.set_thumb_size(size)
+        self._settings.thumb_size = size
+
+    def compare_models(self) -> None:
+        """Open the Compare window on the selected photos (every photo when none is selected)."""
+        if not self._catalog.ready:
+            return
+        from gui.compare_window import CompareWindow  # lazy: imports torch, not before the first paint
+
+        gallery = self._view.gallery
+        selected = [gallery.item(i.row()).path for i in self._view.selectionModel().selectedRows()]
+        paths = selected or gallery.paths()
+        window = self.compare_window
+        if window is None or window.closed:
+            if window is not None:
+                window.deleteLater()
+            self.compare_window = window = CompareWindow(paths, device=self._settings.device, parent=self._window)
+        else:
+            window.set_photos(paths)
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
+    def about(self) -> None:
+        self.about_box = about.show_about(self._window, self._client.device)
+
+    def shutdown(self) -> None:
+        if self.compare_window is not None:
+            self.compare_window.shutdown()
