@@ -47,7 +47,8 @@ class ViewCommands:
         if window is None or window.closed:
             if window is not None:
                 window.deleteLater()
-            self.compare_window = window = CompareWindow(paths, device=self.settings.device, parent=self)
+            self.compare_window = window = CompareWindow(paths, device=self.settings.device, parent=self,
+                                                             engine_worker=self.client.engine_worker)
         else:
             window.set_photos(paths)
         window.show()
