@@ -302,10 +302,11 @@ class EngineWorker(QObject):
     def cancel(self, channel: str | None = None) -> None:
         """Cancel the live requests of ``channel`` (of every channel by default); nothing but their
         ``finished`` is passed on any more."""
-        for request in self._requests.values():
-            if request.live and channel in (None, request.channel):
-                request.ticket.cancel.set()
-                self._retire(request)
+        doomed = [r for r in reversed(self._requests.values()) if r.live and channel in (None, r.channel)]
+        for request in doomed:  # the queued ones before the running one, which frees the thread for them
+            request.ticket.cancel.set()
+        for request in doomed:
+            self._retire(request)
 
     def cancel_and_wait(self, channel: str, wait_ms: int = SHUTDOWN_WAIT_MS) -> bool:
         """Cancel ``channel``'s requests and wait (blocking) until the one running has ended."""
