@@ -26,8 +26,7 @@ import os
 from PySide6.QtCore import QObject, Signal, Slot
 
 from core.errors import Cancelled, StudioError, WeightsMissingError
-from gui.engine_worker import SHUTDOWN_WAIT_MS, EngineWorker, JobContext
-from gui.engine_worker import error_text  # noqa: F401 - re-exported: ``from gui.workers import error_text``
+from gui.engine_worker import SHUTDOWN_WAIT_MS, EngineWorker, JobContext, error_text  # error_text re-exported
 from gui.jobs import Job  # noqa: F401 - re-exported: ``from gui.workers import Job``
 
 log = logging.getLogger(__name__)

@@ -63,9 +63,9 @@ def until_cancelled(ctx) -> None:
 
 def test_results_carry_the_channel_and_the_engine_is_made_once_with_its_options(qtbot, worker):
     channel = worker.channel("demo")
-    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS) as finished:
-        with qtbot.waitSignal(worker.result, timeout=TIMEOUT_MS) as result:
-            request = worker.submit(channel, lambda ctx: ctx.emit("answered", ctx.engine.options, 42))
+    with (qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS) as finished,
+          qtbot.waitSignal(worker.result, timeout=TIMEOUT_MS) as result):
+        request = worker.submit(channel, lambda ctx: ctx.emit("answered", ctx.engine.options, 42))
     assert result.args == [request, channel, "answered", ({"cache_size": 1}, 42)]
     assert finished.args == [request, channel, False]
     assert worker.device == "cpu" and not worker.busy()
