@@ -50,7 +50,8 @@ class TrainingCommands:
             if wizard is not None:
                 wizard.shutdown()
                 wizard.deleteLater()
-            self.train_wizard = wizard = TrainWizard(self, device=self.settings.device, engine_worker=self.client.engine_worker)
+            self.train_wizard = wizard = TrainWizard(self, device=self.settings.device,
+                                                     engine_worker=self.client.engine_worker)
             wizard.modelSaved.connect(self.refresh_my_models)
             wizard.useModelRequested.connect(self.use_trained_model)
         wizard.show()

@@ -48,7 +48,7 @@ class ViewCommands:
             if window is not None:
                 window.deleteLater()
             self.compare_window = window = CompareWindow(paths, device=self.settings.device, parent=self,
-                                                             engine_worker=self.client.engine_worker)
+                                                         engine_worker=self.client.engine_worker)
         else:
             window.set_photos(paths)
         window.show()
