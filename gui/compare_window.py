@@ -2,8 +2,8 @@
 
 Choose models (by family or a preset), press Compare: each model in turn
 classifies the photos, has its latency measured on this device and its
-Grad-CAM and stage feature maps drawn, on the compare thread
-(``gui.compare_worker``), one model in memory at a time. Rows, tiles and the
+Grad-CAM and stage feature maps drawn, on the engine thread
+(``gui.compare_worker``; the main window's when opened from it). Rows, tiles and the
 latency/accuracy chart fill in as each model finishes; Cancel stops within one
 forward pass. "Labelled Folder…" scores the chosen models on a folder of class
 subfolders. Weights are never downloaded here (see the note in the window).
@@ -40,7 +40,10 @@ IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff);;All
 
 
 class CompareWindow(QMainWindow):
-    def __init__(self, paths=(), *, device: str = "auto", models=None, parent=None, engine_factory=None) -> None:
+    def __init__(self, paths=(), *, device: str = "auto", models=None, parent=None, engine_factory=None,
+                 engine_worker=None) -> None:
+        """``engine_worker``: the main window's ``EngineWorker`` to share (its engine and model cache);
+        None gives this window its own."""
         super().__init__(parent)
         self.setWindowFlag(Qt.WindowType.Window)
         self.setWindowTitle("Compare Models — ConvNet Studio")
@@ -53,7 +56,7 @@ class CompareWindow(QMainWindow):
         self._error = ""
         self._kind = ""
         self._closed = False
-        self.client = CompareClient(device, self, engine_factory=engine_factory)
+        self.client = CompareClient(device, self, engine_factory=engine_factory, worker=engine_worker)
         self._build()
         self._wire()
         if models is None:

@@ -162,7 +162,7 @@ class MainWindow(QMainWindow):
             predictions=self.predictions, explain=self.explain, status=self.status, scans=self.scans, jobs=self.jobs)
         self.exporter = ExportController(self, self.settings, self.gallery, self.banner)
         self.training = TrainingController(self, self.settings, self.catalog, self.jobs,
-                                           choose_model=self.models.set_model)
+                                           choose_model=self.models.set_model, engine_worker=self.client.engine_worker)
         self.view = ViewController(self, self.settings, self.catalog, self.client, self.gallery_view)
 
     def _commands(self) -> dict:

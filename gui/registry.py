@@ -4,7 +4,7 @@
 imports before its first paint may import it: this module is torch-free at
 import time and its two loading functions import core on call.
 
-``load_registry()`` runs on the inference thread (``InferenceWorker.loadRegistry``);
+``load_registry()`` runs on the inference thread (``gui.workers.registry_job`` on the window's ``EngineWorker``);
 the window receives the ``Registry`` through ``InferenceClient.registryLoaded``
 and hands it to its ``gui.catalog.ModelCatalog``. ``saved_model_specs()``
 lists the saved bundles ("My models") again; the catalog calls it on the GUI

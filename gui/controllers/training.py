@@ -25,13 +25,14 @@ class TrainingController(QObject):
     message = Signal(str)  # for the status bar
 
     def __init__(self, window: QWidget, settings: Settings, catalog: ModelCatalog, jobs: QThreadPool, *,
-                 choose_model: Callable[[str], None]) -> None:
+                 choose_model: Callable[[str], None], engine_worker=None) -> None:
         super().__init__(window)
         self._window = window
         self._settings = settings
         self._catalog = catalog
         self._jobs = jobs
         self._choose_model = choose_model
+        self._engine_worker = engine_worker  # gui.engine_worker.EngineWorker: the wizard's evaluation shares the window's engine
         self._closed = False
         self.train_wizard = None  # gui.wizard.wizard.TrainWizard, once opened
         self.manage_dialog: ManageModelsDialog | None = None
@@ -47,7 +48,8 @@ class TrainingController(QObject):
             if wizard is not None:
                 wizard.shutdown()
                 wizard.deleteLater()
-            self.train_wizard = wizard = TrainWizard(self._window, device=self._settings.device)
+            self.train_wizard = wizard = TrainWizard(self._window, device=self._settings.device,
+                                                     engine_worker=self._engine_worker)
             wizard.modelSaved.connect(self.refresh_my_models)
             wizard.useModelRequested.connect(self.use_trained_model)
         wizard.show()

@@ -56,7 +56,8 @@ class ViewController(QObject):
         if window is None or window.closed:
             if window is not None:
                 window.deleteLater()
-            self.compare_window = window = CompareWindow(paths, device=self._settings.device, parent=self._window)
+            self.compare_window = window = CompareWindow(paths, device=self._settings.device, parent=self._window,
+                                                          engine_worker=self._client.engine_worker)
         else:
             window.set_photos(paths)
         window.show()

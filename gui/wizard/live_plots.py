@@ -2,8 +2,12 @@
 
 One curve per series, created once. New points go into growing numpy buffers
 (capacity doubles, so appending is amortised O(1)); a ~10 Hz ``QTimer`` calls
-``setData`` only when something changed since the last refresh, so a fast run
-sending hundreds of batch events a second costs the GUI thread almost nothing.
+``setData`` (with views of the buffers, never copies) only for the series that
+got points since the last refresh, so a fast run sending hundreds of batch
+events a second costs the GUI thread almost nothing. The step curves draw only
+what is in view, downsampled to the pixels (``setClipToView``,
+``setDownsampling``), and the axis ranges follow running minima and maxima
+instead of scanning the whole history.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class GrowingBuffer:
     def __init__(self, capacity: int = 256) -> None:
         self._data = np.empty((2, capacity), dtype=np.float64)
         self.size = 0
+        self.low, self.high = math.inf, -math.inf  # of the finite y values
 
     def append(self, x: float, y: float) -> None:
         if self.size == self._data.shape[1]:
@@ -41,9 +46,20 @@ class GrowingBuffer:
         self._data[0, self.size] = x
         self._data[1, self.size] = y
         self.size += 1
+        if math.isfinite(y):
+            self.low, self.high = min(self.low, y), max(self.high, y)
 
     def clear(self) -> None:
         self.size = 0
+        self.low, self.high = math.inf, -math.inf
+
+    def positive_low(self) -> float:
+        """The smallest y > 0 (a scan only when the running minimum is not positive: a zero loss, rare)."""
+        if self.low > 0:
+            return self.low
+        y = self.y
+        y = y[np.isfinite(y) & (y > 0)]
+        return float(y.min()) if len(y) else math.inf
 
     @property
     def x(self) -> np.ndarray:
@@ -105,6 +121,10 @@ class TrainingPlots(QWidget):
             "val_acc": self.acc_plot.plot([], [], symbol="o", symbolSize=7),
             "lr": self.lr_plot.plot([], []),
         }
+        for name in ("loss_raw", "loss_smooth", "lr"):  # one point per step: draw what is in view, per pixel
+            self.curves[name].setClipToView(True)
+            self.curves[name].setDownsampling(auto=True, method="peak")
+        self._changed: set[str] = set()  # series with points not yet handed to their curve
         self._average = 0.0
         self._steps = 0
         self._run_steps = 0  # optimizer steps the whole run will take, once known
@@ -156,7 +176,7 @@ class TrainingPlots(QWidget):
         for buffer in self.buffers.values():
             buffer.clear()
         self._average, self._steps, self._run_steps = 0.0, 0, 0
-        self._dirty = True
+        self._touch(*self.buffers)
         self.refresh()
 
     def add_step(self, step: int, loss: float, lr: float) -> None:
@@ -166,14 +186,14 @@ class TrainingPlots(QWidget):
             self._average = SMOOTHING * self._average + (1 - SMOOTHING) * loss
             self.buffers["loss_smooth"].append(step, self._average / (1 - SMOOTHING ** self._steps))
         self.buffers["lr"].append(step, lr)
-        self._touch()
+        self._touch("loss_raw", "loss_smooth", "lr")
 
     def add_epoch(self, epoch: int, step: int, val_loss: float | None, val_acc: float | None) -> None:
         if val_loss is not None:
             self.buffers["val_loss"].append(step, val_loss)
         if val_acc is not None:
             self.buffers["val_acc"].append(epoch, 100 * val_acc)
-        self._touch()
+        self._touch("val_loss", "val_acc")
 
     def set_epochs(self, epochs: int, steps: int = 0) -> None:
         """The plots span the whole run from the start: ``epochs`` whole-epoch ticks, ``steps`` optimizer steps."""
@@ -183,7 +203,9 @@ class TrainingPlots(QWidget):
         self._run_steps = steps
         self._fit_ranges()
 
-    def _touch(self) -> None:
+    def _touch(self, *series: str) -> None:
+        """Something to redraw (the ``series`` that got points, or only the ranges)."""
+        self._changed.update(series)
         self._dirty = True
         if not self._timer.isActive():
             self._timer.start()
@@ -198,9 +220,10 @@ class TrainingPlots(QWidget):
             self._timer.stop()  # idle: the next point starts it again
             return
         self._dirty = False
-        for name, curve in self.curves.items():
+        changed, self._changed = self._changed, set()
+        for name in changed:
             buffer = self.buffers[name]
-            curve.setData(buffer.x, buffer.y)
+            self.curves[name].setData(buffer.x, buffer.y)
         self._fit_ranges()
 
     def _fit_ranges(self) -> None:
@@ -208,22 +231,21 @@ class TrainingPlots(QWidget):
         last = max([self._run_steps] + [b.x[-1] for n, b in self.buffers.items() if n != "val_acc" and b.size])
         for plot in (self.loss_plot, self.lr_plot):
             plot.setXRange(0, max(1.0, last), padding=PAD / 2)
-        losses = np.concatenate([self.buffers[n].y for n in ("loss_raw", "loss_smooth", "val_loss")])
-        losses = losses[np.isfinite(losses) & (losses > 0)]
-        if len(losses):
+        losses = [self.buffers[n] for n in ("loss_raw", "loss_smooth", "val_loss")]
+        low, high = min(b.positive_low() for b in losses), max(b.high for b in losses)
+        if math.isfinite(low) and high > 0:
             half_label = 0.5 * self.fontMetrics().height() + 2  # pixels
             height = self.loss_plot.getViewBox().height()
             edge = half_label / height if height > 8 * half_label else 0.03  # not laid out yet: a guess
-            self.loss_plot.setYRange(*log_range(float(losses.min()), float(losses.max()), edge), padding=0)
-        rates = self.buffers["lr"].y
-        rates = rates[np.isfinite(rates)]
-        if len(rates):
-            low, high = min(0.0, float(rates.min())), max(float(rates.max()), 1e-12)
+            self.loss_plot.setYRange(*log_range(low, high, edge), padding=0)
+        rates = self.buffers["lr"]
+        if math.isfinite(rates.high):
+            low, high = min(0.0, rates.low), max(rates.high, 1e-12)
             self.lr_plot.setYRange(low, high + PAD * (high - low), padding=0)
 
     def point_count(self, name: str) -> int:
-        """Points the curve ``name`` shows now (what ``setData`` last gave it)."""
-        x, _ = self.curves[name].getData()
+        """Points the curve ``name`` holds now (what ``setData`` last gave it, before clipping to the view)."""
+        x = self.curves[name].xData
         return 0 if x is None else len(x)
 
     # -- looks -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ of 56", "Decoding images: 30 of 200", "Validating: 120 of 200 images"). The log
 sits under the plots in a splitter and never shrinks below eight lines.
 
 The run starts when the page is shown (``TrainingRun``: the core Trainer in its
-own QThread). Every trainer event arrives as a queued signal of plain data; the
+own QThread, then the evaluation on an ``EngineWorker``). Every trainer event arrives as a queued signal of plain data; the
 plots buffer points and redraw at ~10 Hz, so the wizard stays responsive. The
 page is complete once the model is saved (completed or early-stopped run).
 """
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.text import plural
+from gui.engine_worker import EngineWorker, default_engine_factory
 from gui.style import SPACING, state_color
 from gui.wizard.live_plots import TrainingPlots
 from gui.wizard.plan import TrainingPlan
@@ -61,10 +62,15 @@ class TrainingLog(QPlainTextEdit):
 
 
 class TrainingPage(QWizardPage):
-    def __init__(self, plan: TrainingPlan, parent=None, *, engine_factory=None) -> None:
+    def __init__(self, plan: TrainingPlan, parent=None, *, engine_factory=None,
+                 engine_worker: EngineWorker | None = None) -> None:
+        """``engine_worker`` (the main window's) evaluates the trained model; None: one of this page's own,
+        made when first needed with ``engine_factory``."""
         super().__init__(parent)
         self.plan = plan
         self.engine_factory = engine_factory
+        self._shared_engine = engine_worker
+        self._own_engine: EngineWorker | None = None
         self.run: TrainingRun | None = None
         self.outcome: str | None = None
         self.setTitle("Training")
@@ -130,16 +136,18 @@ class TrainingPage(QWizardPage):
         self._reset_counters()
         self.plots.reset()
         self.log.clear()
-        run = TrainingRun(self.plan.settings(), self.plan.split(), self, engine_factory=self.engine_factory)
+        run = TrainingRun(self.plan.settings(), self.plan.split(), self, evaluator=self._evaluator())
         w = run.worker
-        w.progressed.connect(self._on_progress)
+        for progressed in (w.progressed, run.progressed):
+            progressed.connect(self._on_progress)
         w.fitStarted.connect(self._on_fit_started)
         w.batchEnded.connect(self._on_batch)
         w.epochEnded.connect(self._on_epoch)
         w.noticed.connect(self._on_notice)
         w.returned.connect(self._on_returned)
-        w.evaluated.connect(self._on_evaluated)
-        w.errored.connect(self._on_error)
+        run.evaluated.connect(self._on_evaluated)
+        for errored in (w.errored, run.errored):
+            errored.connect(self._on_error)
         run.ended.connect(self._on_ended)
         self.run = run
         self.phase.setText("Preparing…")
@@ -175,9 +183,21 @@ class TrainingPage(QWizardPage):
             self.phase.setText("Stopping…")
 
     def shutdown(self) -> None:
-        """Cancel and wait for the thread (blocking)."""
+        """Cancel and wait for the thread and the evaluation (blocking); stop this page's own engine thread."""
         if self.run is not None:
             self.run.stop()
+        if self._own_engine is not None:
+            self._own_engine.shutdown()
+            self._own_engine = None
+
+    def _evaluator(self) -> EngineWorker:
+        """The worker that classifies the validation images after a fit: the shared one, else this page's."""
+        if self._shared_engine is not None:
+            return self._shared_engine
+        if self._own_engine is None:  # no ONNX export for one pass over the validation images
+            factory = self.engine_factory or default_engine_factory(onnx=False)
+            self._own_engine = EngineWorker(self.plan.device, self, engine_factory=factory, name="evaluation")
+        return self._own_engine
 
     # -- events (plain dicts from the worker) -------------------------------------------------
 

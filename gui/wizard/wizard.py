@@ -34,7 +34,7 @@ class TrainWizard(QWizard):
     useModelRequested = Signal(str)
 
     def __init__(self, parent=None, *, device: str = "auto", folder: str | None = None,
-                 engine_factory=None) -> None:
+                 engine_factory=None, engine_worker=None) -> None:
         super().__init__(parent)
         self.setObjectName("trainWizard")
         self.setWindowTitle("Train a Model")
@@ -49,7 +49,7 @@ class TrainWizard(QWizard):
         self.data_page = DataPage(self.plan, self.pool, self.loader)
         self.model_page = ModelPage(self.plan)
         self.options_page = OptionsPage(self.plan, self.pool)
-        self.training_page = TrainingPage(self.plan, engine_factory=engine_factory)
+        self.training_page = TrainingPage(self.plan, engine_factory=engine_factory, engine_worker=engine_worker)
         self.results_page = ResultsPage(self.plan, self.pool, self.loader)
         for page_id, page in enumerate((self.folder_page, self.data_page, self.model_page, self.options_page,
                                         self.training_page, self.results_page)):
@@ -102,7 +102,7 @@ class TrainWizard(QWizard):
         self._stop_jobs()
 
     def _stop_jobs(self) -> None:
-        for page in (self.data_page, self.options_page):
+        for page in (self.data_page, self.options_page, self.training_page):
             page.shutdown()
         self.loader.shutdown()
         self.pool.clear()

@@ -80,7 +80,7 @@ def test_changing_model_reclassifies_and_drops_stale_results(qtbot, make_window,
     drop_paths(window.gallery_view.viewport(), files)
     with qtbot.waitSignal(window.client.predicted, timeout=TIMEOUT_MS):
         pass  # results are streaming in: now change the model mid-flight
-    old_request = window.client._next_id
+    old_request = window.client.worker.last_id
     seen = []
     window.client.predicted.connect(seen.append)
 
@@ -92,7 +92,7 @@ def test_changing_model_reclassifies_and_drops_stale_results(qtbot, make_window,
     assert window.client.generation >= 2
     # a late result carrying the superseded request id is dropped
     stale = Prediction(path=str(files[0]), model="resnet18", ok=True)
-    window.client._worker.predicted.emit(old_request, stale)
+    window.client.worker.runner.emitted.emit(old_request, "predicted", (stale,), False)
     assert window.gallery.item(window.gallery.row_of(str(files[0]))).prediction.model == "wrc_resnet18"
     assert window.settings.model == "wrc_resnet18"
 

@@ -100,7 +100,13 @@ def test_changing_the_model_resets_the_layer_list_and_skips_hidden_tabs(qtbot, m
     qtbot.waitUntil(lambda: maps.maps() is not None, timeout=TIMEOUT_MS)
     assert "layer4" in browser.layer_names()
     asked = []
-    window.client._explainRequested.connect(lambda _id, kind, params, _cancel: asked.append((kind, params["model"])))
+    ask = window.client.explain
+
+    def explain_and_note(kind, **params):
+        asked.append((kind, params["model"]))
+        return ask(kind, **params)
+
+    window.client.explain = explain_and_note  # what the tabs ask for, as they ask
 
     choose_model(qtbot, window, "densenet121")
     assert "layer4" not in browser.layer_names()  # cleared at once, not after the new list arrives
@@ -134,9 +140,9 @@ def test_gradcam_class_choice_redraws_and_opacity_reblends_locally(qtbot, make_w
     assert not np.array_equal(first.heatmap, second.heatmap)
     assert cam.overlay_image() != before
 
-    sent, shown = window.client._next_id, cam.overlay_image().copy()
+    sent, shown = window.client.worker.last_id, cam.overlay_image().copy()
     cam.opacity.setValue(90)
-    assert window.client._next_id == sent and not window.client.explaining()  # no new request
+    assert window.client.worker.last_id == sent and not window.client.explaining()  # no new request
     assert cam.overlay_image() != shown and cam.opacity_value.text() == "90%"
     cam.opacity.setValue(0)  # fully transparent: the photo alone
     assert cam.overlay_image() == cam.overlay_image().copy()
@@ -184,7 +190,8 @@ def test_errors_become_messages_and_stale_answers_are_dropped(qtbot, make_window
     assert "broken.jpg" in tabs.cam.message.text()
 
     # an answer to a superseded request (an old id) never reaches the views, even one that would fit
-    window.client._worker.explained.emit(1, "capture", dataclasses.replace(good, path=str(broken)))
+    window.client.worker.runner.emitted.emit(1, "explained", ("capture", dataclasses.replace(good, path=str(broken))),
+                                             True)
     assert maps.maps() is good and not maps.message.isHidden()
     qtbot.waitUntil(lambda: not window.client.explaining(), timeout=TIMEOUT_MS)
 

@@ -237,6 +237,10 @@ def test_trained_model_appears_in_the_main_window_picker(qtbot, make_window, dig
     wizard.setStartId(TRAINING)
     wizard.restart()
     qtbot.waitUntil(wizard.training_page.isComplete, timeout=TIMEOUT_MS)
+    # the validation images were classified on the window's engine: the new model is in its cache already
+    engine_worker = window.client.engine_worker
+    assert wizard.training_page._evaluator() is engine_worker and wizard.plan.evaluation is not None
+    assert "my-digits" in engine_worker.runner._engine.cached_models()
     qtbot.waitUntil(lambda: "my-digits" in window.model_picker.names(), timeout=5000)
     picker = window.model_picker
     headers = [picker.itemText(r) for r in range(picker.count()) if picker.itemData(r, Qt.ItemDataRole.UserRole + 1) is None]

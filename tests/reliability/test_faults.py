@@ -557,15 +557,15 @@ class TestGuiCancel:
         assert not window.actions.stop.isEnabled()
         with qtbot.waitActive(window, timeout=TIMEOUT_MS):  # shortcuts reach the active window only
             window.activateWindow()
-        worker = window.client._worker
+        worker = window.client.worker.runner  # the engine thread's side
         ended: list[tuple[int, float]] = []
-        worker.finished.connect(lambda rid: ended.append((rid, time.perf_counter())))  # direct: stamped on its thread
+        worker.finished.connect(lambda rid, _cancelled: ended.append((rid, time.perf_counter())))  # direct: stamped on its thread
 
         class Relay(QObject):  # lives on the GUI thread, so waitSignal's timer is never touched from the worker's
             ended = Signal(int)
 
-            @Slot(int)
-            def relay(self, rid: int) -> None:
+            @Slot(int, bool)
+            def relay(self, rid: int, _cancelled: bool) -> None:
                 self.ended.emit(rid)
 
         relay = Relay(window)
@@ -579,7 +579,7 @@ class TestGuiCancel:
             if mid_run:
                 qtbot.waitUntil(lambda: window.gallery.counts()[State.DONE] >= 16, timeout=TIMEOUT_MS)
             assert window.client.busy
-            request = window.client._next_id
+            request = window.client.worker.last_id
             with qtbot.waitSignal(relay.ended, timeout=TIMEOUT_MS, check_params_cb=lambda rid: rid == request):
                 requested = time.perf_counter()
                 qtbot.keyClick(window, Qt.Key.Key_Escape)
