@@ -28,6 +28,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core import paths
+
 log = logging.getLogger(__name__)
 ENV = "CONVNET_STUDIO_ONNX"
 OPSET = 17
@@ -41,9 +43,7 @@ def enabled() -> bool:
 
 
 def cache_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("convnet-studio")) / "onnx"
+    return paths.onnx_cache_dir()
 
 
 def cache_file(model: str, source: str, input_size: int) -> Path:

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import platformdirs
 import torch
 from torch import nn
 
+from core import paths
 from core.errors import StudioError, UnknownModelError, WeightsError
 from core.userfiles import UnreadableFile, read_json
 from core.zoo.spec import ModelSpec, Preprocess
@@ -55,7 +55,7 @@ INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
 def models_dir() -> Path:
     """Where bundles live (read at call time, so tests can move XDG_DATA_HOME)."""
-    return Path(platformdirs.user_data_dir("convnet-studio")) / "models"
+    return paths.models_dir()
 
 
 def check_name(name: object) -> str:

@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
+from core import paths
 from core.errors import StudioError
 from core.textout import human_size  # one size format everywhere (re-exported for manage_cli)
 
@@ -43,7 +42,7 @@ MARGIN_BYTES = 16 << 20
 
 def runs_root() -> Path:
     """``<user data dir>/runs`` (the same folder as ``core.training.trainer.runs_dir``)."""
-    return Path(platformdirs.user_data_dir("convnet-studio")) / "runs"
+    return paths.runs_dir()
 
 
 def _models_root(root: str | os.PathLike[str] | None) -> Path:
