@@ -125,7 +125,7 @@ def _lr(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"not a number or 'auto': {text}") from None
 
 
-def _settings(args: argparse.Namespace):
+def _settings(args: argparse.Namespace) -> TrainSettings:
     try:
         spec = get_spec(args.model)
     except UnknownModelError as exc:

@@ -11,7 +11,6 @@ import functools
 import math
 import os
 import random
-from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np

@@ -4,7 +4,7 @@
 events (through ``EventForwarder``) leave as Qt signals carrying plain dicts
 (``event.to_json()``), queued to the GUI thread. After a completed fit the
 worker classifies the validation images with the saved bundle
-(``adapters.evaluate``) so the results page can show per-image predictions.
+(``core.evaluation.evaluate_split``) so the results page can show per-image predictions.
 
 ``TrainingRun`` is the GUI-thread handle: it builds the trainer, starts the
 thread, forwards pause/resume/cancel (thread-safe calls on the trainer) and
@@ -38,7 +38,7 @@ class TrainingWorker(QObject):
     noticed = Signal(object)
     fitEnded = Signal(object)
     returned = Signal(object)  # dict: FitResult.to_json() plus "name"
-    evaluated = Signal(object)  # adapters.Evaluation
+    evaluated = Signal(object)  # core.evaluation.Evaluation
     errored = Signal(str)
     finished = Signal(str)  # "completed", "early_stopped", "cancelled" or "failed"; always the last signal
 
@@ -75,7 +75,7 @@ class TrainingWorker(QObject):
             QThread.currentThread().quit()
 
     def _evaluate(self) -> None:
-        from gui.wizard.adapters import evaluate
+        from core.evaluation import evaluate_split as evaluate  # (was gui.wizard.adapters.evaluate)
 
         trainer = self.trainer
         try:
