@@ -1,6 +1,6 @@
 """Model bundles: a trained model as a folder ``weights.pt`` + ``meta.json`` under the app's data dir.
 
-``<user data dir>/models/<NAME>/`` (``platformdirs.user_data_dir("convnet-studio")``,
+``<user data dir>/models/<NAME>/`` (``core.paths.models_dir()``, via platformdirs,
 so ``XDG_DATA_HOME`` is honoured). A bundle is written into a temp folder beside
 its final place and renamed into it, so a crash never leaves half a bundle under
 its name. The reader checks ``meta.json`` strictly (types, ranges, names, that
