@@ -26,6 +26,7 @@ from core.cli_common import (  # noqa: F401  (EXIT_*, UsageError, _eprint: core.
 )
 from core.cli_classify import cmd_classify, cmd_explain, explain_image  # noqa: F401  (explain_image: re-exported)
 from core.cli_compare import cmd_compare, cmd_evaluate
+from core.defaults import DEFAULT_MODEL
 from core.errors import StudioError
 from core.textout import human_size
 
@@ -185,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("classify", help="classify images or folders of images")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
-    p.add_argument("--model", default="resnet50", help="registry name (default: resnet50)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"registry name (default: {DEFAULT_MODEL})")
     p.add_argument("--weights", default="default", help="default | none | FILE (default: the pretrained weights)")
     p.add_argument("--topk", type=whole_number, default=None,
                    help="labels per image (default: 5, or the number of classes if fewer)")
@@ -207,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("explain", help="feature maps and Grad-CAM of one image")
     p.add_argument("image", help="an image file")
-    p.add_argument("--model", default="resnet50", help="registry name (default: resnet50)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"registry name (default: {DEFAULT_MODEL})")
     p.add_argument("--weights", default="default", help="default | none | FILE")
     p.add_argument("--layer", default=None, help="layer for features.png (default: the last stage)")
     p.add_argument("--cam-layer", default=None, help="Grad-CAM target layer (default: the registry's choice)")

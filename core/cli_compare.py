@@ -9,6 +9,7 @@ registry's figure stays in ``published_acc1``), and the text table says why.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Callable
 
 from core.cli_common import (
@@ -16,6 +17,7 @@ from core.cli_common import (
     weights_failure,
 )
 from core.errors import Cancelled, StudioError
+from core.images import collect_images
 from core.textout import human_count
 
 
@@ -38,8 +40,8 @@ def weights_note(spec, untrained: bool | None, requested: str, used=None) -> str
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    # lazy (here and in cmd_evaluate): core.cli imports this module; torch loads in run_cli, which handles Ctrl+C
     from core.compare import compare_model
-    from core.images import collect_images
     from core.inference import InferenceEngine, Prediction
 
     specs = model_list(args.models)
@@ -97,8 +99,6 @@ def _note_untrained(specs, results: list[dict], requested: str) -> None:
 
 
 def _step_printer() -> Callable[[int, int, str], None] | None:
-    import sys
-
     if not sys.stderr.isatty():
         return None
     return lambda done, total, what: eprint(f"[{done}/{total}] {what}")
@@ -134,7 +134,7 @@ def _print_comparison(results: list[dict], paths: list[str]) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from core.compare import evaluate, labelled_images
+    from core.evaluation import evaluate_folder, labelled_images  # lazy: torch, as in cmd_compare
     from core.inference import InferenceEngine
 
     specs = model_list(args.models)
@@ -145,7 +145,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         for spec in specs:
             try:
-                r = evaluate(engine, args.folder, spec.name, weights=args.weights)
+                r = evaluate_folder(engine, args.folder, spec.name, weights=args.weights)
             except Cancelled:
                 raise
             except (StudioError, RuntimeError, MemoryError) as exc:

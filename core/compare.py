@@ -1,5 +1,8 @@
 """Several architectures on the same photos: predictions, latency, size, accuracy.
 
+Accuracy on a labelled folder is ``core.evaluation`` (``evaluate``, ``labelled_images`` and
+``Evaluation`` are re-exported here for the Compare window).
+
 Models are loaded one after another through the engine (whose cache respects
 a memory budget), so comparing ten networks never holds ten in memory.
 """
@@ -18,11 +21,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.errors import Cancelled, DownloadError, StudioError, WeightsMissingError
-from core.explain import ExplainSession
-from core.images import is_known_image
-from core.walk import subfolders, walk_folder
 from core import weights as weights_mod
+from core.errors import Cancelled, DownloadError, StudioError, WeightsMissingError
+from core.evaluation import Evaluation, labelled_images  # noqa: F401  (Compare's labelled folder: re-exported)
+from core.evaluation import evaluate_folder as evaluate  # noqa: F401  (re-exported under its old name)
+from core.explain import ExplainSession
 from core.inference import InferenceEngine, Prediction
 from core.render import overlay
 from core.weights_store import WeightsInfo
@@ -230,93 +233,4 @@ def model_visuals(engine: InferenceEngine, model: str, path: str | Path, *, weig
         model=spec.name, path=str(path), cam=np.asarray(cam_image), cam_label=cam.label, cam_prob=cam.probability,
         stages=tuple(maps.picture(tile=tile // 4 - 2) for maps in stages),
         stage_shapes=tuple(maps.shape for maps in stages),
-    )
-
-
-# -- accuracy on a labelled folder --------------------------------------------
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    model: str
-    untrained: bool
-    images: int
-    failed: int
-    top1: float
-    top5: float
-    per_class: dict[str, float]
-    images_per_second: float
-    weights_used: WeightsInfo | None = None
-
-    def to_json(self) -> dict:
-        return {
-            "model": self.model, "untrained": self.untrained, "images": self.images, "failed": self.failed,
-            "top1": self.top1, "top5": self.top5, "per_class": self.per_class,
-            "images_per_second": round(self.images_per_second, 2),
-            "weights_used": self.weights_used.label if self.weights_used else None,
-        }
-
-
-def _normalise(label: str) -> str:
-    return label.lower().replace("_", " ").strip()
-
-
-def labelled_images(folder: str | Path) -> list[tuple[Path, str]]:
-    """(image, class folder name) for every image under the class subfolders of ``folder``."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise StudioError(f"{root}: not a folder")
-    try:
-        classes = subfolders(root)  # folder links are not followed (core.walk)
-    except OSError as exc:
-        raise StudioError(f"cannot read the folder {root}: {exc.strerror or exc}") from None
-    if not classes:
-        raise StudioError(f"{root}: no class subfolders (expected one folder per class)")
-    seen: set[tuple[int, int]] = set()  # each real file once, across the classes
-    items = [(image, cls.name) for cls in classes
-             for image in walk_folder(cls, inside=root, seen=seen).files if is_known_image(image)]
-    if not items:
-        raise StudioError(f"{root}: the class folders hold no images")
-    return items
-
-
-def evaluate(
-    engine: InferenceEngine,
-    folder: str | Path,
-    model: str,
-    *,
-    weights: str = "default",
-    batch_size: int = 16,
-    cancel: threading.Event | None = None,
-) -> Evaluation:
-    """Top-1/top-5 and per-class accuracy of ``model`` on a folder of class subfolders."""
-    items = labelled_images(folder)
-    spec = get_spec(model)
-    info = engine.load(spec.name, weights)
-    index = {_normalise(label): i for i, label in enumerate(spec.categories)}
-    unknown = sorted({cls for _, cls in items if _normalise(cls) not in index})
-    if unknown:
-        raise StudioError(f"{folder}: class folder(s) {', '.join(unknown[:5])} are not among {spec.name}'s categories")
-    hits1: dict[str, list[bool]] = {}
-    hits5 = failed = 0
-    start = time.perf_counter()
-    k = min(5, spec.num_classes)
-    results = engine.classify_iter([p for p, _ in items], model=spec.name, weights=weights, topk=k,
-                                   batch_size=batch_size, cancel=cancel)
-    for (_, cls), prediction in zip(items, results):
-        if not prediction.ok:
-            failed += 1
-            continue
-        truth = index[_normalise(cls)]
-        predicted = [t.index for t in prediction.topk]
-        hits1.setdefault(cls, []).append(predicted[0] == truth)
-        hits5 += truth in predicted
-    elapsed = time.perf_counter() - start
-    scored = sum(len(v) for v in hits1.values())
-    return Evaluation(
-        model=spec.name, untrained=info.untrained, images=len(items), failed=failed,
-        top1=sum(sum(v) for v in hits1.values()) / scored if scored else 0.0,
-        top5=hits5 / scored if scored else 0.0,
-        per_class={cls: sum(v) / len(v) for cls, v in sorted(hits1.items())},
-        images_per_second=len(items) / elapsed if elapsed > 0 else 0.0, weights_used=info.source,
     )

@@ -19,9 +19,9 @@ import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -154,6 +154,16 @@ class ScanReport:
                        "not followed (folder links and links leaving the folder are never followed; each file is "
                        "used once)")
         return out
+
+    def without_classes(self, excluded: Iterable[str]) -> "ScanReport":
+        """This report without the ``excluded`` classes, labels renumbered (the classes a person kept)."""
+        excluded = set(excluded)
+        if not excluded & set(self.classes):
+            return self
+        keep = [name for name in self.classes if name not in excluded]
+        new_label = {self.classes.index(name): i for i, name in enumerate(keep)}
+        samples = [replace(s, label=new_label[s.label]) for s in self.samples if s.label in new_label]
+        return replace(self, classes=keep, counts={n: self.counts[n] for n in keep}, samples=samples)
 
     def to_json(self) -> dict:
         data = asdict(self)

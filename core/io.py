@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import shutil
 import stat
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable, Union
+from typing import Any, Callable, Iterator, Union
 
 from core.errors import StudioError
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "write_user_file", "check_user_target",
-           "TargetExistsError", "umask_mode", "png_bytes"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_path",
+           "publish_folder", "write_user_file", "check_user_target", "TargetExistsError", "umask_mode", "png_bytes"]
 
 _UMASK_LOCK = threading.Lock()
 
@@ -173,6 +175,59 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], data: Any, *, indent: int | None = 2) -> Path:
+    return atomic_write_text(path, json.dumps(data, indent=indent))
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, suffix: str = ".tmp",
+                error: type[StudioError] = StudioError) -> Iterator[Path]:
+    """For writers that need a file name (a download streamed in chunks, ``torch.save(obj, name)``):
+    yield a temp path beside ``path``; once the block ends without error the file is fsynced and
+    renamed onto ``path``; on any error it is removed and ``path`` is untouched. An OSError (in the
+    block or here) becomes ``error("cannot write PATH: reason")``."""
+    target = Path(path)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise error(f"cannot write {target}: {exc.strerror or exc}") from None
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            with contextlib.suppress(OSError):  # a filesystem without permissions (FAT) keeps its own
+                os.fchmod(handle.fileno(), umask_mode())
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise error(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def publish_folder(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """Rename the finished folder ``tmp`` onto ``dest`` (same parent). An existing ``dest`` is moved
+    aside first and removed only once ``tmp`` is in place: a failure leaves the old folder whole.
+    Callers decide whether replacing ``dest`` was asked for; this never checks."""
+    dest = Path(dest)
+    old = None
+    if os.path.lexists(dest):
+        old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
+        os.replace(dest, old)
+    try:
+        os.replace(tmp, dest)
+    except OSError:
+        if old is not None:
+            os.replace(old, dest)
+        raise
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
 
 
 def png_bytes(image) -> bytes:

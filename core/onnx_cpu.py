@@ -28,6 +28,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core import paths
+from core.io import atomic_path
+
 log = logging.getLogger(__name__)
 ENV = "CONVNET_STUDIO_ONNX"
 OPSET = 17
@@ -41,9 +44,7 @@ def enabled() -> bool:
 
 
 def cache_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("convnet-studio")) / "onnx"
+    return paths.onnx_cache_dir()
 
 
 def cache_file(model: str, source: str, input_size: int) -> Path:
@@ -74,19 +75,12 @@ class OrtForward:
 
 def export(module: nn.Module, path: Path, input_size: int) -> Path:
     """Export a copy of ``module`` (batch dimension dynamic) to ``path`` atomically."""
-    from core.io import atomic_write
-
     model = copy.deepcopy(module).to("cpu", memory_format=torch.contiguous_format).eval()
     example = torch.zeros(2, 3, input_size, input_size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.export")
-    try:
-        with torch.no_grad():
-            _legacy_export()(model, (example,), str(tmp), input_names=["image"], output_names=["logits"],
-                             dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=OPSET)
-        atomic_write(path, lambda handle: handle.write(tmp.read_bytes()))
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path, suffix=".export") as tmp, torch.no_grad():
+        _legacy_export()(model, (example,), str(tmp), input_names=["image"], output_names=["logits"],
+                         dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=OPSET)
     return path
 
 

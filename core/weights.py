@@ -7,8 +7,8 @@ imported files live in the app's own folder (``core.weights_store``, which
 also decides which file a model uses and labels it: ``weights_info``).
 Files are checked structurally before torch reads them (``core.torchfile``).
 Every load goes through ``torch.load(..., weights_only=True)``; there is no
-unsafe fallback anywhere.  Every write is a temp file in the same folder
-followed by ``os.replace``, so the cache never holds a partial file.
+unsafe fallback anywhere.  Every write goes through ``core.io.atomic_path`` (a temp file in the
+same folder, fsync, ``os.replace``), so the cache never holds a partial file.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import hashlib
 import http.client
 import os
 import re
-import tempfile
 import threading
 import urllib.error
 import urllib.parse
@@ -31,6 +30,7 @@ from torch import nn
 
 from core import torchfile, torchload, weights_store
 from core.errors import Cancelled, DownloadError, WeightsError
+from core.io import atomic_path
 from core.weights_store import WeightsInfo
 from core.zoo.spec import ModelSpec
 
@@ -219,20 +219,9 @@ def _stream(response, tmp: Path, spec: ModelSpec, url: str, total: int | None,
 
 @contextlib.contextmanager
 def _atomic_file(dest: Path) -> Iterator[Path]:
-    """Yield a temp path next to ``dest``: renamed onto ``dest`` on success, deleted otherwise."""
-    try:
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        os.close(fd)
-    except OSError as exc:
-        raise WeightsError(f"cannot write into {dest.parent}: {exc.strerror or exc}") from None
-    tmp = Path(name)
-    try:
+    """Yield a temp path next to ``dest``: fsynced and renamed onto ``dest`` on success, deleted otherwise."""
+    with atomic_path(dest, suffix=".part", error=WeightsError) as tmp:
         yield tmp
-        os.replace(tmp, dest)
-    except OSError as exc:
-        raise WeightsError(f"cannot write {dest}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # -- safe loading ------------------------------------------------------------

@@ -31,15 +31,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
+from core import paths
 from core.io import atomic_write_text
 from core.userfiles import UnreadableFile, read_json
 
 __all__ = ["WeightsInfo", "Imported", "imports_dir", "official_prefix", "file_sha256", "remember_hash",
            "imported_files", "choose", "installed_rows", "SIDECAR_FORMAT"]
 
-APP = "convnet-studio"
 SIDECAR_FORMAT = "convnet-studio.imported-weights"
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,64})\.")
 _MAX_HASH_ENTRIES = 512
@@ -99,11 +97,11 @@ class Imported:
 
 def imports_dir() -> Path:
     """The app's own weights folder (follows XDG_DATA_HOME at call time)."""
-    return Path(platformdirs.user_data_dir(APP)) / "weights"
+    return paths.imported_weights_dir()
 
 
 def _hash_cache_file() -> Path:
-    return Path(platformdirs.user_cache_dir(APP)) / "weights-sha256.json"
+    return paths.weights_hash_cache()
 
 
 def official_prefix(weights_file: str) -> str:

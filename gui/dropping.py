@@ -8,11 +8,11 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from platformdirs import user_cache_dir
-from PySide6.QtCore import QMimeData, QUrl
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QUrl
 from PySide6.QtGui import QImage
 
-CACHE_NAME = "convnet-studio"  # the core's platformdirs name (models, runs, caches)
+from core import paths as app_paths  # "paths" names the dropped files here
+from core.io import atomic_write_bytes
 
 _counter = itertools.count(1)
 
@@ -60,7 +60,7 @@ def mime_has_paths(mime: QMimeData | None) -> bool:
 
 
 def pasted_image_dir() -> Path:
-    return Path(user_cache_dir(CACHE_NAME)) / "pasted"  # beside the decoded-image and ONNX caches
+    return app_paths.pasted_images_dir()  # beside the decoded-image and ONNX caches
 
 
 def save_pasted_image(image: QImage, folder: Path | None = None) -> str:
@@ -69,9 +69,10 @@ def save_pasted_image(image: QImage, folder: Path | None = None) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = folder / f"pasted-{stamp}-{os.getpid()}-{next(_counter)}.png"
-    temp = target.with_name(f".{target.name}.tmp")
-    if not image.save(str(temp), "PNG"):
-        temp.unlink(missing_ok=True)
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not image.save(buffer, "PNG"):
         raise OSError(f"could not save the pasted image to {target}")
-    os.replace(temp, target)
+    atomic_write_bytes(target, bytes(data))
     return str(target)

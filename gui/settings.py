@@ -12,10 +12,11 @@ import os
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from core.defaults import DEFAULT_MODEL
+
 ORGANIZATION = "ConvNetStudio"
 APPLICATION = "ConvNet Studio"
 SETTINGS_ENV = "CONVNET_STUDIO_SETTINGS"
-DEFAULT_MODEL = "resnet50"
 DEFAULT_DEVICE = "auto"
 DEFAULT_THUMB = 160
 THUMB_SIZES = (112, 136, 160, 200, 256)

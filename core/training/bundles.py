@@ -1,6 +1,6 @@
 """Model bundles: a trained model as a folder ``weights.pt`` + ``meta.json`` under the app's data dir.
 
-``<user data dir>/models/<NAME>/`` (``platformdirs.user_data_dir("convnet-studio")``,
+``<user data dir>/models/<NAME>/`` (``core.paths.models_dir()``, via platformdirs,
 so ``XDG_DATA_HOME`` is honoured). A bundle is written into a temp folder beside
 its final place and renamed into it, so a crash never leaves half a bundle under
 its name. The reader checks ``meta.json`` strictly (types, ranges, names, that
@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import platformdirs
 import torch
 from torch import nn
 
+from core import paths
 from core.errors import StudioError, UnknownModelError, WeightsError
+from core.io import publish_folder
 from core.userfiles import UnreadableFile, read_json
 from core.zoo.spec import ModelSpec, Preprocess
 
@@ -55,7 +56,7 @@ INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
 def models_dir() -> Path:
     """Where bundles live (read at call time, so tests can move XDG_DATA_HOME)."""
-    return Path(platformdirs.user_data_dir("convnet-studio")) / "models"
+    return paths.models_dir()
 
 
 def check_name(name: object) -> str:
@@ -136,28 +137,12 @@ def write_bundle(name: str, state_dict: Mapping[str, torch.Tensor], meta: dict[s
             fh.flush()
             os.fsync(fh.fileno())
         read_bundle(tmp, expected_name=name)  # never publish a bundle the reader would refuse
-        _publish(tmp, dest)
+        publish_folder(tmp, dest)  # an existing bundle is moved aside first and removed after
     except OSError as exc:
         raise StudioError(f"cannot write the model {dest}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
-
-
-def _publish(tmp: Path, dest: Path) -> None:
-    """Rename ``tmp`` onto ``dest``; an existing bundle is moved aside first and removed after."""
-    old = None
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
-        os.replace(dest, old)
-    try:
-        os.replace(tmp, dest)
-    except OSError:
-        if old is not None:
-            os.replace(old, dest)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _sha256(path: Path) -> str:

@@ -20,10 +20,19 @@ from typing import Any, Iterator
 
 from core.cli import EXIT_OK, UsageError, _eprint
 from core.cli_common import emit, emit_json
-from core.errors import StudioError
-from core.training.callbacks import Callback
+from core.errors import StudioError, UnknownModelError
 from core.text import plural
+from core.training.augment import PRESETS
+from core.training.bundles import check_name, find_bundle
+from core.training.callbacks import Callback
 from core.training.events import BatchEnd, EpochEnd, FitEnd, FitStart, Notice, Progress
+from core.training.export import FORMATS, export_bundle
+from core.training.settings import (
+    CACHE_MODES, IMAGE_SIZE_RANGE, LIMITS, OPTIMIZERS, SCHEDULES, STRATEGIES, WEIGHTS, TrainSettings,
+)
+from core.training.storage import check_free_space, check_models_root
+from core.training.trainer import Trainer
+from core.zoo import get_spec
 
 __all__ = ["register", "cmd_train", "cmd_export"]
 
@@ -116,11 +125,7 @@ def _lr(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"not a number or 'auto': {text}") from None
 
 
-def _settings(args: argparse.Namespace):
-    from core.errors import UnknownModelError
-    from core.training.settings import TrainSettings
-    from core.zoo import get_spec
-
+def _settings(args: argparse.Namespace) -> TrainSettings:
     try:
         spec = get_spec(args.model)
     except UnknownModelError as exc:
@@ -173,9 +178,6 @@ def _stop_signals_interrupt() -> Iterator[None]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.training.bundles import check_name
-    from core.training.trainer import Trainer
-
     reporter = ConsoleReporter(json_mode=args.json)
     _check_out(args)
     options = dict(callbacks=[reporter], models_root=args.out, overwrite=args.overwrite)
@@ -221,8 +223,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _check_out(args: argparse.Namespace) -> None:
     """``--out`` must be a folder we can write before any work starts (not after training)."""
-    from core.training.storage import check_models_root
-
     if args.out is not None:
         try:
             check_models_root(args.out)
@@ -232,17 +232,10 @@ def _check_out(args: argparse.Namespace) -> None:
 
 def _check_space(model: str, out: str | None) -> None:
     """Before the data scan: the checkpoints and bundle of this architecture must fit (float32 weights)."""
-    from core.training.storage import check_free_space
-    from core.zoo import get_spec
-
     check_free_space(4 * get_spec(model).params, models_root=out)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from core.errors import UnknownModelError
-    from core.training.bundles import find_bundle
-    from core.training.export import export_bundle
-
     try:
         found = find_bundle(args.bundle)
     except UnknownModelError as exc:
@@ -282,40 +275,44 @@ def _bounded(low: int, high: int):
     return parse
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from core.training.augment import PRESETS
-    from core.training.export import FORMATS
-    from core.training.settings import CACHE_MODES, LIMITS, OPTIMIZERS, SCHEDULES, STRATEGIES
+def _setting(p: argparse.ArgumentParser, flag: str, field: str, **options: Any) -> None:
+    """An option for the TrainSettings field ``field``: its default is the field's, a whole number is
+    checked against ``LIMITS[field]`` (so the CLI cannot disagree with the settings it builds)."""
+    if field in LIMITS:
+        options.setdefault("type", _bounded(*LIMITS[field]))
+    p.add_argument(flag, default=TrainSettings.default(field), **options)
 
+
+def register(sub: argparse._SubParsersAction) -> None:
+    model = TrainSettings.default("model")
     p = sub.add_parser("train", help="train a classifier on a folder with one subfolder per class")
     p.add_argument("folder", nargs="?", help="class subfolders, or train/ and val/ folders of them")
-    p.add_argument("--model", default="resnet18", help="registry name or saved model (default: resnet18)")
-    p.add_argument("--weights", default="default", choices=["default", "none"],
-                   help="start from pretrained weights (default) or random ones")
-    p.add_argument("--strategy", default=None, choices=list(STRATEGIES),
+    _setting(p, "--model", "model", help=f"registry name or saved model (default: {model})")
+    _setting(p, "--weights", "weights", choices=list(WEIGHTS),
+             help="start from pretrained weights (default) or random ones")
+    p.add_argument("--strategy", default=None, choices=list(STRATEGIES),  # None: chosen from --weights (_settings)
                    help="head | finetune | scratch (default: finetune, or scratch without pretrained weights)")
-    p.add_argument("--epochs", type=_bounded(*LIMITS["epochs"]), default=10)
-    p.add_argument("--batch-size", type=_bounded(*LIMITS["batch_size"]), default=32)
-    p.add_argument("--lr", type=_lr, default="auto", help="learning rate, or auto (default) for the lr finder")
-    p.add_argument("--optimizer", default="adamw", choices=list(OPTIMIZERS))
-    p.add_argument("--schedule", default="onecycle", choices=list(SCHEDULES))
-    p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--image-size", type=_bounded(16, 1024), default=None,
-                   help="pixels (default: the model's input size; each model has a minimum: `models --json`)")
-    p.add_argument("--val-fraction", type=float, default=0.2)
-    p.add_argument("--augment", default="light", choices=list(PRESETS))
-    p.add_argument("--patience", type=_bounded(*LIMITS["patience"]), default=None,
-                   help="stop after P epochs without improvement")
-    p.add_argument("--name", default=None, help="name of the saved model (default: FOLDER-MODEL)")
+    _setting(p, "--epochs", "epochs")
+    _setting(p, "--batch-size", "batch_size")
+    _setting(p, "--lr", "lr", type=_lr, help="learning rate, or auto (default) for the lr finder")
+    _setting(p, "--optimizer", "optimizer", choices=list(OPTIMIZERS))
+    _setting(p, "--schedule", "schedule", choices=list(SCHEDULES))
+    _setting(p, "--label-smoothing", "label_smoothing", type=float)
+    _setting(p, "--image-size", "image_size", type=_bounded(*IMAGE_SIZE_RANGE),
+             help="pixels (default: the model's input size; each model has a minimum: `models --json`)")
+    _setting(p, "--val-fraction", "val_fraction", type=float)
+    _setting(p, "--augment", "augment", choices=list(PRESETS))
+    _setting(p, "--patience", "patience", help="stop after P epochs without improvement")
+    _setting(p, "--name", "name", help="name of the saved model (default: FOLDER-MODEL)")
     p.add_argument("--out", default=None, help="folder to save the model in (default: the app's models folder)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the saved model and run called --name (default: a new name such as NAME-2)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="go on from the checkpoint in a run folder")
-    p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--seed", type=_bounded(*LIMITS["seed"]), default=0)
-    p.add_argument("--workers", type=_bounded(*LIMITS["num_workers"]), default=0,
-                   help="data loader processes (default: 0)")
-    p.add_argument("--cache", default="auto", choices=list(CACHE_MODES), help="where decoded images are kept")
+    _setting(p, "--device", "device", choices=DEVICES)
+    _setting(p, "--seed", "seed")
+    _setting(p, "--workers", "num_workers", dest="workers",
+             help=f"data loader processes (default: {TrainSettings.default('num_workers')})")
+    _setting(p, "--cache", "cache", choices=list(CACHE_MODES), help="where decoded images are kept")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_train)
 

@@ -11,14 +11,13 @@ import functools
 import math
 import os
 import random
-from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-import platformdirs
 import torch
 from torch import nn
 
+from core import paths
 from core.accel import forward_format
 from core.data import DataSplit, DecodedImages, ImageDataset, Sample, collate_samples, scan_folder, split_samples
 from core.diskcache import DiskCacheError
@@ -183,7 +182,7 @@ class Runtime:
             return None
         if mode == "auto":
             mode = "memory" if len(samples) * 3 * self.image_size**2 < MEMORY_CACHE_LIMIT else "disk"
-        cache_dir = Path(platformdirs.user_cache_dir("convnet-studio")) / "decoded" if mode == "disk" else None
+        cache_dir = paths.decoded_cache_dir() if mode == "disk" else None
         try:
             decoded = DecodedImages.build(samples, self.image_size, cache_dir=cache_dir,
                                           progress=self._progress("decode"), cancel=self.controls.cancel_event)

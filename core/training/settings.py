@@ -6,9 +6,11 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
+from core.defaults import DEFAULT_TRAIN_MODEL
 from core.errors import StudioError
 
-__all__ = ["TrainSettings", "STRATEGIES", "OPTIMIZERS", "SCHEDULES", "CACHE_MODES", "LIMITS"]
+__all__ = ["TrainSettings", "STRATEGIES", "OPTIMIZERS", "SCHEDULES", "CACHE_MODES", "WEIGHTS", "LIMITS",
+           "IMAGE_SIZE_RANGE", "DEFAULT_LR"]
 
 STRATEGIES = {
     "head": "keep the pretrained backbone frozen and train a new classification head",
@@ -18,6 +20,7 @@ STRATEGIES = {
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine")
 CACHE_MODES = ("auto", "memory", "disk", "off")
+WEIGHTS = ("default", "none")  # pretrained, or random initialisation
 DEFAULT_LR = {"adamw": 1e-3, "sgd": 0.01}
 DEFAULT_WEIGHT_DECAY = {"adamw": 0.05, "sgd": 5e-4}
 # (lowest, highest) of each whole-number setting: a typo such as 1e23 epochs or a 23-digit seed is an error
@@ -26,6 +29,7 @@ LIMITS: dict[str, tuple[int, int]] = {
     "epochs": (1, 10_000), "batch_size": (1, 4096), "num_workers": (0, 64), "seed": (0, 2**32 - 1),
     "patience": (1, 10_000),
 }
+IMAGE_SIZE_RANGE = (16, 1024)  # pixels; None (the architecture's input size) is allowed too
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class TrainSettings:
     """
 
     data: str = ""
-    model: str = "resnet18"
+    model: str = DEFAULT_TRAIN_MODEL
     weights: str = "default"  # "default" (pretrained) or "none"
     strategy: str = "finetune"
     epochs: int = 10
@@ -76,10 +80,10 @@ class TrainSettings:
             raise StudioError("bad training settings: " + "; ".join(problems))
 
     def _problems(self):
-        from core.training.augment import PRESETS
+        from core.training.augment import PRESETS  # lazy: augment imports torchvision; settings must not
 
         choices = (("strategy", STRATEGIES), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
-                   ("augment", PRESETS), ("cache", CACHE_MODES), ("weights", ("default", "none")))
+                   ("augment", PRESETS), ("cache", CACHE_MODES), ("weights", WEIGHTS))
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 yield f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
@@ -92,8 +96,9 @@ class TrainSettings:
         if self.lr != "auto" and not (isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool)
                                       and 0 < self.lr < 10):
             yield f"lr must be a number in (0, 10) or 'auto', got {self.lr!r}"
-        if self.image_size is not None and not (isinstance(self.image_size, int) and 16 <= self.image_size <= 1024):
-            yield f"image_size must be between 16 and 1024 pixels, got {self.image_size!r}"
+        low, high = IMAGE_SIZE_RANGE
+        if self.image_size is not None and not (isinstance(self.image_size, int) and low <= self.image_size <= high):
+            yield f"image_size must be between {low} and {high} pixels, got {self.image_size!r}"
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
             yield f"val_fraction must be in [0, 1), got {self.val_fraction!r}"
         for name in ("label_smoothing", "warmup_fraction"):
@@ -104,6 +109,11 @@ class TrainSettings:
                 yield f"{name} must be in [0, 1], got {getattr(self, name)!r}"
         if self.strategy != "scratch" and self.weights == "none":
             yield f"strategy '{self.strategy}' needs pretrained weights; use strategy 'scratch' for --weights none"
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The default of the field ``name`` (the CLI's options and the wizard's plan start from these)."""
+        return cls.__dataclass_fields__[name].default
 
     # -- derived values ----------------------------------------------------------
 

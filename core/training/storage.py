@@ -7,11 +7,13 @@
   3x, its temp copy while it is replaced 3x, ``best.pt`` 1x; the bundle 1x in the models folder).
 * :func:`check_models_root` — ``train --out`` must be a folder we can write (or creatable).
 * :func:`prune_run` — a finished run keeps only ``run.json`` (its checkpoints served resuming).
+* :func:`rename_saved_model` — save a model under another name, with the bundle writer's checks.
 * :func:`list_saved_models`, :func:`list_runs`, :func:`delete_saved_model`, :func:`delete_run` —
   what the window's "Manage Saved Models" dialog and ``models saved``/``runs list``/``... delete``
   show and do. Deletion never follows a symbolic link out of the app's folders.
 
-No torch import at module level: the window can list before torch has loaded.
+No torch import at module level: the window can list before torch has loaded (so the few functions
+that need ``core.training.bundles`` or ``checkpoint`` import them inside, saying so).
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
+from core import paths
 from core.errors import StudioError
+from core.io import atomic_write_json, atomic_write_text, publish_folder
 from core.textout import human_size  # one size format everywhere (re-exported for manage_cli)
+from core.userfiles import read_json
 
 __all__ = ["RUN_META", "expected_run_bytes", "check_free_space", "check_models_root", "choose_name",
            "claim_run_dir", "prune_run", "folder_size", "human_size", "SavedModel", "RunInfo",
-           "list_saved_models", "list_runs", "delete_saved_model", "delete_run", "runs_root"]
+           "list_saved_models", "list_runs", "delete_saved_model", "delete_run", "rename_saved_model", "runs_root"]
 
 RUN_META = "run.json"
 MAX_RUN_META_BYTES = 1 << 20
@@ -43,13 +46,11 @@ MARGIN_BYTES = 16 << 20
 
 def runs_root() -> Path:
     """``<user data dir>/runs`` (the same folder as ``core.training.trainer.runs_dir``)."""
-    return Path(platformdirs.user_data_dir("convnet-studio")) / "runs"
+    return paths.runs_dir()
 
 
 def _models_root(root: str | os.PathLike[str] | None) -> Path:
-    from core.training.bundles import models_dir
-
-    return Path(root) if root is not None else models_dir()
+    return Path(root) if root is not None else paths.models_dir()
 
 
 # -- names ------------------------------------------------------------------------------------------
@@ -59,7 +60,7 @@ def choose_name(wanted: str | None, default_base: str, *, models_root: str | os.
                 in_runs: bool = True, overwrite: bool = False) -> tuple[str, str | None]:
     """(name, the name asked for when it was taken). A name is free when neither a saved model
     nor (``in_runs``) a run folder has it; ``overwrite`` keeps ``wanted`` as it is."""
-    from core.training.bundles import unique_name
+    from core.training.bundles import unique_name  # lazy: torch (see top)
 
     root = _models_root(models_root)
     others = (runs_root(),) if in_runs else ()
@@ -73,7 +74,7 @@ def choose_name(wanted: str | None, default_base: str, *, models_root: str | os.
 def claim_run_dir(run_dir: Path, *, overwrite: bool) -> bool:
     """Create ``run_dir`` for a new run; False when it exists (another run's), unless ``overwrite``:
     then the old run's checkpoints are removed first, so nothing of it mixes with the new one."""
-    from core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME
+    from core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME  # lazy: torch (see top)
 
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -155,8 +156,7 @@ def check_models_root(root: str | os.PathLike[str]) -> Path:
 def prune_run(run_dir: Path, *, status: str, name: str, epochs_done: int, step: int,
               metrics: dict[str, Any]) -> None:
     """Replace a finished run's checkpoints with a small ``run.json`` (the bundle holds the weights)."""
-    from core.io import atomic_write_text
-    from core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME
+    from core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME  # lazy: checkpoint imports torch (see top)
 
     record = {"format": "convnet-studio.run", "name": name, "status": status, "epochs_done": epochs_done,
               "step": step, "metrics": metrics,
@@ -244,7 +244,7 @@ def _mtime(path: Path) -> str:
 
 def list_saved_models(root: str | os.PathLike[str] | None = None) -> list[SavedModel]:
     """Every folder in the models folder with its size; unreadable ones too, with the reason."""
-    from core.training.bundles import read_bundle
+    from core.training.bundles import read_bundle  # lazy: torch (see top)
 
     out = []
     for path in _entries(_models_root(root)):
@@ -278,7 +278,7 @@ def _run_record(path: Path) -> dict[str, Any]:
 
 def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunInfo]:
     """Every run folder with its size and whether it can still be resumed."""
-    from core.training.checkpoint import CHECKPOINT_NAME
+    from core.training.checkpoint import CHECKPOINT_NAME  # lazy: torch (see top)
 
     out = []
     for path in _entries(Path(root) if root is not None else runs_root()):
@@ -327,3 +327,49 @@ def delete_saved_model(name: str, root: str | os.PathLike[str] | None = None) ->
 def delete_run(name: str, root: str | os.PathLike[str] | None = None) -> int:
     """Delete the run folder ``name`` (its checkpoints: it can no longer be resumed); returns the bytes freed."""
     return _remove(_entry(Path(root) if root is not None else runs_root(), name, "training run"))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)  # no second copy of the weights; the old bundle's files stay as they are
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def rename_saved_model(old: str, new: str, *, overwrite: bool = False) -> str:
+    """Save the model ``old`` under the name ``new``; returns ``new``.
+
+    As ``write_bundle`` does: the name is checked, a saved model already called ``new`` is replaced
+    only with ``overwrite`` (the person confirmed it), and the renamed bundle is built in a temp folder,
+    validated and then renamed into place, so a failure leaves ``old`` whole. ``old`` goes last.
+    """
+    from core.training.bundles import META_NAME, check_name, find_bundle, read_bundle  # lazy: torch (see top)
+
+    check_name(new)
+    if new == old:
+        return new
+    bundle = find_bundle(old)
+    if bundle is None:
+        raise StudioError(f"no saved model called '{old}'")
+    dest = bundle.folder.parent / new
+    if not overwrite and (os.path.lexists(dest) or find_bundle(new) is not None):
+        raise StudioError(f"a model called '{new}' already exists in {paths.models_dir()}; choose another name")
+    meta = read_json(bundle.folder / META_NAME)
+    meta["name"] = new
+    display = str(meta.get("display_name") or old)
+    meta["display_name"] = new + display[len(old):] if display.startswith(old) else new
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{new}.", suffix=".tmp", dir=bundle.folder.parent))
+    except OSError as exc:
+        raise StudioError(f"cannot rename the model to '{new}': {exc.strerror or exc}") from None
+    try:
+        shutil.copytree(bundle.folder, tmp, symlinks=True, copy_function=_link_or_copy, dirs_exist_ok=True)
+        atomic_write_json(tmp / META_NAME, meta)  # a new file: the old bundle's meta.json is not touched
+        read_bundle(tmp, expected_name=new)  # never publish a bundle the reader would refuse
+        publish_folder(tmp, dest)
+    except OSError as exc:
+        raise StudioError(f"cannot rename the model to '{new}': {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(bundle.folder, ignore_errors=True)
+    return new

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-import platformdirs
-
+from core import paths
 from core.data import DataSplit
 from core.errors import Cancelled, StudioError, WeightsError
 from core.text import plural
@@ -45,7 +44,7 @@ __all__ = ["Trainer", "FitResult", "runs_dir"]
 
 def runs_dir() -> Path:
     """Where run folders (checkpoints) live: ``<user data dir>/runs``."""
-    return Path(platformdirs.user_data_dir("convnet-studio")) / "runs"
+    return paths.runs_dir()
 
 
 @dataclass

@@ -12,7 +12,9 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget, QWizardPage,
 )
 
+from core.errors import StudioError
 from core.text import noun, plural
+from core.training.storage import rename_saved_model
 from gui.jobs import Job
 from gui.style import SPACING, state_color
 from gui.workers import error_text
@@ -150,7 +152,7 @@ class ResultsPage(QWizardPage):
             parts.append(f"Saved weights (epoch {metrics.get('epoch')}): validation accuracy "
                          f"<b>{_percent(metrics['val_acc'])}</b>, loss {metrics['val_loss']:.3f}.")
         if evaluation is not None and evaluation.accuracy is not None:
-            failed = sum(1 for p in evaluation.predictions if p.pred < 0)
+            failed = evaluation.failed
             parts.append(f"Classified as the app will: {_percent(evaluation.accuracy)} of "
                          f"{len(evaluation.scored)} validation images right"
                          + (f" ({failed} could not be read)." if failed else "."))
@@ -159,7 +161,7 @@ class ResultsPage(QWizardPage):
         return " ".join(parts)
 
     def _fill_per_class(self, evaluation) -> None:
-        scores = evaluation.per_class()
+        scores = evaluation.class_scores()
         self.per_class.setRowCount(len(scores))
         for row, s in enumerate(scores):
             cells = [s.name, _percent(s.precision), _percent(s.recall), _percent(s.f1), str(s.support)]
@@ -185,15 +187,12 @@ class ResultsPage(QWizardPage):
     # -- actions ------------------------------------------------------------------------
 
     def save_as(self) -> None:
-        from core.errors import StudioError
-        from gui.wizard.adapters import rename_bundle
-
         new = self.name.text().strip()
         try:
             replace = new != self.model_name and _taken(new)
             if replace and not self.confirm_replace(new):
                 return
-            rename_bundle(self.model_name, new, overwrite=replace)
+            rename_saved_model(self.model_name, new, overwrite=replace)
         except StudioError as exc:
             self._say(str(exc), "error")
             return

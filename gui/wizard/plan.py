@@ -11,10 +11,21 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
+from core.data import DataSplit, split_samples
+from core.errors import StudioError
+from core.training.settings import DEFAULT_LR, TrainSettings
+from core.zoo import get_spec
+from core.zoo.spec import MIN_IMAGE_SIZE
 from gui.settings import open_qsettings
 
 RECENT_KEY = "wizard/recent_folders"
 RECENT_MAX = 8
+_DEFAULT = TrainSettings.default
+# The wizard shows a number where TrainSettings says "auto" or None, so the person sees what will run:
+# the learning rate is the optimizer's default (the finder panel replaces it on request), and the image
+# size a stand-in that the model page replaces with the chosen architecture's input size.
+WIZARD_LR = DEFAULT_LR[_DEFAULT("optimizer")]
+WIZARD_IMAGE_SIZE = 224
 
 
 @dataclass
@@ -22,20 +33,20 @@ class TrainingPlan:
     folder: str = ""
     report: Any = None  # core.data.ScanReport of ``folder`` once scanned
     excluded: set[str] = field(default_factory=set)
-    model: str = "resnet18"
+    model: str = _DEFAULT("model")
     strategy: str = ""  # chosen on the model page (finetune when the weights are here, else scratch)
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-3
-    image_size: int = 224
-    augment: str = "light"
-    patience: int | None = None
-    device: str = "auto"
-    val_fraction: float = 0.2
+    epochs: int = _DEFAULT("epochs")
+    batch_size: int = _DEFAULT("batch_size")
+    lr: float = WIZARD_LR
+    image_size: int = WIZARD_IMAGE_SIZE
+    augment: str = _DEFAULT("augment")
+    patience: int | None = _DEFAULT("patience")
+    device: str = _DEFAULT("device")
+    val_fraction: float = _DEFAULT("val_fraction")
     name: str = ""
-    cache: str = "auto"
+    cache: str = _DEFAULT("cache")
     result: dict | None = None  # FitResult.to_json() plus "name", once trained
-    evaluation: Any = None  # adapters.Evaluation of the saved model on the validation images
+    evaluation: Any = None  # core.evaluation.Evaluation of the saved model on the validation images
 
     @property
     def classes(self) -> list[str]:
@@ -47,31 +58,23 @@ class TrainingPlan:
     @property
     def min_image_size(self) -> int:
         """The smallest image size the chosen model runs at (``ModelSpec.min_input_size``)."""
-        from core.errors import StudioError
-        from core.zoo import get_spec
-        from core.zoo.spec import MIN_IMAGE_SIZE
-
         try:
             return get_spec(self.model).min_input_size
         except StudioError:
             return MIN_IMAGE_SIZE
 
-    def split(self):
-        """The stratified train/validation split of the kept classes (``core.data.DataSplit``)."""
-        from core.data import split_samples
-        from gui.wizard.adapters import exclude_classes
+    def split(self) -> DataSplit:
+        """The stratified train/validation split of the kept classes."""
+        return split_samples(self.report.without_classes(self.excluded), self.val_fraction, seed=0)
 
-        return split_samples(exclude_classes(self.report, self.excluded), self.val_fraction, seed=0)
-
-    def settings(self):
-        """``core.training.TrainSettings`` for this plan (raises StudioError when a value is bad)."""
-        from core.training import TrainSettings
-
+    def settings(self) -> TrainSettings:
+        """The ``TrainSettings`` of this plan (raises StudioError when a value is bad)."""
         return TrainSettings(
             data=self.folder, model=self.model, weights="none" if self.strategy == "scratch" else "default",
             strategy=self.strategy, epochs=self.epochs, batch_size=self.batch_size, lr=float(self.lr),
             image_size=max(self.image_size, self.min_image_size), augment=self.augment,
-            patience=self.patience or None, val_fraction=self.val_fraction, device=self.device, cache=self.cache, name=self.name or None)
+            patience=self.patience or None, val_fraction=self.val_fraction, device=self.device, cache=self.cache,
+            name=self.name or None)
 
 
 def recent_folders(qsettings: QSettings | None = None) -> list[str]:

@@ -25,9 +25,9 @@ import logging
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from core.errors import Cancelled
+from core.evaluation import evaluate_split as evaluate
 from core.training import EventForwarder, Trainer
 from gui.engine_worker import SHUTDOWN_WAIT_MS, EngineWorker, JobContext, error_text, join_thread, start_thread
-from gui.wizard.adapters import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ SAVED_BUT = "The model was saved, but classifying the validation images failed: 
 
 
 def evaluation_job(bundle: str, split, ctx: JobContext) -> None:
-    """Engine thread: the saved ``bundle``'s predictions for ``split.val`` (an ``adapters.Evaluation``)."""
+    """Engine thread: the saved ``bundle``'s predictions for ``split.val`` (a ``core.evaluation.Evaluation``)."""
     shared = contextlib.nullcontext(ctx.engine)  # the worker's engine, not closed after this one use
     evaluation = evaluate(bundle, split, cancel=ctx.cancel, engine_factory=lambda _device: shared,
                           progress=lambda done, total: ctx.emit("progressed", "evaluate", done, total))
@@ -93,7 +93,7 @@ class TrainingRun(QObject):
     ``start()``."""
 
     progressed = Signal(str, int, int)  # "evaluate", done, total
-    evaluated = Signal(object)  # adapters.Evaluation
+    evaluated = Signal(object)  # core.evaluation.Evaluation
     errored = Signal(str)  # the evaluation failed (the model is saved)
     finished = Signal(str)  # the outcome, once the fit and its evaluation are over
     ended = Signal(str)  # the outcome, once the thread has really stopped too

@@ -254,3 +254,14 @@ def test_trained_model_appears_in_the_main_window_picker(qtbot, make_window, dig
 
     second = make_window()  # a later start lists the saved model from the beginning
     assert "my-digits" in second.model_picker.names()
+
+
+def test_plan_starts_from_the_training_settings_defaults() -> None:
+    from core.training.settings import DEFAULT_LR, TrainSettings
+    from gui.wizard.plan import TrainingPlan
+
+    plan = TrainingPlan()
+    for name in ("model", "epochs", "batch_size", "augment", "patience", "device", "val_fraction", "cache"):
+        assert getattr(plan, name) == TrainSettings.default(name), name
+    # "auto" and None are shown as numbers: the optimizer's default lr; the model page sets the image size
+    assert TrainSettings.default("lr") == "auto" and plan.lr == DEFAULT_LR[TrainSettings.default("optimizer")]
