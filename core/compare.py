@@ -24,7 +24,7 @@ from core.walk import subfolders, walk_folder
 from core import weights as weights_mod
 from core.inference import InferenceEngine, Prediction
 from core.weights_store import WeightsInfo
-from core.zoo import get_spec
+from core.models import get_spec
 
 ProgressFn = Callable[[int, int, str], None]  # (step done, steps total, what is running)
 

@@ -26,7 +26,7 @@ from core.errors import StudioError
 from core.explain import LayerInfo, capture, gradcam, list_layers, rank_channels
 from core.images import load_image
 from core.inference import draft_size
-from core.zoo import get_spec
+from core.models import get_spec
 
 MAX_CHANNELS = 64  # channels shown in the grid, strongest first
 VIEW_SCALE = 2  # the photo as the model saw it, at twice its input resolution (sharper overlays)

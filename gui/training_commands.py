@@ -23,13 +23,13 @@ MY_MODELS = "My models"  # core.training.bundles.FAMILY, without importing torch
 def my_model_specs() -> list:
     """Every saved bundle as a ``ModelSpec`` of family "My models" (unreadable ones are left out)."""
     from core.errors import StudioError
+    from core.models import get_spec
     from core.training import list_bundles
-    from core.training.bundles import bundle_spec
 
     specs = []
     for bundle in list_bundles():
         try:
-            spec = bundle_spec(str(bundle.folder))
+            spec = get_spec(str(bundle.folder))
         except (StudioError, OSError) as exc:
             log.info("saved model %s left out of the picker: %s", bundle.name, exc)
             continue

@@ -38,7 +38,7 @@ def _core_weights():
 
 
 def get_spec(name: str):
-    from core.zoo import get_spec as registry_get_spec
+    from core.models import get_spec as registry_get_spec
 
     return registry_get_spec(name)
 

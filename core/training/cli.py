@@ -18,8 +18,8 @@ import sys
 import threading
 from typing import Any, Iterator
 
-from core.cli import EXIT_OK, UsageError, _eprint
-from core.cli_common import emit, emit_json
+from core.cli_common import EXIT_OK, UsageError, emit, emit_json
+from core.cli_common import eprint as _eprint
 from core.errors import StudioError
 from core.training.callbacks import Callback
 from core.text import plural
@@ -119,7 +119,7 @@ def _lr(text: str) -> float | str:
 def _settings(args: argparse.Namespace):
     from core.errors import UnknownModelError
     from core.training.settings import TrainSettings
-    from core.zoo import get_spec
+    from core.models import get_spec  # lazy: torch (~2 s) only when a command runs
 
     try:
         spec = get_spec(args.model)
@@ -233,7 +233,7 @@ def _check_out(args: argparse.Namespace) -> None:
 def _check_space(model: str, out: str | None) -> None:
     """Before the data scan: the checkpoints and bundle of this architecture must fit (float32 weights)."""
     from core.training.storage import check_free_space
-    from core.zoo import get_spec
+    from core.models import get_spec  # lazy: torch (~2 s) only when a command runs
 
     check_free_space(4 * get_spec(model).params, models_root=out)
 

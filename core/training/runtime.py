@@ -29,7 +29,7 @@ from core.training import setup
 from core.training.augment import build_augment
 from core.training.distributed import context
 from core.training.events import Notice, TrainingError
-from core.zoo import get_spec
+from core.models import resolve
 
 __all__ = ["Runtime", "split_from_json", "split_to_json"]
 MEMORY_CACHE_LIMIT = 1 << 30  # "auto" keeps decoded images in memory below 1 GiB, else on disk
@@ -156,8 +156,8 @@ class Runtime:
                               f"in {self.settings.data}")
         if not self.data.train:
             raise StudioError("no training images left after the validation split")
-        spec = get_spec(self.settings.model)
-        self.spec = spec
+        self.resolved = resolve(self.settings.model)
+        spec = self.spec = self.resolved.spec
         self.image_size = self.settings.image_size or spec.preprocess.crop_size
         if self.image_size < spec.min_input_size:
             raise StudioError(f"image size {self.image_size} is too small for {spec.display_name}: it needs at least "
@@ -201,11 +201,8 @@ class Runtime:
 
     def _prepare_model(self, *, pretrained: bool) -> None:
         spec, strategy = self.spec, self.settings.strategy
-        from core.training.bundles import FAMILY, find_bundle
-
-        bundle = find_bundle(self.settings.model) if spec.family == FAMILY else None
-        self.architecture = bundle.architecture if bundle else spec.name
-        self.base_display_name = get_spec(self.architecture).display_name
+        self.architecture = self.resolved.architecture.name
+        self.base_display_name = self.resolved.architecture.display_name
         self._choose_name()  # chosen once; the checkpoint keeps it for resuming
         self.name = self.settings.name
         if self.run_dir is None:

@@ -48,7 +48,7 @@ class TrainingPlan:
     def min_image_size(self) -> int:
         """The smallest image size the chosen model runs at (``ModelSpec.min_input_size``)."""
         from core.errors import StudioError
-        from core.zoo import get_spec
+        from core.models import get_spec
         from core.zoo.spec import MIN_IMAGE_SIZE
 
         try:

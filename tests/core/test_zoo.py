@@ -62,6 +62,23 @@ def test_import_is_cheap() -> None:
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
+def test_the_zoo_loads_nothing_of_training_or_saved_models() -> None:
+    """The registry is the bottom layer: every core.zoo module, used in full, imports no training or bundle code."""
+    code = ("import importlib, pkgutil, sys, core.zoo\n"
+            "for info in pkgutil.iter_modules(core.zoo.__path__): importlib.import_module('core.zoo.' + info.name)\n"
+            "core.zoo.list_specs()\n"
+            "bad = sorted(m for m in sys.modules if m.startswith(('core.training', 'core.models', 'core.bundle_files',\n"
+            "                                                       'core.inference', 'core.weights')))\n"
+            "print(bad); sys.exit(1 if bad else 0)\n")
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_saved_model_name_is_not_an_architecture() -> None:
+    with pytest.raises(UnknownModelError):
+        get_spec("my-pets")  # saved models are resolved one layer up (core.models), never here
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=NAMES)
 def test_metadata(spec: ModelSpec) -> None:
     assert spec.family in FAMILIES and spec.display_name
