@@ -130,7 +130,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from core import weights, weights_store
+    from core import weights, weights_store  # lazy: core.weights imports torch (~2 s)
 
     if args.action == "list":
         rows = weights_store.installed_rows()
