@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -72,6 +74,19 @@ def test_the_zoo_loads_nothing_of_training_or_saved_models() -> None:
             "print(bad); sys.exit(1 if bad else 0)\n")
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_zoo_sources_import_only_the_zoo_and_errors_of_core() -> None:
+    """Also imports inside functions: the registry never reaches up, lazily or not."""
+    zoo = Path(__file__).resolve().parents[2] / "core" / "zoo"
+    reached = set()
+    for path in zoo.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            reached.update(f"{path.name}: {name}" for name in names
+                           if name.startswith("core") and not name.startswith(("core.zoo", "core.errors")))
+    assert reached == set()
 
 
 def test_a_saved_model_name_is_not_an_architecture() -> None:
