@@ -30,7 +30,7 @@ from torch import nn
 
 from core import weights as weights_mod
 from core.bundle_files import (
-    FAMILY, FORMAT, FORMAT_VERSION, META_NAME, WEIGHTS_NAME, Bundle, BundleNotFoundError, bundle_key,
+    FAMILY, FORMAT, FORMAT_VERSION, META_NAME, NAME_RE, WEIGHTS_NAME, Bundle, BundleNotFoundError, bundle_key,
     check_name, find_bundle, list_bundles, looks_like_path, models_dir, read_bundle,
 )
 from core.errors import StudioError, WeightsError
@@ -39,7 +39,7 @@ from core.zoo.heads import build_with_head
 
 __all__ = ["Bundle", "FORMAT", "FORMAT_VERSION", "FAMILY", "META_NAME", "WEIGHTS_NAME", "models_dir", "write_bundle",
            "read_bundle", "find_bundle", "list_bundles", "build_bundle_model", "load_bundle_model", "delete_bundle",
-           "unique_name", "check_name", "looks_like_path", "bundle_key", "BundleNotFoundError"]
+           "unique_name", "check_name", "looks_like_path", "bundle_key", "BundleNotFoundError", "NAME_RE"]
 
 
 # -- writing ---------------------------------------------------------------------
