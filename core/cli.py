@@ -20,7 +20,7 @@ import traceback
 from typing import Sequence
 
 from core import __version__
-from core.cli_common import (  # noqa: F401  (EXIT_*, UsageError, _eprint: core.training.cli imports them here)
+from core.cli_common import (  # noqa: F401  (EXIT_*, UsageError: re-exported for callers of core.cli)
     EXIT_FAILED, EXIT_OK, EXIT_PIPE, EXIT_USAGE, Interrupted, UsageError, check_model, debug, documents_printed,
     emit, emit_json, eprint, plain_error, progress_printer, whole_number,
 )
@@ -28,7 +28,9 @@ from core.cli_classify import cmd_classify, cmd_explain, explain_image  # noqa: 
 from core.cli_compare import cmd_compare, cmd_evaluate
 from core.defaults import DEFAULT_MODEL
 from core.errors import StudioError
-from core.textout import human_size
+from core.textout import human_count, human_size
+from core.training.cli import register as register_training
+from core.training.manage_cli import register as register_storage
 
 SUBCOMMANDS = ("models", "classify", "weights", "explain", "compare", "evaluate", "train", "export", "runs")
 _eprint = eprint
@@ -91,15 +93,14 @@ def _bundle_row(bundle) -> dict:
 
 
 def _saved_models() -> list[dict]:
-    from core.training.bundles import list_bundles
+    from core.bundle_files import list_bundles  # lazy: the zoo imports torch (~2 s); `main.py --help` stays instant
 
     return [_bundle_row(bundle) for bundle in list_bundles()]
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from core.training.bundles import models_dir
-    from core.textout import human_count
-    from core.zoo import list_specs
+    from core.bundle_files import models_dir  # lazy: the zoo imports torch (~2 s); `main.py --help` stays instant
+    from core.zoo import list_specs  # lazy: as above
 
     rows = [_spec_row(spec) for spec in list_specs()]
     saved = _saved_models()
@@ -130,7 +131,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from core import weights, weights_store
+    from core import weights, weights_store  # lazy: core.weights imports torch (~2 s)
 
     if args.action == "list":
         rows = weights_store.installed_rows()
@@ -238,10 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
-    from core.training.cli import register
-    from core.training.manage_cli import register as register_storage
-
-    register(sub)
+    register_training(sub)
     register_storage(sub, models_parser)  # models saved / models delete NAME / runs list / runs delete NAME
     return parser
 

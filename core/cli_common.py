@@ -10,14 +10,15 @@ alloc_cpu.cpp", "expected ... got ...") never reaches the user.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
 import sys
 from typing import Any, Callable
 
-from core.errors import StudioError, UnknownModelError
-from core.textout import json_text, write_line
+from core.errors import DownloadError, StudioError, UnknownModelError, WeightsMissingError
+from core.textout import clean, human_size, json_text, write_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_PIPE = 128 + signal.SIGPIPE  # 141, what a shell reports for a writer whose reader went away
@@ -91,7 +92,7 @@ class _signals_held:
 
 def check_model(name: str):
     """The spec of a registry model or saved bundle; an unknown name is a usage error."""
-    from core.zoo import get_spec
+    from core.models import get_spec  # lazy: torch (~2 s) only for commands that name a model
 
     try:
         return get_spec(name)
@@ -101,7 +102,7 @@ def check_model(name: str):
 
 def check_device(name: str) -> str:
     """``--device`` must exist here: asking for cuda or mps on a machine without one is a usage error."""
-    from core.records import available_devices
+    from core.records import available_devices  # lazy: imports torch (~2 s)
 
     available = available_devices()
     if name not in available:
@@ -127,8 +128,6 @@ def check_runs(runs: int) -> int:
 
 def whole_number(text: str) -> int:
     """argparse type: a plain whole number ("5", not "5.0" or "1e9"), at most 18 digits."""
-    import argparse
-
     if not re.fullmatch(r"\s*[+-]?\d+\s*", text):
         raise argparse.ArgumentTypeError(f"not a whole number: {text}")
     if len(text.strip().lstrip("+-")) > 18:
@@ -139,8 +138,7 @@ def whole_number(text: str) -> int:
 def weights_failure(spec, weights: str, exc: BaseException) -> str:
     """Why ``spec`` could not get its weights: for missing pretrained weights, the file, why it
     could not be downloaded, and the import command; otherwise the error itself."""
-    from core import weights as weights_mod
-    from core.errors import DownloadError, WeightsMissingError
+    from core import weights as weights_mod  # lazy: imports torch (~2 s)
 
     if weights != "default" or not spec.weights_file or not isinstance(exc, (DownloadError, WeightsMissingError)):
         return plain_error(exc, model=spec.name)
@@ -187,8 +185,6 @@ def debug() -> bool:
 
 def progress_printer(label: str) -> Callable[[int, "int | None"], None] | None:
     """A download progress line on a terminal's stderr; nothing when piped."""
-    from core.textout import clean, human_size
-
     if not sys.stderr.isatty():
         return None
     label = clean(label)

@@ -29,7 +29,7 @@ from core.explain import ExplainSession
 from core.inference import InferenceEngine, Prediction
 from core.render import overlay
 from core.weights_store import WeightsInfo
-from core.zoo import get_spec
+from core.models import get_spec
 
 ProgressFn = Callable[[int, int, str], None]  # (step done, steps total, what is running)
 

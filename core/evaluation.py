@@ -26,7 +26,7 @@ from core.images import is_known_image
 from core.inference import InferenceEngine, Prediction
 from core.walk import subfolders, walk_folder
 from core.weights_store import WeightsInfo
-from core.zoo import get_spec
+from core.models import get_spec
 
 __all__ = ["ImagePrediction", "ClassScore", "Evaluation", "confusion_matrix", "class_scores", "labelled_images",
            "evaluate_folder", "evaluate_split"]

@@ -35,7 +35,8 @@ from core.weights_store import WeightsInfo
 from core.records import (  # noqa: F401  (re-exported: callers import them from here)
     LoadedModelInfo, Prediction, TopK, _module_bytes, available_devices, default_memory_budget, resolve_device,
 )
-from core.zoo import ModelSpec, get_spec
+from core.models import get_spec
+from core.zoo import ModelSpec
 
 ProgressFn = Callable[[int, "int | None"], None]  # (bytes done, bytes total or None)
 

@@ -127,7 +127,7 @@ def _child(argv: list[str]) -> int:
         os.nice(10)  # background work: the window and the classification in the parent come first
     from core import weights
     from core.meta import build_on_meta
-    from core.zoo import get_spec
+    from core.models import get_spec
 
     spec = get_spec(model)
     module = weights.load_into(build_on_meta(spec), weights.load_state_dict_file(Path(weights_file)), spec)

@@ -32,6 +32,8 @@ from core import torchfile, torchload, weights_store
 from core.errors import Cancelled, DownloadError, WeightsError
 from core.io import atomic_path
 from core.weights_store import WeightsInfo
+from core.models import get_spec
+from core.zoo import list_specs
 from core.zoo.spec import ModelSpec
 
 __all__ = [
@@ -95,7 +97,6 @@ def _official_file(spec: ModelSpec) -> Path | None:
 
 def list_weights() -> list[tuple[ModelSpec, Path | None]]:
     """Every pretrained registry entry with the file it uses (None when missing)."""
-    from core.zoo import list_specs
 
     return [(spec, cached_path(spec)) for spec in list_specs() if spec.pretrained]
 
@@ -411,8 +412,6 @@ def import_weights(path: str | os.PathLike[str], *, model: str | None = None) ->
     state dict with a sidecar naming it, and is labelled "imported" wherever it
     is used. Either way it is the newest install, so it is what the model uses.
     """
-    from core.zoo import get_spec, list_specs
-
     path = Path(path)
     spec = get_spec(model) if model is not None else None
     state = load_state_dict_file(path, spec=spec)

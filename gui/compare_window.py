@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMai
 from core.compare import PRESETS
 from core.images import collect_images
 from core.io import write_user_file
-from core.zoo import FAMILIES, get_spec, list_specs
+from core.models import get_spec
+from core.zoo import FAMILIES, list_specs
 from gui.actions import new_action
 from gui.compare_worker import VISUALS_LIMIT, CompareClient
 from gui.screens import fit_to_screen

@@ -46,13 +46,13 @@ def load_registry() -> Registry:
 
 def saved_model_specs() -> list:
     """Every saved bundle as a ``ModelSpec`` of family "My models" (unreadable ones are left out)."""
-    from core.training import list_bundles  # lazy: imports torch; called once the registry has loaded it
-    from core.training.bundles import bundle_spec  # lazy: as above
+    from core.models import get_spec  # lazy: imports torch; called once the registry has loaded it
+    from core.training import list_bundles  # lazy: as above
 
     specs = []
     for bundle in list_bundles():
         try:
-            spec = bundle_spec(str(bundle.folder))
+            spec = get_spec(str(bundle.folder))
         except (StudioError, OSError) as exc:
             log.info("saved model %s left out of the picker: %s", bundle.name, exc)
             continue

@@ -1,7 +1,7 @@
 """Training: the Trainer (named events + callbacks), checkpoints, model bundles, LR finder, export.
 
-Public names are imported lazily, so ``import core.training.bundles`` (which the
-zoo's bundle fallback does) does not pull in the whole trainer.
+Public names are imported lazily, so ``import core.training.bundles`` (or the CLI's
+argument parser) does not pull in the whole trainer.
 
 GUI use (one QThread per run; ``fit`` blocks that thread)::
 

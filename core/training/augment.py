@@ -15,14 +15,11 @@ from PIL import Image
 from torchvision.transforms import v2 as T
 
 from core.errors import StudioError
+from core.training.settings import AUGMENT_PRESETS
 
 __all__ = ["PRESETS", "build_augment", "preview"]
 
-PRESETS: dict[str, str] = {
-    "none": "no augmentation: every epoch sees the same images",
-    "light": "random crops of 75-100% of the image and horizontal flips",
-    "strong": "random crops of 35-100%, flips, colour jitter, occasional grayscale and erased patches",
-}
+PRESETS = AUGMENT_PRESETS  # the names and descriptions live with the other settings
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
 

@@ -18,21 +18,20 @@ import sys
 import threading
 from typing import Any, Iterator
 
-from core.cli import EXIT_OK, UsageError, _eprint
-from core.cli_common import emit, emit_json
+from core.cli_common import EXIT_OK, UsageError, emit, emit_json
+from core.cli_common import eprint as _eprint
 from core.errors import StudioError, UnknownModelError
 from core.text import plural
-from core.training.augment import PRESETS
-from core.training.bundles import check_name, find_bundle
 from core.training.callbacks import Callback
 from core.training.events import BatchEnd, EpochEnd, FitEnd, FitStart, Notice, Progress
-from core.training.export import FORMATS, export_bundle
 from core.training.settings import (
-    CACHE_MODES, IMAGE_SIZE_RANGE, LIMITS, OPTIMIZERS, SCHEDULES, STRATEGIES, WEIGHTS, TrainSettings,
+    AUGMENT_PRESETS, CACHE_MODES, EXPORT_FORMATS, IMAGE_SIZE_RANGE, LIMITS, OPTIMIZERS, SCHEDULES, STRATEGIES,
+    WEIGHTS, TrainSettings,
 )
 from core.training.storage import check_free_space, check_models_root
-from core.training.trainer import Trainer
-from core.zoo import get_spec
+
+# The parser (core.cli) imports this module for every command, `--help` and usage errors included: the
+# modules that import torch (~2-4 s) are imported inside the commands that need them, each marked "lazy".
 
 __all__ = ["register", "cmd_train", "cmd_export"]
 
@@ -126,6 +125,8 @@ def _lr(text: str) -> float | str:
 
 
 def _settings(args: argparse.Namespace) -> TrainSettings:
+    from core.models import get_spec  # lazy: imports torch, see the note at the top
+
     try:
         spec = get_spec(args.model)
     except UnknownModelError as exc:
@@ -178,6 +179,9 @@ def _stop_signals_interrupt() -> Iterator[None]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from core.training.bundles import check_name  # lazy: imports torch, see the note at the top
+    from core.training.trainer import Trainer  # lazy: as above
+
     reporter = ConsoleReporter(json_mode=args.json)
     _check_out(args)
     options = dict(callbacks=[reporter], models_root=args.out, overwrite=args.overwrite)
@@ -232,10 +236,15 @@ def _check_out(args: argparse.Namespace) -> None:
 
 def _check_space(model: str, out: str | None) -> None:
     """Before the data scan: the checkpoints and bundle of this architecture must fit (float32 weights)."""
+    from core.models import get_spec  # lazy: imports torch, see the note at the top
+
     check_free_space(4 * get_spec(model).params, models_root=out)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from core.training.bundles import find_bundle  # lazy: imports torch, see the note at the top
+    from core.training.export import export_bundle  # lazy: as above
+
     try:
         found = find_bundle(args.bundle)
     except UnknownModelError as exc:
@@ -301,7 +310,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _setting(p, "--image-size", "image_size", type=_bounded(*IMAGE_SIZE_RANGE),
              help="pixels (default: the model's input size; each model has a minimum: `models --json`)")
     _setting(p, "--val-fraction", "val_fraction", type=float)
-    _setting(p, "--augment", "augment", choices=list(PRESETS))
+    _setting(p, "--augment", "augment", choices=list(AUGMENT_PRESETS))
     _setting(p, "--patience", "patience", help="stop after P epochs without improvement")
     _setting(p, "--name", "name", help="name of the saved model (default: FOLDER-MODEL)")
     p.add_argument("--out", default=None, help="folder to save the model in (default: the app's models folder)")
@@ -318,7 +327,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("export", help="export a saved model to TorchScript or ONNX")
     p.add_argument("bundle", help="saved model name or folder")
-    p.add_argument("--format", required=True, choices=list(FORMATS))
+    p.add_argument("--format", required=True, choices=list(EXPORT_FORMATS))
     p.add_argument("--out", required=True, help="output file (a new name, or an existing file with --force)")
     p.add_argument("--force", action="store_true", help="replace --out if it is an existing regular file")
     p.add_argument("--json", action="store_true")

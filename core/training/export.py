@@ -20,10 +20,11 @@ import torch
 from core.errors import StudioError
 from core.io import check_user_target, write_user_file
 from core.training.bundles import META_NAME, Bundle, load_bundle_model
+from core.training.settings import EXPORT_FORMATS
 
 __all__ = ["FORMATS", "export_bundle", "ONNX_HINT"]
 
-FORMATS = ("torchscript", "onnx")
+FORMATS = EXPORT_FORMATS
 ONNX_HINT = "ONNX export needs the optional ONNX packages: pip install convnet-studio[onnx]"
 
 

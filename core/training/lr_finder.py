@@ -17,17 +17,14 @@ import copy
 import itertools
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from core.errors import Cancelled, StudioError
 from core.training import setup
-from core.training.events import Progress
-
-if TYPE_CHECKING:
-    from core.training.trainer import Trainer
+from core.training.runtime import Runtime
 
 __all__ = ["LRFinderResult", "LRStep", "find_lr", "suggest_lr"]
 
@@ -72,37 +69,38 @@ def suggest_lr(lrs: list[float], losses: list[float]) -> tuple[float, float | No
     return float(min(max(suggestion, 1e-6), 1.0)), steepest, float(min_div_10)
 
 
-def find_lr(trainer: "Trainer", *, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100,
+def find_lr(runtime: Runtime, *, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100,
             beta: float = 0.98, diverge: float = 4.0,
             on_step: Callable[[LRStep], None] | None = None) -> LRFinderResult:
-    """Sweep on ``trainer``'s prepared model and data; emits ``progress`` events with phase "lr_find"
-    and calls ``on_step`` with each recorded point."""
-    model = trainer.model
-    assert model is not None, "prepare the trainer first"
-    steps = max(5, min(steps, 10 * max(1, trainer.steps_per_epoch)))
+    """Sweep on ``runtime``'s prepared model and data (``Trainer.find_lr`` prepares them); reports
+    progress with phase "lr_find" and calls ``on_step`` with each recorded point."""
+    model = runtime.model
+    assert model is not None, "prepare the runtime first"
+    report = runtime.progress("lr_find")
+    steps = max(5, min(steps, 10 * max(1, runtime.steps_per_epoch)))
     saved = copy.deepcopy(model.state_dict())
-    devices = [trainer.device] if trainer.device.type == "cuda" else []
+    devices = [runtime.device] if runtime.device.type == "cuda" else []
     lrs: list[float] = []
     raw: list[float] = []
     smooth: list[float] = []
     with torch.random.fork_rng(devices=devices):
-        optimizer = trainer.make_optimizer(1.0)
+        optimizer = runtime.make_optimizer(1.0)
         factors = [group["lr"] for group in optimizer.param_groups]
-        scaler = torch.amp.GradScaler("cuda", enabled=trainer.amp)
-        setup.set_train_mode(model, trainer.settings.strategy, trainer.head)
+        scaler = torch.amp.GradScaler("cuda", enabled=runtime.amp)
+        setup.set_train_mode(model, runtime.settings.strategy, runtime.head)
         average, best = 0.0, math.inf
         try:
-            for i, (images, labels) in enumerate(itertools.islice(_batches(trainer), steps)):
-                if trainer.controls.cancelled:
+            for i, (images, labels) in enumerate(itertools.islice(_batches(runtime), steps)):
+                if runtime.cancelled:
                     raise Cancelled("learning-rate search")
                 lr = start_lr * (end_lr / start_lr) ** (i / (steps - 1))
                 for group, factor in zip(optimizer.param_groups, factors):
                     group["lr"] = lr * factor
                 optimizer.zero_grad(set_to_none=True)
-                loss = trainer.mean_loss(trainer.accumulate(images, labels, scaler))
+                loss = runtime.mean_loss(runtime.accumulate(images, labels, scaler))
                 scaler.step(optimizer)
                 scaler.update()
-                trainer.emit("progress", Progress("lr_find", i + 1, steps))
+                report(i + 1, steps)
                 if not math.isfinite(loss):
                     break
                 average = beta * average + (1 - beta) * loss
@@ -122,9 +120,9 @@ def find_lr(trainer: "Trainer", *, start_lr: float = 1e-7, end_lr: float = 10.0,
     return LRFinderResult(lrs, smooth, raw, suggestion, steepest, min_div_10)
 
 
-def _batches(trainer: "Trainer"):
+def _batches(runtime: Runtime):
     """Training batches epoch after epoch (each epoch in its own order)."""
     for index in itertools.count():
-        for images, labels, _ in trainer.loader(trainer.train_set, trainer.epoch_batches(index), index):
+        for images, labels, _ in runtime.loader(runtime.train_set, runtime.epoch_batches(index), index):
             if images is not None:
                 yield images, labels

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import EXIT_OK, UsageError, _eprint
-from core.cli_common import emit, emit_json
+from core.cli_common import EXIT_OK, UsageError, emit, emit_json
+from core.cli_common import eprint as _eprint
 
 __all__ = ["register"]
 

@@ -1,7 +1,7 @@
 """The Trainer's machinery: preparing data and model, the training step, validation, loaders.
 
-Kept apart from ``trainer.py`` (the fit loop, events, checkpoints, bundle) so
-each file reads on its own; ``Trainer`` is the only subclass.
+A :class:`Runtime` is a plain object that a ``Trainer`` (``trainer.py``: the fit loop, events,
+checkpoints, bundle) owns and calls; it knows nothing of the trainer.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import functools
 import math
 import os
 import random
-from typing import Any, Iterator
+import threading
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -19,17 +20,21 @@ from torch import nn
 
 from core import paths
 from core.accel import forward_format
-from core.data import DataSplit, DecodedImages, ImageDataset, Sample, collate_samples, scan_folder, split_samples
+from core.data import (
+    DataSplit, DecodedImages, ImageDataset, Sample, ScanReport, collate_samples, scan_folder, split_samples,
+)
 from core.diskcache import DiskCacheError
 from core.errors import StudioError
 from core.images import decode_budget, set_decode_budget
-from core.text import plural
 from core.inference import resolve_device
+from core.models import ResolvedModel, resolve
+from core.text import plural
 from core.training import setup
 from core.training.augment import build_augment
-from core.training.distributed import context
+from core.training.distributed import DistContext, context
 from core.training.events import Notice, TrainingError
-from core.zoo import get_spec
+from core.training.settings import TrainSettings
+from core.zoo import ModelSpec
 
 __all__ = ["Runtime", "split_from_json", "split_to_json"]
 MEMORY_CACHE_LIMIT = 1 << 30  # "auto" keeps decoded images in memory below 1 GiB, else on disk
@@ -53,32 +58,53 @@ def share_decode_budget(capacity: int, _worker_id: int) -> None:
     set_decode_budget(capacity)
 
 
-class Runtime:
-    """State and steps of a run; see :class:`core.training.trainer.Trainer`."""
+ProgressFactory = Callable[[str], Callable[[Any, Any], None]]  # phase -> (done, total) callback
 
-    def __init__(self) -> None:
+
+class Runtime:
+    """Device, data, model and optimisation of one run, and the steps on them.
+
+    A :class:`core.training.trainer.Trainer` owns one and calls it; the runtime calls nothing of the
+    trainer. What it reports goes through the callables it was given: ``notify`` for notices,
+    ``progress(phase)`` for progress callbacks; ``cancel_event`` stops a long scan or decode.
+    ``settings`` and ``data`` are the run's (the trainer reads and replaces them here).
+    """
+
+    def __init__(self, settings: TrainSettings, data: DataSplit | None, *, notify: Callable[[Notice], None],
+                 progress: ProgressFactory, cancel_event: threading.Event) -> None:
+        self.settings = settings
+        self.data = data
+        self.notify = notify
+        self.progress = progress
+        self.cancel_event = cancel_event
+        self.dist = DistContext()
+        self.device = torch.device("cpu")
+        self.report: ScanReport | None = None  # the data folder's scan (new runs)
+        self.skipped: dict[str, str] = {}  # path -> reason, files that could not be decoded
+        self.model_ref: ResolvedModel | None = None  # the run's model name, resolved (architecture + weights)
+        self.spec: ModelSpec | None = None  # the flat spec the model is built from
+        self.image_size = 0
+        self.train_set: ImageDataset | None = None
+        self.val_set: ImageDataset | None = None
+        self.steps_per_epoch = 0
         self.model: nn.Module | None = None
         self.net: nn.Module | None = None  # the model, or its DistributedDataParallel wrapper
         self.head = ""
+        self.loss_fn: nn.Module | None = None
+        self.mean: torch.Tensor | None = None  # normalisation, on the device, for uint8 input
+        self.std: torch.Tensor | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self.scaler: torch.amp.GradScaler | None = None
-        self.epoch = 0  # epochs done
-        self.step = 0  # optimizer steps done
-        self.best: dict[str, Any] | None = None  # validation metrics of the best epoch
-        self.last: dict[str, Any] | None = None
-        self.skipped: dict[str, str] = {}  # path -> reason, files that could not be decoded
         self.micro_batch = 0  # images per forward pass (halved after a CUDA out-of-memory error)
         self.step_lr = 0.0  # learning rate of the last optimizer step
-        self.device = torch.device("cpu")
         self.order_generator = torch.Generator()
-        self.report = None  # ScanReport of the data folder (new runs)
-        self._decoded: tuple[tuple, DecodedImages] | None = None
+        self._decoded: tuple[tuple, DecodedImages | None] | None = None
 
     # -- runtime switches --------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _runtime(self) -> Iterator[None]:
+    def switches(self) -> Iterator[None]:
         """Device, process group, determinism and cudnn flags for the fit; restored afterwards."""
         wanted = resolve_device(self.settings.device)
         self.dist = context(wanted.type)
@@ -107,61 +133,34 @@ class Runtime:
     def memory_format(self) -> torch.memory_format:
         return forward_format(self.settings.channels_last and self.device.type == "cuda")
 
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
     # -- preparation -------------------------------------------------------------------
 
-    def _prepare(self, checkpoint: dict[str, Any] | None) -> None:
-        if checkpoint is not None:
-            try:  # a tampered checkpoint is a clear error, not a traceback
-                self.settings = type(self.settings).from_json(checkpoint["settings"])
-                self.data = split_from_json(checkpoint["data"])
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise StudioError(f"the checkpoint in {self.run_dir} is damaged or was changed by hand: its "
-                                  f"settings or data split cannot be read ({type(exc).__name__}: {str(exc)[:120]})"
-                                  ) from None
-        else:
-            self._prepare_fresh()
-        self._prepare_data()
-        self._prepare_model(pretrained=checkpoint is None)
-        if checkpoint is None and self.settings.lr == "auto":
-            from core.training.lr_finder import find_lr
-
-            found = find_lr(self)  # type: ignore[arg-type]
-            self.settings = self.settings.replace(lr=found.suggestion)
-            self.emit("notice", Notice("lr_found", f"learning-rate finder suggests {found.suggestion:.2e}"))
-        self._prepare_optimization()
-        if checkpoint is not None:
-            self._restore(checkpoint)
-
-    def _prepare_fresh(self) -> None:
+    def seed(self) -> None:
+        """Seed every RNG from the settings (a new run; a resumed one restores its RNG states)."""
         seed = self.settings.seed
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)
         random.seed(seed)
 
-    def _prepare_data(self) -> None:
+    def prepare_data(self) -> None:
+        """Scan and split the folder (unless the split is given), resolve the model, build the datasets."""
         if self.data is None:
-            if not self.settings.data:
-                raise StudioError("no training folder given")
-            self.report = scan_folder(self.settings.data, progress=self._progress("scan"),
-                                      cancel=self.controls.cancel_event)
-            for text in self.report.warnings:
-                self.emit("notice", Notice("data", text))
-            for item in self.report.unreadable:  # named one by one, like the files that fail to decode later
-                self.skipped[item["path"]] = item["reason"]
-                self.emit("notice", Notice("skipped_file", f"skipped {item['path']}: {item['reason']}", item["path"]))
-            self.data = split_samples(self.report, self.settings.val_fraction, self.settings.seed)
+            self.data = self._scan_and_split()
         if len(self.data.classes) < 2:
             raise StudioError(f"training needs at least 2 classes with images, found {len(self.data.classes)} "
                               f"in {self.settings.data}")
         if not self.data.train:
             raise StudioError("no training images left after the validation split")
-        spec = get_spec(self.settings.model)
-        self.spec = spec
+        self.model_ref = resolve(self.settings.model)
+        spec = self.spec = self.model_ref.spec
         self.image_size = self.settings.image_size or spec.preprocess.crop_size
         if self.image_size < spec.min_input_size:
             raise StudioError(f"image size {self.image_size} is too small for {spec.display_name}: it needs at least "
                               f"{spec.min_input_size} pixels")
-        self.spec_preprocess = spec.preprocess
         self.micro_batch = self.settings.batch_size
         decoded = self._decode(list(self.data.train) + list(self.data.val))
         augment = build_augment(self.settings.augment, self.image_size)
@@ -172,6 +171,17 @@ class Runtime:
                                     decoded=decoded.subset(n, None) if decoded else None)
         per_rank = math.ceil(len(self.data.train) / self.dist.world_size)
         self.steps_per_epoch = len(setup.batched(list(range(per_rank)), self.settings.batch_size))
+
+    def _scan_and_split(self) -> DataSplit:
+        if not self.settings.data:
+            raise StudioError("no training folder given")
+        self.report = scan_folder(self.settings.data, progress=self.progress("scan"), cancel=self.cancel_event)
+        for text in self.report.warnings:
+            self.notify(Notice("data", text))
+        for item in self.report.unreadable:  # named one by one, like the files that fail to decode later
+            self.skipped[item["path"]] = item["reason"]
+            self.notify(Notice("skipped_file", f"skipped {item['path']}: {item['reason']}", item["path"]))
+        return split_samples(self.report, self.settings.val_fraction, self.settings.seed)
 
     def _decode(self, samples: list[Sample]) -> DecodedImages | None:
         mode = self.settings.cache
@@ -185,34 +195,23 @@ class Runtime:
         cache_dir = paths.decoded_cache_dir() if mode == "disk" else None
         try:
             decoded = DecodedImages.build(samples, self.image_size, cache_dir=cache_dir,
-                                          progress=self._progress("decode"), cancel=self.controls.cancel_event)
+                                          progress=self.progress("decode"), cancel=self.cancel_event)
         except DiskCacheError as exc:  # a full or read-only disk: train without the cache, and say so
-            self.emit("notice", Notice("cache", f"{exc}; training without the cache (images are decoded again "
-                                                "every epoch, which is slower)"))
+            self.notify(Notice("cache", f"{exc}; training without the cache (images are decoded again "
+                                        "every epoch, which is slower)"))
             self._decoded = (key, None)
             return None
         for index, reason in sorted(decoded.failed.items()):
             self.skipped[samples[index].path] = reason
-            self.emit("notice", Notice("skipped_file", f"skipped {samples[index].path}: {reason}",
-                                       samples[index].path))
+            self.notify(Notice("skipped_file", f"skipped {samples[index].path}: {reason}", samples[index].path))
         self._decoded = (key, decoded)
         return decoded
 
-    def _prepare_model(self, *, pretrained: bool) -> None:
-        spec, strategy = self.spec, self.settings.strategy
-        from core.training.bundles import FAMILY, find_bundle
-
-        bundle = find_bundle(self.settings.model) if spec.family == FAMILY else None
-        self.architecture = bundle.architecture if bundle else spec.name
-        self.base_display_name = get_spec(self.architecture).display_name
-        self._choose_name()  # chosen once; the checkpoint keeps it for resuming
-        self.name = self.settings.name
-        if self.run_dir is None:
-            from core.training.trainer import runs_dir
-
-            self.run_dir = runs_dir() / self.name
-        model, self.head = setup.build_model(spec, len(self.data.classes), strategy if pretrained else "scratch",
-                                             progress=None, cancel=self.controls.cancel_event)
+    def prepare_model(self, *, pretrained: bool) -> None:
+        """The model for the run's strategy (pretrained weights unless resuming), on the device."""
+        strategy = self.settings.strategy
+        model, self.head = setup.build_model(self.spec, len(self.data.classes), strategy if pretrained else "scratch",
+                                             progress=None, cancel=self.cancel_event)
         setup.set_trainable(model, strategy, self.head)
         self.model = model.to(self.device, memory_format=self.memory_format)
         self.net = self.model
@@ -220,7 +219,7 @@ class Runtime:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=self.settings.label_smoothing)
-        pp = self.spec_preprocess
+        pp = self.spec.preprocess
         self.mean = torch.tensor(pp.mean, device=self.device).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(pp.std, device=self.device).view(1, 3, 1, 1) * 255
 
@@ -230,7 +229,7 @@ class Runtime:
                                     s.backbone_lr_factor)
         return setup.build_optimizer(groups, s.optimizer, s.momentum)
 
-    def _prepare_optimization(self) -> None:
+    def prepare_optimization(self) -> None:
         s = self.settings
         self.optimizer = self.make_optimizer(float(s.lr))
         self.scheduler = setup.build_scheduler(self.optimizer, s.schedule, s.epochs * self.steps_per_epoch,
@@ -252,22 +251,6 @@ class Runtime:
         return torch.utils.data.DataLoader(
             dataset, batch_sampler=batches, collate_fn=collate_samples, num_workers=workers,
             pin_memory=self.device.type == "cuda", generator=generator, worker_init_fn=share if workers else None)
-
-    @contextlib.contextmanager
-    def loader_failures(self, epoch: int) -> Iterator[None]:
-        """A loader worker process that dies (killed, out of memory) ends the fit with a TrainingError.
-
-        torch says so with a plain RuntimeError ("DataLoader worker (pid ...) exited unexpectedly" or "... is
-        killed by signal"), raised where the loader waits or, in the main thread, from its SIGCHLD handler.
-        """
-        try:
-            yield
-        except RuntimeError as exc:
-            if "DataLoader worker" not in str(exc):
-                raise
-            raise TrainingError(f"a data loader worker process died during epoch {epoch} ({exc}); "
-                                f"{self.kept_checkpoint}: resume the run, with fewer workers if it happens "
-                                f"again") from None
 
     # -- steps --------------------------------------------------------------------------
 
@@ -303,7 +286,7 @@ class Runtime:
             raise TrainingError("out of GPU memory even with one image per step: choose a smaller model or "
                                 "image size, or train on the CPU")
         old, self.micro_batch = self.micro_batch, max(1, self.micro_batch // 2)
-        self.emit("notice", Notice("oom_retry", f"CUDA ran out of memory with {old} images per step; retrying "
+        self.notify(Notice("oom_retry", f"CUDA ran out of memory with {old} images per step; retrying "
                                    f"with {self.micro_batch} (gradients are accumulated, so the batch size stays "
                                    f"{self.settings.batch_size})"))
 
@@ -350,7 +333,7 @@ class Runtime:
         while position < len(indices):
             chunk = indices[position:position + max(self.micro_batch, 1)]
             images, labels, skipped = collate_samples([self.val_set[i] for i in chunk])
-            self._report_skipped(self.data.val, skipped)
+            self.report_skipped(self.data.val, skipped)
             try:
                 if images is not None:
                     with torch.no_grad(), self._autocast():
@@ -371,3 +354,11 @@ class Runtime:
             return None
         return {"val_loss": summed[0] / count, "val_acc": sum(hits_all) / count,
                 "per_class_acc": {c: (h / t if t else None) for c, h, t in zip(self.data.classes, hits_all, totals_all)}}
+
+    def report_skipped(self, samples, skipped: list[tuple[int, str]]) -> None:
+        """Name each file a batch could not decode, once."""
+        for index, reason in skipped:
+            path = samples[index].path
+            if path not in self.skipped:
+                self.skipped[path] = reason
+                self.notify(Notice("skipped_file", f"skipped {path}: {reason}", path))

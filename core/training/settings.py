@@ -21,6 +21,12 @@ OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine")
 CACHE_MODES = ("auto", "memory", "disk", "off")
 WEIGHTS = ("default", "none")  # pretrained, or random initialisation
+AUGMENT_PRESETS: dict[str, str] = {  # core.training.augment builds them; named here so settings stay torch-free
+    "none": "no augmentation: every epoch sees the same images",
+    "light": "random crops of 75-100% of the image and horizontal flips",
+    "strong": "random crops of 35-100%, flips, colour jitter, occasional grayscale and erased patches",
+}
+EXPORT_FORMATS = ("torchscript", "onnx")  # core.training.export writes them
 DEFAULT_LR = {"adamw": 1e-3, "sgd": 0.01}
 DEFAULT_WEIGHT_DECAY = {"adamw": 0.05, "sgd": 5e-4}
 # (lowest, highest) of each whole-number setting: a typo such as 1e23 epochs or a 23-digit seed is an error
@@ -80,10 +86,8 @@ class TrainSettings:
             raise StudioError("bad training settings: " + "; ".join(problems))
 
     def _problems(self):
-        from core.training.augment import PRESETS  # lazy: augment imports torchvision; settings must not
-
         choices = (("strategy", STRATEGIES), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
-                   ("augment", PRESETS), ("cache", CACHE_MODES), ("weights", WEIGHTS))
+                   ("augment", AUGMENT_PRESETS), ("cache", CACHE_MODES), ("weights", WEIGHTS))
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 yield f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"

@@ -20,23 +20,24 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
-from core import paths
+from core import __version__, paths
 from core.data import DataSplit
 from core.errors import Cancelled, StudioError, WeightsError
 from core.text import plural
-from core.training import setup
+from core.training import setup, storage
+from core.training.bundles import models_dir, unique_name, write_bundle
 from core.training.callbacks import (
     Callback, Checkpointer, Controls, EarlyStopping, NaNGuard, Recorder, StopOnRequest,
 )
 from core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME, capture_rng, load_checkpoint, restore_rng
 from core.training.checkpoint import save_checkpoint as _save
-from core.training.distributed import DistContext
 from core.training.events import (
     BatchEnd, CancelFit, EpochEnd, EpochStart, FitEnd, FitStart, Notice, Progress, TrainingError,
 )
-from core.training.runtime import Runtime, split_to_json
+from core.training.lr_finder import find_lr
+from core.training.runtime import Runtime, split_from_json, split_to_json
 from core.training.settings import TrainSettings
 
 __all__ = ["Trainer", "FitResult", "runs_dir"]
@@ -63,18 +64,44 @@ class FitResult:
                 "run_dir": str(self.run_dir)}
 
 
-class Trainer(Runtime):
+def _from_runtime(name: str) -> property:
+    """A read-only view of the runtime's ``name`` (the model, optimizer, device... of the run)."""
+    return property(lambda self: getattr(self.runtime, name), doc=f"The run's ``{name}`` (held by its Runtime).")
+
+
+class Trainer:
     """One training run. Public state for callbacks: ``settings``, ``model``, ``optimizer``,
-    ``scheduler``, ``epoch`` (epochs done), ``step``, ``recorder``, ``data``, ``device``, ``run_dir``."""
+    ``scheduler``, ``epoch`` (epochs done), ``step``, ``recorder``, ``data``, ``device``, ``run_dir``.
+
+    The data, model and optimisation live in its :class:`Runtime` (``runtime``); the trainer runs the
+    loop, sends the events, writes checkpoints and the bundle, and names the run."""
+
+    model = _from_runtime("model")
+    net = _from_runtime("net")
+    head = _from_runtime("head")
+    optimizer = _from_runtime("optimizer")
+    scheduler = _from_runtime("scheduler")
+    scaler = _from_runtime("scaler")
+    device = _from_runtime("device")
+    dist = _from_runtime("dist")
+    micro_batch = _from_runtime("micro_batch")
+    steps_per_epoch = _from_runtime("steps_per_epoch")
+    skipped = _from_runtime("skipped")
+    spec = _from_runtime("spec")
+    image_size = _from_runtime("image_size")
 
     def __init__(self, settings: TrainSettings, *, callbacks: Iterable[Callback] = (),
                  data: DataSplit | None = None, run_dir: str | os.PathLike[str] | None = None,
                  models_root: str | os.PathLike[str] | None = None, overwrite: bool = False,
                  keep_checkpoints: bool = False) -> None:
-        super().__init__()
-        self.settings = settings
-        self.data = data
         self.controls = Controls()
+        self.runtime = Runtime(settings, data, notify=lambda notice: self.emit("notice", notice),
+                               progress=self._progress, cancel_event=self.controls.cancel_event)
+        self.epoch = 0  # epochs done
+        self.step = 0  # optimizer steps done
+        self.best: dict[str, Any] | None = None  # validation metrics of the best epoch
+        self.last: dict[str, Any] | None = None
+        self.name = settings.name
         self.recorder = Recorder()
         self.callbacks: list[Callback] = [self.recorder, NaNGuard(), StopOnRequest(self.controls), Checkpointer(),
                                           *callbacks]
@@ -90,7 +117,6 @@ class Trainer(Runtime):
         self._resume_path: Path | None = None
         self._saved_epoch = 0
         self._fitted = False
-        self.dist = DistContext()
 
     @classmethod
     def resume_from(cls, run_dir: str | os.PathLike[str], *, callbacks: Iterable[Callback] = (),
@@ -120,21 +146,70 @@ class Trainer(Runtime):
         self.controls.cancel()
 
     @property
+    def settings(self) -> TrainSettings:
+        return self.runtime.settings
+
+    @settings.setter
+    def settings(self, settings: TrainSettings) -> None:
+        self.runtime.settings = settings
+
+    @property
+    def data(self) -> DataSplit | None:
+        return self.runtime.data
+
+    @data.setter
+    def data(self, data: DataSplit | None) -> None:
+        self.runtime.data = data
+
+    @property
     def is_main(self) -> bool:
         return self.dist.is_main
+
+    @property
+    def architecture(self) -> str:
+        """The registry name of the run's architecture (a saved model's base architecture)."""
+        return self.runtime.model_ref.architecture.name
 
     def find_lr(self, **options: Any):
         """Run the learning-rate finder on this run's data and model; returns an ``LRFinderResult``.
 
         A later ``fit`` reuses the scanned data and decoded images.
         """
-        from core.training.lr_finder import find_lr
+        with self.runtime.switches():
+            self.runtime.seed()
+            self._prepare_data_and_model(pretrained=True)
+            return find_lr(self.runtime, **options)
 
-        with self._runtime():
-            self._prepare_fresh()
-            self._prepare_data()
-            self._prepare_model(pretrained=True)
-            return find_lr(self, **options)
+    # -- preparation -------------------------------------------------------------------
+
+    def _prepare(self, checkpoint: dict[str, Any] | None) -> None:
+        if checkpoint is not None:
+            try:  # a tampered checkpoint is a clear error, not a traceback
+                self.settings = type(self.settings).from_json(checkpoint["settings"])
+                self.data = split_from_json(checkpoint["data"])
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise StudioError(f"the checkpoint in {self.run_dir} is damaged or was changed by hand: its "
+                                  f"settings or data split cannot be read ({type(exc).__name__}: {str(exc)[:120]})"
+                                  ) from None
+        else:
+            self.runtime.seed()
+        self._prepare_data_and_model(pretrained=checkpoint is None)
+        if checkpoint is None and self.settings.lr == "auto":
+            found = find_lr(self.runtime)
+            self.settings = self.settings.replace(lr=found.suggestion)
+            self.emit("notice", Notice("lr_found", f"learning-rate finder suggests {found.suggestion:.2e}"))
+        self.runtime.prepare_optimization()
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    def _prepare_data_and_model(self, *, pretrained: bool) -> None:
+        """Data and model, with the run's name chosen in between (it needs the architecture)."""
+        self.runtime.prepare_data()
+        self._choose_name()  # chosen once; the checkpoint keeps it for resuming
+        self.name = self.settings.name
+        if self.run_dir is None:
+            self.run_dir = runs_dir() / self.name
+        self.runtime.prepare_model(pretrained=pretrained)
 
     # -- events ----------------------------------------------------------------------
 
@@ -165,7 +240,7 @@ class Trainer(Runtime):
         self._fitted = True
         status, message = "failed", "training did not start"
         try:
-            with self._runtime():
+            with self.runtime.switches():
                 checkpoint = load_checkpoint(self._resume_path) if self._resume_path else None
                 self._prepare(checkpoint)
                 self._check_space()
@@ -200,8 +275,6 @@ class Trainer(Runtime):
         notice), or FOLDER-ARCHITECTURE made unique. ``overwrite`` keeps the name asked for."""
         if self._name_chosen or self._resume_path is not None:
             return
-        from core.training import storage
-
         self._name_chosen = True
         folder = Path(self.settings.data).name if self.settings.data else "model"
         name, renamed = storage.choose_name(self.settings.name, f"{folder}-{self.architecture}",
@@ -219,8 +292,6 @@ class Trainer(Runtime):
     def _check_space(self) -> None:
         """Refuse to start when the checkpoints and the bundle will not fit (main process)."""
         if self.is_main:
-            from core.training import storage
-
             tensors = [*self.model.parameters(), *self.model.buffers()]
             storage.check_free_space(sum(t.numel() * t.element_size() for t in tensors), run_dir=self.run_dir,
                                      models_root=self.models_root)
@@ -229,8 +300,6 @@ class Trainer(Runtime):
         """Create this run's folder before the first epoch; never reuse another run's (unless ``overwrite``)."""
         if not self.is_main or not self._auto_run_dir:
             return
-        from core.training import storage
-
         for _ in range(100):
             if storage.claim_run_dir(self.run_dir, overwrite=self.overwrite):
                 return
@@ -245,8 +314,6 @@ class Trainer(Runtime):
     def _prune(self, status: str) -> None:
         """A finished run (its bundle saved) keeps only ``run.json``: checkpoints are for resuming."""
         if self.is_main and not self.keep_checkpoints and self.run_dir is not None:
-            from core.training import storage
-
             storage.prune_run(self.run_dir, status=status, name=self.name, epochs_done=self.epoch, step=self.step,
                               metrics=self.final_metrics())
 
@@ -276,23 +343,24 @@ class Trainer(Runtime):
         number, epochs = index + 1, self.settings.epochs
         self.emit("epoch_start", EpochStart(number, epochs))
         setup.set_train_mode(self.model, self.settings.strategy, self.head)
-        batches = self.epoch_batches(index)
+        runtime = self.runtime
+        batches = runtime.epoch_batches(index)
         start, seen, loss_sum = time.perf_counter(), 0, 0.0
-        loader = self.loader(self.train_set, batches, index)
+        loader = runtime.loader(runtime.train_set, batches, index)
         with self.loader_failures(number):
             for number_in_epoch, (images, labels, skipped) in enumerate(loader, 1):
-                self._report_skipped(self.data.train, skipped)
+                runtime.report_skipped(self.data.train, skipped)
                 if images is None:
                     continue
-                loss = self.train_step(images, labels)
+                loss = runtime.train_step(images, labels)
                 self.step += 1
                 seen += len(labels)
                 loss_sum += loss * len(labels)
                 rate = seen * self.dist.world_size / max(time.perf_counter() - start, 1e-9)
                 self.emit("batch_end", BatchEnd(number, number_in_epoch, len(batches), self.step, loss,
-                                                self.step_lr, rate))
+                                                runtime.step_lr, rate))
         seconds = time.perf_counter() - start
-        val = self.validate()
+        val = runtime.validate()
         self.epoch = number
         best = val is not None and (self.best is None or val["val_loss"] < self.best["val_loss"])
         if best:
@@ -301,15 +369,24 @@ class Trainer(Runtime):
         self.emit("epoch_end", EpochEnd(
             epoch=number, epochs=epochs, train_loss=self.last["train_loss"],
             val_loss=val["val_loss"] if val else None, val_acc=val["val_acc"] if val else None,
-            lr=self.step_lr, seconds=seconds, images_per_second=seen * self.dist.world_size / max(seconds, 1e-9),
+            lr=runtime.step_lr, seconds=seconds, images_per_second=seen * self.dist.world_size / max(seconds, 1e-9),
             best=best))
 
-    def _report_skipped(self, samples, skipped: list[tuple[int, str]]) -> None:
-        for index, reason in skipped:
-            path = samples[index].path
-            if path not in self.skipped:
-                self.skipped[path] = reason
-                self.emit("notice", Notice("skipped_file", f"skipped {path}: {reason}", path))
+    @contextlib.contextmanager
+    def loader_failures(self, epoch: int) -> Iterator[None]:
+        """A loader worker process that dies (killed, out of memory) ends the fit with a TrainingError.
+
+        torch says so with a plain RuntimeError ("DataLoader worker (pid ...) exited unexpectedly" or "... is
+        killed by signal"), raised where the loader waits or, in the main thread, from its SIGCHLD handler.
+        """
+        try:
+            yield
+        except RuntimeError as exc:
+            if "DataLoader worker" not in str(exc):
+                raise
+            raise TrainingError(f"a data loader worker process died during epoch {epoch} ({exc}); "
+                                f"{self.kept_checkpoint}: resume the run, with fewer workers if it happens "
+                                f"again") from None
 
     # -- checkpoints and the bundle ---------------------------------------------------------
 
@@ -343,7 +420,7 @@ class Trainer(Runtime):
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "classes": list(self.data.classes), "settings": self.settings.to_json(),
             "data": split_to_json(self.data), "best": self.best, "last": self.last, "skipped": dict(self.skipped),
-            "callbacks": states, "rng": capture_rng(self.order_generator),
+            "callbacks": states, "rng": capture_rng(self.runtime.order_generator),
         }
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
@@ -362,19 +439,17 @@ class Trainer(Runtime):
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         self.scaler.load_state_dict(checkpoint["scaler"])
         self.epoch = self._saved_epoch = int(checkpoint["epochs_done"])
-        self.step, self.micro_batch = int(checkpoint["step"]), int(checkpoint["micro_batch"])
-        self.best, self.last, self.skipped = checkpoint["best"], checkpoint["last"], dict(checkpoint["skipped"])
+        self.step, self.runtime.micro_batch = int(checkpoint["step"]), int(checkpoint["micro_batch"])
+        self.best, self.last, self.runtime.skipped = checkpoint["best"], checkpoint["last"], dict(checkpoint["skipped"])
         for callback in self.callbacks:
             if callback.key in checkpoint["callbacks"]:
                 callback.load_state_dict(checkpoint["callbacks"][callback.key])
-        restore_rng(checkpoint["rng"], self.order_generator)
+        restore_rng(checkpoint["rng"], self.runtime.order_generator)
 
     def _finish(self, status: str) -> Path | None:
         """Write the bundle (main process); every process waits for it."""
         bundle = None
         if self.is_main:
-            from core.training.bundles import models_dir, unique_name, write_bundle
-
             state, metrics = self.model.state_dict(), self.final_metrics()
             best_file = self.run_dir / BEST_NAME if self.run_dir else None
             if (self.settings.keep_best and self.best and self.best["epoch"] != self.epoch
@@ -402,11 +477,10 @@ class Trainer(Runtime):
         return out
 
     def bundle_meta(self, metrics: dict[str, Any], status: str) -> dict[str, Any]:
-        from core import __version__
-
-        pp = self.spec_preprocess
+        pp = self.spec.preprocess
         return {
-            "display_name": f"{self.name} ({self.base_display_name})", "architecture": self.architecture,
+            "display_name": f"{self.name} ({self.runtime.model_ref.architecture.display_name})",
+            "architecture": self.architecture,
             "classes": list(self.data.classes),
             "preprocess": {"resize_size": self.image_size, "crop_size": self.image_size, "mean": list(pp.mean),
                            "std": list(pp.std), "interpolation": "bilinear"},

@@ -2,6 +2,7 @@
 
 The catalog is built on first use, so ``import core.zoo`` stays cheap: no torchvision
 import, no model construction, no FLOP counting.
+Nothing here knows about saved models or training (``core.models`` resolves those).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from torch import nn
 from core.errors import UnknownModelError
 from core.zoo.spec import ModelSpec
 
-__all__ = ["FAMILIES", "build_model", "get_spec", "list_specs", "list_bundles"]
+__all__ = ["FAMILIES", "build_model", "get_spec", "list_specs", "registry_spec"]
 
 FAMILIES: tuple[str, ...] = ("AlexNet", "VGG", "NiN", "GoogLeNet", "ResNet", "DenseNet", "Variants")
 
 
 @functools.cache
 def _catalog() -> tuple[ModelSpec, ...]:
-    from core.zoo._catalog import build_catalog
+    from core.zoo._catalog import build_catalog  # lazy: torchvision costs ~1 s; `import core.zoo` must not (test_zoo)
 
     specs = tuple(build_catalog())
     for spec in specs:
@@ -47,29 +48,18 @@ def list_specs() -> list[ModelSpec]:
 def get_spec(name: str) -> ModelSpec:
     """The entry called ``name`` (case-insensitive; a display name such as "ResNet-50" works too).
 
-    A name that is not in the registry may be a saved model bundle: its name in
-    the models folder, or the path of its folder (family "My models").
+    Architectures only: a saved model (an architecture plus its own weights) is resolved
+    one layer up, by ``core.models``.
     """
     spec = registry_spec(name)
-    if spec is None:
-        from core.training.bundles import bundle_spec  # lazy: bundles import the zoo
-
-        spec = bundle_spec(name)
     if spec is None:
         raise UnknownModelError(name, known=[s.name for s in _catalog()])
     return spec
 
 
 def registry_spec(name: str) -> ModelSpec | None:
-    """The registry entry called ``name`` (no bundle fallback), or None."""
+    """The registry entry called ``name``, or None."""
     return _by_key().get(name.strip().lower())
-
-
-def list_bundles() -> list:
-    """Saved model bundles (``core.training.bundles.Bundle``), sorted by name: the "My models" group."""
-    from core.training.bundles import list_bundles as _list
-
-    return _list()
 
 
 def build_model(name: str, *, num_classes: int | None = None) -> nn.Module:

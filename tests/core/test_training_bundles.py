@@ -17,7 +17,7 @@ from core.training import bundles
 from core.training.bundles import FAMILY, find_bundle, list_bundles, load_bundle_model, read_bundle, write_bundle
 from core.training.export import ONNX_HINT, export_bundle
 from core.training.setup import replace_head
-from core.zoo import get_spec, list_bundles as zoo_list_bundles
+from core.models import get_spec, resolve, saved_models
 from tests.support.photos import write_photos
 
 CLASSES = ["cat", "dog", "bird"]
@@ -56,7 +56,7 @@ def test_bundle_is_written_under_the_data_dir_and_reads_back(pets: Path, isolate
     assert meta["created"].endswith("+00:00")
     state = torch.load(pets / "weights.pt", weights_only=True)
     assert state["fc.weight"].shape == (3, 512)
-    assert [b.name for b in list_bundles()] == ["pets"] == [b.name for b in zoo_list_bundles()]
+    assert [b.name for b in list_bundles()] == ["pets"] == [m.name for m in saved_models()]
     json.dumps(bundle.to_json())
 
 
@@ -139,6 +139,20 @@ def test_get_spec_falls_back_to_bundles_by_name_and_path(pets: Path) -> None:
     with pytest.raises(UnknownModelError):
         get_spec("no-such-model")
     assert get_spec("resnet18").family == "ResNet"  # registry names always win
+
+
+def test_a_saved_model_resolves_to_its_architecture_and_a_weights_entry(pets: Path) -> None:
+    model = resolve("pets")
+    assert model.is_saved and model.name == "pets" and model.display_name == "Pets" and model.family == FAMILY
+    assert model.architecture is get_spec("resnet18")  # the registry's own entry, untouched
+    saved = model.weights
+    assert saved.labels == tuple(CLASSES) and saved.file == pets / "weights.pt" and saved.image_size == 32
+    assert saved.preprocess.mean == (0.5, 0.5, 0.5) and saved.metrics == {"val_acc": 0.9}
+    assert saved.size == (pets / "weights.pt").stat().st_size
+    assert model.gradcam_layer == "layer3" and model.architecture.gradcam_layer == "layer4"
+    registry = resolve("ResNet-18")
+    assert not registry.is_saved and registry.weights is None and registry.spec is registry.architecture
+    assert [m.name for m in saved_models()] == ["pets"] and saved_models()[0].weights.labels == tuple(CLASSES)
 
 
 def test_inference_engine_runs_a_bundle(pets: Path, tmp_path: Path) -> None:

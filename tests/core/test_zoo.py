@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -60,6 +62,36 @@ def test_lookup() -> None:
 def test_import_is_cheap() -> None:
     code = "import sys, core.zoo; sys.exit('torchvision' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_zoo_loads_nothing_of_training_or_saved_models() -> None:
+    """The registry is the bottom layer: every core.zoo module, used in full, imports no training or bundle code."""
+    code = ("import importlib, pkgutil, sys, core.zoo\n"
+            "for info in pkgutil.iter_modules(core.zoo.__path__): importlib.import_module('core.zoo.' + info.name)\n"
+            "core.zoo.list_specs()\n"
+            "bad = sorted(m for m in sys.modules if m.startswith(('core.training', 'core.models', 'core.bundle_files',\n"
+            "                                                       'core.inference', 'core.weights')))\n"
+            "print(bad); sys.exit(1 if bad else 0)\n")
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_zoo_sources_import_only_the_zoo_and_errors_of_core() -> None:
+    """Also imports inside functions: the registry never reaches up, lazily or not."""
+    zoo = Path(__file__).resolve().parents[2] / "core" / "zoo"
+    reached = set()
+    for path in zoo.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+            reached.update(f"{path.name}: {name}" for name in names
+                           if name.startswith("core") and not name.startswith(("core.zoo", "core.errors")))
+    assert reached == set()
+
+
+def test_a_saved_model_name_is_not_an_architecture() -> None:
+    with pytest.raises(UnknownModelError):
+        get_spec("my-pets")  # saved models are resolved one layer up (core.models), never here
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=NAMES)
