@@ -63,7 +63,7 @@ bench: $(TEST_STAMP)
 
 screenshots: $(TEST_STAMP)
 	$(QTLIBS) --platform offscreen
-	QT_QPA_PLATFORM=offscreen $(PY) -m gui.screenshots
+	QT_QPA_PLATFORM=offscreen $(PY) -m benchmarks.screenshots
 
 clean-venv:
 	rm -rf $(VENV)
