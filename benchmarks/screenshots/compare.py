@@ -67,7 +67,8 @@ def capture_compare(out_dir: Path = OUT_DIR, size: tuple[int, int] = (1280, 800)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.screenshots.compare", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.screenshots.compare",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"folder for the PNG (default {OUT_DIR})")
     parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
     parser.add_argument("--device", default="cpu", help="where the models run (latency is measured there)")

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.screenshots import OUT_DIR, wait_until
+
 SAMPLES = ("chelsea", "coffee", "astronaut", "rocket", "hubble_deep_field", "immunohistochemistry",
            "colorwheel", "camera", "brick", "coins", "moon", "grass", "gravel", "retina", "cat")
 # name, right-hand tab, right-hand pane's share of the width (None: the window's own default split; the
@@ -76,8 +77,8 @@ def capture(model: str, out_dir: Path, variants: list[str], size: tuple[int, int
     photos = write_samples(work / "photos")
     app = create_app()
     light_palette = app.palette()
-    from gui.main_window import MainWindow
     from gui.gallery_model import State
+    from gui.main_window import MainWindow
 
     window = MainWindow(Settings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)))
     window.resize(*size)

@@ -120,7 +120,8 @@ def capture(out_dir: Path, per_class: int, epochs: int, threads: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.screenshots.wizard", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.screenshots.wizard",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"folder for the PNGs (default {OUT_DIR})")
     parser.add_argument("--per-class", type=int, default=40, help="digits per class, at most (default 40)")
     parser.add_argument("--epochs", type=int, default=8)

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torchvision
 
+from tests.support.cli import run_main
 from tests.support.photos import write_photos
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.subprocess
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), *args],
-        capture_output=True, text=True, timeout=300, cwd=cwd, env=os.environ.copy(),
-    )
+    return run_main(*args, cwd=cwd)
 
 
 @pytest.fixture
@@ -45,7 +41,8 @@ def test_models_json_lists_the_registry() -> None:
 def test_classify_json_format_and_order(tmp_path: Path, photos, fake_pretrained) -> None:
     fake_pretrained("resnet18")
     missing = tmp_path / "gone.jpg"
-    result = run("classify", str(photos[1]), str(missing), str(photos[0]), "--model", "resnet18", "--topk", "3", "--json")
+    result = run("classify", str(photos[1]), str(missing), str(photos[0]), "--model", "resnet18", "--topk", "3",
+                 "--json")
     assert result.returncode == 1, result.stderr
     rows = json.loads(result.stdout)
     assert [r["path"] for r in rows] == [str(photos[1]), str(missing), str(photos[0])]
@@ -122,7 +119,8 @@ def _png_header(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))
 
 
 def test_bad_images_get_clear_messages_naming_the_file(tmp_path: Path, photos) -> None:
@@ -183,7 +181,8 @@ def test_weights_list_and_import(tmp_path: Path) -> None:
     installed = json.loads(result.stdout)
     # random weights are not the official file: kept in the app's folder, labelled "imported"
     assert installed["model"] == "resnet18" and installed["kind"] == "imported"
-    assert Path(installed["path"]).parent.name == "resnet18" and not Path(installed["path"]).name.startswith("resnet18-")
+    installed_path = Path(installed["path"])
+    assert installed_path.parent.name == "resnet18" and not installed_path.name.startswith("resnet18-")
     listing = json.loads(run("weights", "list", "--json").stdout)
     mine = [r for r in listing if r["model"] == "resnet18"]
     assert [(r["kind"], r["in_use"], r["source_name"]) for r in mine] == [

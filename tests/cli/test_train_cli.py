@@ -10,20 +10,18 @@ import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_main
 from tests.support.digits import write_digits
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.subprocess
 
 
 def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return run_main(*args, timeout=timeout, env={"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")})
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +58,8 @@ def test_train_prints_epoch_lines_and_the_model_name(small_digits: Path) -> None
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("epoch 1/1  train_loss ") and "val_acc" in lines[0] and "img/s" in lines[0]
-    assert lines[1].startswith("saved model 'tiny': ") and lines[2] == "use it: python main.py classify IMAGE --model tiny"
+    assert lines[1].startswith("saved model 'tiny': ")
+    assert lines[2] == "use it: python main.py classify IMAGE --model tiny"
     assert "training 'tiny' (resnet18, scratch)" in result.stderr
     assert "\r" not in result.stderr  # no progress bar when stderr is not a terminal
     listed = run("classify", str(next((small_digits / "7").iterdir())), "--model", "tiny", "--topk", "3")

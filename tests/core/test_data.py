@@ -12,7 +12,12 @@ import torch
 from PIL import Image
 
 from core.data import (
-    DecodedImages, ImageDataset, collate_samples, decode_sample, scan_folder, split_samples,
+    DecodedImages,
+    ImageDataset,
+    collate_samples,
+    decode_sample,
+    scan_folder,
+    split_samples,
 )
 from core.errors import Cancelled, StudioError
 from core.inference import InferenceEngine

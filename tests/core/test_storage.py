@@ -11,7 +11,7 @@ import pytest
 
 from core.cli import run_cli
 from core.errors import StudioError
-from core.training import Trainer, TrainSettings, TrainingError, storage
+from core.training import Trainer, TrainingError, TrainSettings, storage
 from core.training.bundles import models_dir, write_bundle
 from core.training.setup import replace_head
 from core.zoo import get_spec

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from core.errors import Cancelled, StudioError
-from core.training import EventForwarder, Trainer, TrainSettings, TrainingError
+from core.training import EventForwarder, Trainer, TrainingError, TrainSettings
 from core.training.augment import PRESETS, build_augment, preview
 from core.training.callbacks import Callback
 from core.training.events import EVENTS, CancelledByUser
@@ -40,6 +39,18 @@ class Log(EventForwarder):
 
     def of(self, kind: str) -> list:
         return [event for name, event in self.events if name == kind]
+
+
+class PausedNotices(EventForwarder):
+    """``paused`` is set each time the fit says it paused (it is then blocked until resume or cancel)."""
+
+    def __init__(self) -> None:
+        self.paused = threading.Event()
+        super().__init__(self._seen)
+
+    def _seen(self, name: str, event) -> None:
+        if name == "notice" and event.kind == "paused":
+            self.paused.set()
 
 
 def _trainer(data: Path, *callbacks: Callback, **changes) -> Trainer:
@@ -169,20 +180,20 @@ def test_pause_and_resume_from_another_thread(tiny_digits: Path) -> None:
         def batch_end(self, event) -> None:
             first_batch.set()
 
-    trainer = _trainer(tiny_digits, Signal(), log, epochs=1)
+    notices = PausedNotices()
+    trainer = _trainer(tiny_digits, Signal(), log, notices, epochs=1)
     trainer.pause()
     thread, outcome = _run_in_thread(trainer)
-    time.sleep(0.5)
-    trainer.resume()  # a pause before the first batch does not block preparation
+    assert notices.paused.wait(60)  # a pause before the first batch does not block preparation
+    assert not first_batch.is_set()
+    notices.paused.clear()
+    trainer.resume()
     assert first_batch.wait(60)
-    pauses = sum(n.kind == "paused" for n in log.of("notice"))
     trainer.pause()
-    deadline = time.monotonic() + 60
-    while sum(n.kind == "paused" for n in log.of("notice")) == pauses and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert notices.paused.wait(60)
     seen = len(log.of("batch_end"))
-    time.sleep(1.0)
-    assert len(log.of("batch_end")) == seen and thread.is_alive()  # nothing moves while paused
+    thread.join(0.5)  # the fit must not move on (nor end) while paused
+    assert len(log.of("batch_end")) == seen and thread.is_alive()
     trainer.resume()
     thread.join(120)
     assert outcome["result"].status == "completed" and len(log.of("batch_end")) == 5
@@ -200,10 +211,10 @@ def test_cancel_while_paused_ends_the_fit(tiny_digits: Path) -> None:
             self.trainer.pause()
             first_batch.set()
 
-    trainer = _trainer(tiny_digits, PauseAtFirst(), epochs=1)
+    notices = PausedNotices()
+    trainer = _trainer(tiny_digits, PauseAtFirst(), notices, epochs=1)
     thread, outcome = _run_in_thread(trainer)
-    assert first_batch.wait(60)
-    time.sleep(0.3)
+    assert first_batch.wait(60) and notices.paused.wait(60)
     trainer.cancel()
     thread.join(60)
     assert isinstance(outcome["error"], Cancelled)

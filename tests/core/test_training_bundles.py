@@ -17,7 +17,8 @@ from core.training import bundles
 from core.training.bundles import FAMILY, find_bundle, list_bundles, load_bundle_model, read_bundle, write_bundle
 from core.training.export import ONNX_HINT, export_bundle
 from core.training.setup import replace_head
-from core.zoo import get_spec, list_bundles as zoo_list_bundles
+from core.zoo import get_spec
+from core.zoo import list_bundles as zoo_list_bundles
 from tests.support.photos import write_photos
 
 CLASSES = ["cat", "dog", "bird"]
@@ -151,8 +152,8 @@ def test_inference_engine_runs_a_bundle(pets: Path, tmp_path: Path) -> None:
     assert [t.label for t in predictions[0].topk] and {t.label for t in predictions[0].topk} == set(CLASSES)
     model, _ = load_bundle_model("pets")
     spec = get_spec("pets")
-    from core.preprocess import preprocess
     from core.images import load_image
+    from core.preprocess import preprocess
 
     batch = torch.stack([preprocess(load_image(p, draft_size=2 * spec.preprocess.resize_size), spec.preprocess)
                          for p in photos])

@@ -18,7 +18,7 @@ import torchvision
 from core import weights
 from core.errors import Cancelled, DownloadError, WeightsError
 from core.zoo.spec import ModelSpec
-from tests.support.loopback import LoopbackServer, closed_port, loopback  # noqa: F401 (fixture)
+from tests.support.loopback import LoopbackServer, closed_port
 
 RESNET18_FILE = "resnet18-f37072fd.pth"
 

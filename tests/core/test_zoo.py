@@ -57,6 +57,7 @@ def test_lookup() -> None:
         build_model("nope")
 
 
+@pytest.mark.subprocess
 def test_import_is_cheap() -> None:
     code = "import sys, core.zoo; sys.exit('torchvision' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
@@ -87,8 +88,8 @@ def test_metadata(spec: ModelSpec) -> None:
 @pytest.mark.parametrize("depth", [18, 50])
 def test_wrc_metadata_follows_resnet(depth: int) -> None:
     wrc, resnet = get_spec(f"wrc_resnet{depth}"), get_spec(f"resnet{depth}")
-    assert (wrc.weights_url, wrc.weights_file, wrc.weights_size) == (resnet.weights_url, resnet.weights_file, resnet.weights_size)
-    assert (wrc.acc1, wrc.acc5, wrc.gflops, wrc.preprocess) == (resnet.acc1, resnet.acc5, resnet.gflops, resnet.preprocess)
+    for field in ("weights_url", "weights_file", "weights_size", "acc1", "acc5", "gflops", "preprocess"):
+        assert getattr(wrc, field) == getattr(resnet, field), field
     blocks = sum(isinstance(m, (torchvision.models.resnet.BasicBlock, torchvision.models.resnet.Bottleneck))
                  for m in _meta_model(wrc).modules())
     assert wrc.params == resnet.params + 2 * blocks

@@ -58,7 +58,8 @@ def test_dropped_folder_with_bad_files(qtbot, make_window, fake_pretrained, tmp_
 
     counts = window.gallery.counts()
     assert counts[State.DONE] == 4 and counts[State.FAILED] == 2
-    failed = {item.path.rsplit("/", 1)[-1]: item.reason for item in window.gallery.items() if item.state == State.FAILED}
+    failed = {item.path.rsplit("/", 1)[-1]: item.reason
+              for item in window.gallery.items() if item.state == State.FAILED}
     assert set(failed) == {"empty.jpg", "notes.png"}
     assert all(reason and "/" not in reason for reason in failed.values()), failed
     assert "skipped 2 non-image files" in window.statusBar().currentMessage()

@@ -239,7 +239,8 @@ def test_trained_model_appears_in_the_main_window_picker(qtbot, make_window, dig
     qtbot.waitUntil(wizard.training_page.isComplete, timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: "my-digits" in window.model_picker.names(), timeout=5000)
     picker = window.model_picker
-    headers = [picker.itemText(r) for r in range(picker.count()) if picker.itemData(r, Qt.ItemDataRole.UserRole + 1) is None]
+    headers = [picker.itemText(r) for r in range(picker.count())
+               if picker.itemData(r, Qt.ItemDataRole.UserRole + 1) is None]
     assert headers[-1] == MY_MODELS and picker.names()[-1] == "my-digits"
     assert window.specs["my-digits"].family == MY_MODELS
     wizard.next()

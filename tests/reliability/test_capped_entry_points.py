@@ -33,7 +33,7 @@ from tests.reliability.hostile_corpus import Hostile
 from tests.reliability.known_failing import KNOWN_CAPPED
 from tests.support.jsonout import strict_json as _strict_json
 
-pytestmark = pytest.mark.timeout(3600)  # the first test's setup runs the whole batch
+pytestmark = [pytest.mark.subprocess, pytest.mark.timeout(3600)]  # the first test's setup runs the whole batch
 
 MODEL = "resnet18"
 BASE = ["--device", "cpu"]

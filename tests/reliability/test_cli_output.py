@@ -152,7 +152,8 @@ def test_classify_streams_results_as_they_finish(capsys, monkeypatch, photos) ->
 @pytest.mark.parametrize("mode", ["--json", "--jsonl", None])
 def test_sigterm_prints_what_was_finished(capsys, monkeypatch, photos, mode, ledger) -> None:
     _spy_on_stdout(monkeypatch, kill_after=0)
-    argv = ["classify", *map(str, photos), "--model", "nin", "--topk", "1", "--device", "cpu"] + ([mode] if mode else [])
+    argv = ["classify", *map(str, photos), "--model", "nin", "--topk", "1", "--device", "cpu",
+            *([mode] if mode else [])]
     code, out, err = cli(capsys, *argv)
     assert code == 143 and "interrupted: 1 of 3 images finished" in err
     if mode == "--json":
@@ -194,6 +195,7 @@ def test_sigterm_while_torch_is_still_loading(capsys, monkeypatch) -> None:
     assert err == "interrupted\n"
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow  # a subprocess that imports torch: 5-25 s on two shared cores
 def test_a_closed_stdout_pipe_ends_quietly(tmp_path) -> None:
     read_end, write_end = os.pipe()

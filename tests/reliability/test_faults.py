@@ -33,7 +33,6 @@ from core.errors import Cancelled, StudioError
 from core.training import Trainer, TrainingError, TrainSettings
 from core.training.callbacks import Callback, EventForwarder
 from core.training.checkpoint import load_checkpoint
-from tests.gui.conftest import isolated_settings, make_window, no_dangling_qthreads  # noqa: F401 - fixtures
 from tests.support.digits import write_digits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +112,7 @@ def _read_until(fd: int, pattern: re.Pattern, process: subprocess.Popen) -> re.M
             text += chunk
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume(digits: Path, tmp_path: Path, ledger) -> None:
     """``main.py train`` killed with SIGKILL while epoch 2 runs: epoch 1's checkpoint loads, ``--resume`` ends it.
@@ -153,7 +153,9 @@ def test_kill_9_mid_epoch_then_resume(digits: Path, tmp_path: Path, ledger) -> N
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads(resumed.stdout)
     assert report["status"] == "completed" and report["epochs_done"] == 3
-    assert "resuming at epoch 2" in resumed.stderr and "epoch 1/3" not in resumed.stderr
+    assert Path(report["bundle"]) == out / "killed" and (out / "killed" / "weights.pt").is_file()
+    assert "resuming at epoch 2" in resumed.stderr and "epoch 2/3" in resumed.stderr
+    assert "epoch 1/3" not in resumed.stderr
     assert bundles.read_bundle(out / "killed").classes == tuple(str(d) for d in range(10))
     ledger.record("fault", "kill -9 mid-epoch", "survived", lost=lost)
 
@@ -512,7 +514,7 @@ class TestGuiCancel:
             qtbot.addWidget(wizard)
             # Never block on the "Stop training?" question: a close request during the run (seen once in a
             # CI run, source unknown) is answered "No", so training goes on and only the Cancel button stops it.
-            wizard.confirm_stop = lambda: unexpected_close_requests.append(attempt) is not None
+            wizard.confirm_stop = lambda attempt=attempt: unexpected_close_requests.append(attempt) is not None
             try:
                 p = wizard.plan
                 p.folder, p.report = str(digits), report
@@ -521,7 +523,8 @@ class TestGuiCancel:
                 wizard.setStartId(TRAINING)
                 wizard.show()
                 tp = wizard.training_page
-                qtbot.waitUntil(lambda: tp.plots.point_count("loss_raw") >= 2 + attempt, timeout=TIMEOUT_MS)
+                qtbot.waitUntil(lambda tp=tp, attempt=attempt: tp.plots.point_count("loss_raw") >= 2 + attempt,
+                                timeout=TIMEOUT_MS)
                 assert tp.running
                 with qtbot.waitSignal(tp.run.finished, timeout=5000) as finished:
                     requested = time.perf_counter()
@@ -529,7 +532,7 @@ class TestGuiCancel:
                 latencies.append((time.perf_counter() - requested) * 1000)
                 assert finished.args == ["cancelled"]
                 # the thread stops first; its ``ended`` reaches the page as a queued signal just after
-                qtbot.waitUntil(lambda: not tp.running and tp.outcome is not None, timeout=TIMEOUT_MS)
+                qtbot.waitUntil(lambda tp=tp: not tp.running and tp.outcome is not None, timeout=TIMEOUT_MS)
                 assert tp.outcome == "cancelled"
             finally:
                 wizard.shutdown()
@@ -580,7 +583,8 @@ class TestGuiCancel:
                 qtbot.waitUntil(lambda: window.gallery.counts()[State.DONE] >= 16, timeout=TIMEOUT_MS)
             assert window.client.busy
             request = window.client._next_id
-            with qtbot.waitSignal(relay.ended, timeout=TIMEOUT_MS, check_params_cb=lambda rid: rid == request):
+            ours = lambda rid, request=request: rid == request  # noqa: E731 - a named predicate reads better
+            with qtbot.waitSignal(relay.ended, timeout=TIMEOUT_MS, check_params_cb=ours):
                 requested = time.perf_counter()
                 qtbot.keyClick(window, Qt.Key.Key_Escape)
                 assert not window.client.busy  # the GUI lets go at once
