@@ -11,10 +11,8 @@ import pytest
 import torch
 import torchvision
 
-from tests.support.cli import run_main
+from tests.support.cli import run_cli_captured, run_main
 from tests.support.photos import write_photos
-
-pytestmark = pytest.mark.subprocess
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -26,6 +24,8 @@ def photos(tmp_path: Path) -> list[Path]:
     return write_photos(tmp_path / "photos", 2)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_models_json_lists_the_registry() -> None:
     result = run("models", "--json")
     assert result.returncode == 0, result.stderr
@@ -38,6 +38,7 @@ def test_models_json_lists_the_registry() -> None:
     assert table.returncode == 0 and "densenet121" in table.stdout
 
 
+@pytest.mark.subprocess
 def test_classify_json_format_and_order(tmp_path: Path, photos, fake_pretrained) -> None:
     fake_pretrained("resnet18")
     missing = tmp_path / "gone.jpg"
@@ -55,6 +56,8 @@ def test_classify_json_format_and_order(tmp_path: Path, photos, fake_pretrained)
     assert "gone.jpg" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_classify_folder_recursive_all_good_exits_zero(tmp_path: Path, photos) -> None:
     (tmp_path / "photos" / "readme.txt").write_text("not an image")
     result = run("classify", str(tmp_path / "photos"), "--model", "nin", "--json")
@@ -64,6 +67,8 @@ def test_classify_folder_recursive_all_good_exits_zero(tmp_path: Path, photos) -
     assert "untrained" in result.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_classify_text_output(photos) -> None:
     result = run("classify", str(photos[0]), "--model", "nin", "--topk", "2")
     assert result.returncode == 0, result.stderr
@@ -79,10 +84,18 @@ def test_classify_text_output(photos) -> None:
         (["--topk", "many"], "not a whole number"),
     ],
 )
-def test_usage_errors_exit_2(photos, args, message) -> None:
-    result = run("classify", str(photos[0]), *args)
+def test_usage_errors_exit_2(capsys, photos, args, message) -> None:
+    """In this process (the same run_cli as main.py's); the next test takes one through a real process."""
+    code, _, err = run_cli_captured(capsys, "classify", str(photos[0]), *args)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.subprocess
+def test_a_usage_error_exits_2_from_the_process(photos) -> None:
+    result = run("classify", str(photos[0]), "--topk", "0")
     assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert "--topk must be between 1 and 1000" in result.stderr and "Traceback" not in result.stderr
 
 
 def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
@@ -123,6 +136,8 @@ def _png_header(width: int, height: int) -> bytes:
             + chunk(b"IEND", b""))
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_bad_images_get_clear_messages_naming_the_file(tmp_path: Path, photos) -> None:
     bad = _bad_files(tmp_path)
     args = [str(p) for p, _ in bad.values()] + [str(photos[0])]
@@ -136,6 +151,8 @@ def test_bad_images_get_clear_messages_naming_the_file(tmp_path: Path, photos) -
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_folder_without_images_and_missing_path(tmp_path: Path) -> None:
     empty = tmp_path / "nothing"
     empty.mkdir()
@@ -153,6 +170,8 @@ class _Canary:
         return (Path.touch, (Path(self.path),))
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_hostile_weights_files_are_refused(tmp_path: Path, photos) -> None:
     canary = tmp_path / "CANARY"
     evil = tmp_path / "evil.pth"
@@ -173,6 +192,8 @@ def test_hostile_weights_files_are_refused(tmp_path: Path, photos) -> None:
     assert not canary.exists()
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_weights_list_and_import(tmp_path: Path) -> None:
     file = tmp_path / "downloaded-elsewhere.pth"
     torch.save(torchvision.models.resnet18().state_dict(), file)
@@ -190,12 +211,16 @@ def test_weights_list_and_import(tmp_path: Path) -> None:
     assert run("weights", "import", str(file), "--model", "nosuch").returncode == 2
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_no_network_gives_a_clear_message(photos) -> None:
     result = run("classify", str(photos[0]), "--model", "resnet18")
     assert result.returncode == 1
     assert "weights import" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_compare_and_evaluate_json(tmp_path: Path, photos) -> None:
     result = run("compare", *map(str, photos), "--models", "resnet18,nin", "--weights", "none", "--runs", "2", "--json")
     assert result.returncode == 0, result.stderr

@@ -29,6 +29,7 @@ def test_explain_writes_features_gradcam_and_layers(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["features.png", "gradcam.png", "layers.json"]
 
 
+@pytest.mark.slow
 def test_explain_bad_layer_and_bad_image(tmp_path: Path) -> None:
     photo = write_photos(tmp_path, 1)[0]
     result = run("explain", str(photo), "--model", "resnet18", "--weights", "none", "--layer", "layer9",

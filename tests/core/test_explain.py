@@ -84,6 +84,7 @@ def _blob_images(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torc
     return images, labels
 
 
+@pytest.mark.slow
 def test_gradcam_peaks_in_the_quadrant_holding_the_evidence() -> None:
     generator = torch.Generator().manual_seed(0)
     torch.manual_seed(0)

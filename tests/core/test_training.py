@@ -57,6 +57,7 @@ def _trainer(data: Path, *callbacks: Callback, **changes) -> Trainer:
     return Trainer(TrainSettings(data=str(data), **{**FAST, "epochs": 2, **changes}), callbacks=list(callbacks))
 
 
+@pytest.mark.slow
 def test_fit_emits_named_events_with_plain_payloads(tiny_digits: Path) -> None:
     log = Log()
     result = _trainer(tiny_digits, log).fit()
@@ -93,6 +94,7 @@ def test_settings_are_checked_and_round_trip() -> None:
         TrainSettings.from_json({"epochs": 2, "rm -rf": 1})
 
 
+@pytest.mark.slow
 def test_nan_guard_stops_with_a_clear_message(tiny_digits: Path) -> None:
     class Poison(Callback):
         def batch_end(self, event) -> None:
@@ -106,6 +108,7 @@ def test_nan_guard_stops_with_a_clear_message(tiny_digits: Path) -> None:
     assert log.of("fit_end")[0].status == "failed" and len(log.of("batch_end")) == 3
 
 
+@pytest.mark.slow
 def test_cuda_out_of_memory_retries_with_half_the_batch(tiny_digits: Path) -> None:
     class TightMemory(Callback):  # a "GPU" that fits 8 images per forward pass
         def fit_start(self, event) -> None:
@@ -220,6 +223,7 @@ def test_cancel_while_paused_ends_the_fit(tiny_digits: Path) -> None:
     assert isinstance(outcome["error"], Cancelled)
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_the_fit_and_still_saves(tiny_digits: Path) -> None:
     class FlatValidation(Callback):
         order = -150  # before EarlyStopping reads the epoch
@@ -234,6 +238,7 @@ def test_early_stopping_ends_the_fit_and_still_saves(tiny_digits: Path) -> None:
     assert any(n.kind == "early_stop" for n in log.of("notice"))
 
 
+@pytest.mark.slow
 def test_a_callback_raising_cancel_still_lets_every_callback_see_the_event(tiny_digits: Path) -> None:
     seen = []
 
@@ -255,6 +260,7 @@ def test_a_callback_raising_cancel_still_lets_every_callback_see_the_event(tiny_
     assert seen == [1] and (trainer.run_dir / "checkpoint.pt").is_file()
 
 
+@pytest.mark.slow
 def test_corrupt_file_is_skipped_and_reported(tiny_digits: Path, tmp_path: Path) -> None:
     import shutil
 
@@ -298,6 +304,7 @@ def test_head_of_every_family(tmp_path: Path) -> None:
         assert out.shape == (2, 7), name
 
 
+@pytest.mark.slow
 def test_head_strategy_freezes_the_backbone(tiny_digits: Path, fake_pretrained) -> None:
     fake_pretrained("resnet18")
     before = {}
@@ -314,6 +321,7 @@ def test_head_strategy_freezes_the_backbone(tiny_digits: Path, fake_pretrained) 
     assert [p.requires_grad for p in trainer.model.parameters()].count(True) == 2
 
 
+@pytest.mark.slow
 def test_finetune_trains_the_backbone_at_a_lower_rate(tiny_digits: Path, fake_pretrained) -> None:
     fake_pretrained("resnet18")
     trainer = _trainer(tiny_digits, strategy="finetune", weights="default", epochs=1, schedule="cosine",
@@ -334,6 +342,7 @@ def test_pretrained_strategies_need_pretrained_weights(tiny_digits: Path) -> Non
         _trainer(tiny_digits, strategy="head", weights="default").fit()  # offline, nothing cached
 
 
+@pytest.mark.slow
 def test_lr_finder_returns_a_curve(tiny_digits: Path) -> None:
     trainer = _trainer(tiny_digits, lr="auto")
     log = Log()
@@ -359,6 +368,7 @@ def test_suggestion_is_the_steepest_descent() -> None:
     assert suggest_lr(lrs[:3], losses[:3])[0] == pytest.approx(lrs[0] / 10)  # too short: min / 10
 
 
+@pytest.mark.slow
 def test_auto_lr_then_fit_equals_fitting_with_the_found_lr(tiny_digits: Path, tmp_path: Path) -> None:
     """The finder restores weights, BatchNorm statistics and RNGs: it leaves no trace in the fit."""
     log = Log()

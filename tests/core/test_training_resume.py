@@ -45,6 +45,7 @@ def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_resumed_run_ends_with_the_same_weights(digits: Path, tmp_path: Path) -> None:
     """4 epochs straight vs. 2 epochs, a crash, and a resume: same weights (light augmentation on)."""
     settings = TrainSettings(data=str(digits), epochs=4, augment="light", name="parity", **SETTINGS)
@@ -68,6 +69,7 @@ def test_resumed_run_ends_with_the_same_weights(digits: Path, tmp_path: Path) ->
         [e["val_loss"] for e in resumed.recorder.epochs], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_checkpoint_holds_everything_and_loads_weights_only(digits: Path, tmp_path: Path) -> None:
     settings = TrainSettings(data=str(digits), epochs=1, **SETTINGS)
     trainer = Trainer(settings, run_dir=tmp_path / "run", keep_checkpoints=True)  # a finished run prunes them
@@ -81,6 +83,7 @@ def test_checkpoint_holds_everything_and_loads_weights_only(digits: Path, tmp_pa
     assert len(data["data"]["train"]) + len(data["data"]["val"]) == 300
 
 
+@pytest.mark.slow
 def test_disk_full_while_saving_keeps_the_previous_checkpoint(digits: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     run = tmp_path / "run"

@@ -154,6 +154,7 @@ def test_build_model_num_classes() -> None:
         assert build_model("csp_resnet50").fc.out_features == 1000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth", [18, 50])
 def test_wrc_loads_resnet_weights_and_matches(depth: int) -> None:
     spec = get_spec(f"wrc_resnet{depth}")

@@ -22,6 +22,7 @@ from core.inference import InferenceEngine
 from core.training import bundles
 from core.training.setup import replace_head
 from core.zoo import get_spec
+from tests.support.cli import run_cli_captured
 from tests.support.jsonout import strict_json
 from tests.support.photos import write_photos
 
@@ -34,9 +35,7 @@ HOSTILE_CLASSES = ["cat\nerror: forged line", "\x1b[31mred\x1b[0m dog", "bird\ro
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = run_cli(list(argv))
-    out, err = capsys.readouterr()
+    code, out, err = run_cli_captured(capsys, *argv)
     for text in TORCH_TEXT:
         assert text not in out + err, (text, out, err)
     return code, out, err

@@ -27,11 +27,11 @@ import torch
 from PIL import Image
 
 from core import weights
-from core.cli import run_cli
 from core.errors import StudioError, WeightsError
 from core.training import bundles
 from core.training.setup import replace_head
 from core.zoo import get_spec
+from tests.support.cli import run_cli_captured
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -192,11 +192,7 @@ def no_result(out: str, photo: Path) -> bool:
     return out == "" or (lines[0] == str(photo) and len(lines) == 2 and lines[1].startswith("   failed: "))
 
 
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = run_cli(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+cli = run_cli_captured
 
 
 # ------------------------------------------------------------------ weights import

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.cli import run_cli
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -15,3 +17,11 @@ def run_main(*args: str, cwd: Path | None = None, timeout: float = 300,
     """``python main.py ARGS`` with this interpreter, the test's environment (plus ``env``), text output."""
     return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})
+
+
+def run_cli_captured(capsys, *argv: str) -> tuple[int, str, str]:
+    """``core.cli.run_cli(argv)`` in this process: (exit code, stdout, stderr) as capsys saw them."""
+    capsys.readouterr()
+    code = run_cli(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
