@@ -14,6 +14,7 @@ from tests.support.photos import write_photos
 pytestmark = pytest.mark.subprocess
 
 
+@pytest.mark.slow
 def test_explain_writes_features_gradcam_and_layers(tmp_path: Path) -> None:
     photo = write_photos(tmp_path, 1)[0]
     out = tmp_path / "out"

@@ -86,6 +86,7 @@ def test_usage_errors_exit_2(capsys, small_digits: Path, args: list[str], messag
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_a_usage_error_exits_2_from_the_process(small_digits: Path) -> None:
     result = run("train", str(small_digits), "--lr", "fast")

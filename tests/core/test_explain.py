@@ -18,6 +18,7 @@ from core.zoo import get_spec, list_specs
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_layer_shapes_match_a_real_forward_pass() -> None:
     spec = get_spec("resnet18")
     model = spec.build().eval()
@@ -175,6 +176,7 @@ def test_capturing_one_densenet201_layer_keeps_peak_memory_small() -> None:
     assert naive > 2 * ours, (ours, naive)  # the probe can tell the difference
 
 
+@pytest.mark.slow
 def test_cam_layer_follows_the_input_size() -> None:
     """At 224 px the registry's layer; a model trained at 32 px gets the deepest stage still >= 2x2."""
     import dataclasses

@@ -83,6 +83,7 @@ def test_out_that_is_a_file_or_unwritable_is_refused_before_training(digits: Pat
     assert not (tmp_path / "new").exists() and not storage.runs_root().exists()
 
 
+@pytest.mark.slow
 def test_finished_run_keeps_only_run_json_and_a_failed_one_its_checkpoint(digits: Path) -> None:
     trainer = Trainer(TrainSettings(data=str(digits), epochs=1, name="kept", **SETTINGS))
     result = trainer.fit()

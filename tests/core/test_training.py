@@ -175,6 +175,7 @@ def test_cancel_from_another_thread_stops_within_one_batch(tiny_digits: Path) ->
     assert log.of("fit_end")[0].status == "cancelled"
 
 
+@pytest.mark.slow
 def test_pause_and_resume_from_another_thread(tiny_digits: Path) -> None:
     first_batch = threading.Event()
     log = Log()
@@ -292,6 +293,7 @@ def test_corrupt_file_is_skipped_and_reported(tiny_digits: Path, tmp_path: Path)
     assert result.metrics["skipped_files"] == 2
 
 
+@pytest.mark.slow
 def test_head_of_every_family(tmp_path: Path) -> None:
     expected = {"resnet18": "fc", "alexnet": "classifier.6", "vgg11": "classifier.6", "densenet121": "classifier",
                 "googlenet": "fc", "nin": "classifier.4", "csp_resnet50": "fc", "wrc_resnet18": "fc"}

@@ -172,6 +172,7 @@ def test_torchscript_export_gives_the_bundle_output(pets: Path, tmp_path: Path) 
         assert torch.equal(scripted(x), model(x))
 
 
+@pytest.mark.slow
 def test_onnx_export_needs_the_extra_or_matches(pets: Path, tmp_path: Path) -> None:
     if importlib.util.find_spec("onnx") is None:
         with pytest.raises(StudioError) as caught:

@@ -113,6 +113,7 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(digits: Path, tmp_
     assert sorted(p.name for p in run.iterdir()) == ["best.pt", "checkpoint.pt"]  # no partial file left
 
 
+@pytest.mark.slow
 def test_read_only_folder_gives_a_clear_message(digits: Path, tmp_path: Path, monkeypatch) -> None:
     run = tmp_path / "run"
     real_mkstemp = core.io.tempfile.mkstemp

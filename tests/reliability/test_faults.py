@@ -251,6 +251,7 @@ class ArmAfter(Callback):
             self.faults.armed = True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["disk_full", "read_only"])
 def test_checkpoint_write_fails_the_previous_one_survives(digits: Path, tmp_path: Path, monkeypatch, ledger,
                                                           kind: str) -> None:
@@ -284,6 +285,7 @@ def test_checkpoint_write_fails_the_previous_one_survives(digits: Path, tmp_path
                   value=finished - checkpoint["epochs_done"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["disk_full", "read_only"])
 def test_bundle_write_fails_the_checkpoint_survives(digits: Path, tmp_path: Path, monkeypatch, ledger,
                                                     kind: str) -> None:
@@ -398,6 +400,7 @@ def test_out_of_memory_once_retries_with_half_the_batch(digits: Path, tmp_path: 
 _KILL_WORKER_FROM_EPOCH = {"epoch": 0}
 
 
+@pytest.mark.slow
 def test_a_dying_data_loader_worker_stops_cleanly(digits: Path, tmp_path: Path, monkeypatch, ledger) -> None:
     """With loader worker processes, one killed (SIGKILL, as the OOM killer does) mid-epoch 2: the fit fails
     with a message saying so, epoch 1's checkpoint stays, and resuming finishes the run."""
@@ -457,6 +460,7 @@ def _fit_in_thread(trainer: Trainer) -> tuple[threading.Thread, dict]:
     return thread, ended
 
 
+@pytest.mark.slow
 def test_cancel_mid_epoch_stops_within_a_batch_and_keeps_the_checkpoint(digits: Path, tmp_path: Path,
                                                                        ledger) -> None:
     """Cancel from another thread (as the GUI does) at a different batch of epoch 2 each time: the trainer

@@ -227,6 +227,7 @@ def test_drop_of_the_hostile_images(qtbot, window, tmp_path: Path, ledger) -> No
         ledger.record("capped", name, "held", via="gui: drop", value=peak)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=_marks("drop folder", c.name))
                                   for c in hc.FOLDERS if c.name != "four_float_tiffs"])
 def test_drop_of_a_hostile_folder(qtbot, window, tmp_path: Path, ledger, case) -> None:  # noqa: F811
@@ -255,6 +256,7 @@ def _weights_params() -> list:
     return params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", _weights_params())
 def test_import_of_a_hostile_weights_file(qtbot, make_window, tmp_path: Path, ledger, case) -> None:
     import torch
