@@ -189,6 +189,7 @@ def test_errors_become_messages_and_stale_answers_are_dropped(qtbot, make_window
     qtbot.waitUntil(lambda: not window.client.explaining(), timeout=TIMEOUT_MS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", list_specs(), ids=lambda s: s.name)
 def test_the_browser_lists_every_zoo_model_with_its_stages(qtbot, spec):
     browser = LayerBrowser()

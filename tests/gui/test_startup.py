@@ -33,6 +33,7 @@ def test_importing_the_window_loads_no_torch():
     assert done.stdout.strip() == "[]", f"imported before the first paint: {done.stdout.strip()}"
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_the_app_paints_before_it_loads_torch_and_reports_it(tmp_path):
     """``python main.py`` with the start-up probe (what benchmarks/startup.py runs): painted, then registry, engine."""
