@@ -173,19 +173,13 @@ class _Canary:
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_hostile_weights_files_are_refused(tmp_path: Path, photos) -> None:
+    """A pickle payload through the real entry point; the same CLI on every hostile file (payloads in a torch
+    zip, NaN, another architecture, ...) is tests/reliability/test_hostile_models.py, in-process."""
     canary = tmp_path / "CANARY"
     evil = tmp_path / "evil.pth"
     with open(evil, "wb") as handle:
         pickle.dump({"fc.weight": _Canary(str(canary))}, handle)
-    evil_zip = tmp_path / "evil_zip.pth"
-    torch.save({"fc.weight": _Canary(str(canary))}, evil_zip)
-    nan = tmp_path / "nan.pth"
-    state = torchvision.models.resnet18().state_dict()
-    state["fc.bias"][0] = float("nan")
-    torch.save(state, nan)
-    other = tmp_path / "vgg.pth"
-    torch.save(torchvision.models.alexnet().state_dict(), other)
-    for file, words in ((evil, "refused"), (evil_zip, "refused"), (nan, "NaN"), (other, "do not fit resnet18")):
+    for file, words in ((evil, "refused"),):
         result = run("classify", str(photos[0]), "--model", "resnet18", "--weights", str(file))
         assert result.returncode == 1, (file, result.stderr)
         assert file.name in result.stderr and words in result.stderr and "Traceback" not in result.stderr

@@ -100,6 +100,7 @@ def test_param_count(spec: ModelSpec) -> None:
     assert sum(p.numel() for p in _meta_model(spec).parameters()) == spec.params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", SPECS, ids=NAMES)
 def test_gflops(spec: ModelSpec) -> None:
     # FlopCounterMode counts 2 FLOPs per multiply-add (conv/matmul only); spec.gflops follows
@@ -111,6 +112,7 @@ def test_gflops(spec: ModelSpec) -> None:
     assert measured == pytest.approx(spec.gflops, rel=0.02)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", SPECS, ids=NAMES)
 def test_layer_names(spec: ModelSpec) -> None:
     model = _meta_model(spec)
@@ -193,6 +195,7 @@ def test_googlenet_loads_file_with_aux_heads() -> None:
     model.load_state_dict(adapted, strict=True)
 
 
+@pytest.mark.slow
 def test_densenet_renames_legacy_keys() -> None:
     spec = get_spec("densenet121")
     state = spec.build().state_dict()

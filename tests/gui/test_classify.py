@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from core.inference import Prediction
 from core.zoo import get_spec
 from gui.gallery_model import State
@@ -73,6 +75,7 @@ def test_dropped_folder_with_bad_files(qtbot, make_window, fake_pretrained, tmp_
     assert not window.predictions.bars.isVisible()
 
 
+@pytest.mark.slow
 def test_changing_model_reclassifies_and_drops_stale_results(qtbot, make_window, fake_pretrained, tmp_path):
     fake_pretrained("resnet18")  # wrc_resnet18 shares resnet18's weights file
     window = make_window()

@@ -91,6 +91,7 @@ def test_feature_maps_show_the_chosen_layer_of_the_selected_photo(qtbot, make_wi
     assert computed_on and not any(computed_on)  # every capture ran on the inference thread
 
 
+@pytest.mark.slow
 def test_changing_the_model_resets_the_layer_list_and_skips_hidden_tabs(qtbot, make_window, fake_pretrained,
                                                                          tmp_path):
     fake_pretrained("densenet121")

@@ -61,6 +61,7 @@ def _prepared(wizard, folder: Path, *, epochs: int, batch: int = 8):
     return wizard
 
 
+@pytest.mark.slow
 def test_wizard_walks_every_page_and_trains(qtbot, make_wizard, digits_folder, tmp_path):
     from core.training import find_bundle
     from gui.wizard.wizard import DATA, MODEL, OPTIONS, RESULTS, TRAINING
@@ -201,6 +202,7 @@ def test_cancel_stops_training_within_a_second(qtbot, make_wizard, digits_folder
     assert tp.outcome == "cancelled" and not tp.isComplete()
 
 
+@pytest.mark.slow
 def test_closing_mid_run_asks_then_stops_keeping_the_checkpoint(qtbot, make_wizard, digits_folder):
     from gui.wizard.wizard import TRAINING
 

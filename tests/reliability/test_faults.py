@@ -341,6 +341,7 @@ def _poison(output_when_training: bool):
     return hook
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["train", "val"])
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
         digits: Path, tmp_path: Path, ledger, where: str) -> None:

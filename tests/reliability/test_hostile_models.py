@@ -339,6 +339,7 @@ def _link_outside(folder: Path) -> None:
     os.symlink(_traversal_target(folder), folder / "linked.pt")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what, change, match", BAD_META, ids=[b[0] for b in BAD_META])
 def test_bundle_with_hostile_meta_is_refused(pets: Path, photo: Path, capsys, ledger, what, change, match) -> None:
     meta = json.loads((pets / "meta.json").read_text())

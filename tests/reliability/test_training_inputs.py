@@ -61,6 +61,7 @@ def _forward_ok(model: torch.nn.Module, size: int, device: str = "cpu") -> bool:
 # -- minimum input size ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", SPECS, ids=NAMES)
 def test_min_input_size_is_exact(spec: ModelSpec) -> None:
     """Runs at ``min_input_size``; one pixel less fails with "Output size is too small" (unless at the floor)."""
