@@ -1,7 +1,9 @@
 # `make run` and `make test` bootstrap .venv on first use, then act.
 #   make run            the app and what it uses at run time (ONNX Runtime included), then the window
 #   make test           the same plus the test tools, then the whole suite (offscreen)
-#   make check          the fast lane: the suite without the tests marked slow
+#   make check          the fast lane (under 3 minutes on 2 cores): ruff, the import contracts
+#                       (lint-imports) and the suite without the tests marked slow
+#   make lint           ruff and the import contracts alone (pyproject.toml holds both configurations)
 #   TORCH=cpu           (with run/test/check) torch and torchvision from PyTorch's CPU wheel index,
 #                       without the ~4 GB of CUDA libraries and triton the default wheel pulls. Any
 #                       other PyTorch index name works too (TORCH=cu126). It applies when .venv is
@@ -19,8 +21,10 @@ TORCH_INDEX := https://download.pytorch.org/whl/$(TORCH)
 # torch/torchvision requirements as pyproject.toml states them (one source of truth)
 TORCH_REQS := $(shell sed -n 's/^ *"\(torch\(vision\)\{0,1\}[<>=!~][^"]*\)".*/"\1"/p' pyproject.toml)
 QTLIBS := $(PY) -m gui.qtlibs --install
+RUFF   := $(VENV)/bin/ruff
+LINT_IMPORTS := $(VENV)/bin/lint-imports --no-cache
 
-.PHONY: run test check bench screenshots clean-venv torch-variant
+.PHONY: run test check lint bench screenshots clean-venv torch-variant
 
 $(RUN_STAMP): pyproject.toml | torch-variant
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,13 +52,22 @@ run: $(RUN_STAMP)
 	$(QTLIBS)
 	$(PY) main.py
 
+# CI runs `make test` (.ci/run): the checks first, then every test.
 test: $(TEST_STAMP)
+	$(RUFF) check --output-format concise .
+	$(LINT_IMPORTS)
 	$(QTLIBS) --platform offscreen
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 check: $(TEST_STAMP)
+	$(RUFF) check --output-format concise .
+	$(LINT_IMPORTS)
 	$(QTLIBS) --platform offscreen
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not slow"
+
+lint: $(TEST_STAMP)
+	$(RUFF) check --output-format concise .
+	$(LINT_IMPORTS)
 
 # The benchmarks build their inputs with tests/support, the screenshots take sample photos from
 # scikit-image and scikit-learn: both need the test extra.
@@ -63,7 +76,7 @@ bench: $(TEST_STAMP)
 
 screenshots: $(TEST_STAMP)
 	$(QTLIBS) --platform offscreen
-	QT_QPA_PLATFORM=offscreen $(PY) -m gui.screenshots
+	QT_QPA_PLATFORM=offscreen $(PY) -m benchmarks.screenshots
 
 clean-venv:
 	rm -rf $(VENV)

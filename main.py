@@ -7,12 +7,12 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.cli import SUBCOMMANDS, run_cli
+    from core.cli import SUBCOMMANDS, run_cli  # noqa: PLC0415 - lazy: the window never loads the CLI
 
     args = sys.argv[1:] if argv is None else argv
     if args and (args[0] in SUBCOMMANDS or args[0] in ("-h", "--help", "--version")):
         return run_cli(args)
-    from gui.app import run_app
+    from gui.app import run_app  # noqa: PLC0415 - lazy: a headless subcommand never loads Qt
 
     return run_app(args)
 

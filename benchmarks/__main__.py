@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from benchmarks.common import ROOT
 
@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             failed.append(name)
         print(f"-- {name}: {time.perf_counter() - began:.0f} s", flush=True)
-    print(f"\nsuite: {time.perf_counter() - start:.0f} s; " + (f"FAILED: {', '.join(failed)}" if failed else "all sections ran"))
+    outcome = f"FAILED: {', '.join(failed)}" if failed else "all sections ran"
+    print(f"\nsuite: {time.perf_counter() - start:.0f} s; {outcome}")
     return 1 if failed else 0
 
 

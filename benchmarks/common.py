@@ -13,9 +13,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
@@ -37,7 +37,8 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}, Python {platform.python_version()}"
 
 
-def interleaved(candidates: dict[str, Callable[[], object]], *, reps: int = 7, warmup: int = 1) -> dict[str, list[float]]:
+def interleaved(candidates: dict[str, Callable[[], object]], *, reps: int = 7,
+                warmup: int = 1) -> dict[str, list[float]]:
     """Run each candidate ``warmup`` times, then ``reps`` rounds alternating them; seconds per call."""
     for fn in candidates.values():
         for _ in range(warmup):

@@ -90,10 +90,12 @@ def model_switch(reps: int) -> str:
     cached_verdict = "meets" if cached_ms < CACHED_GOAL_MS else "MISSES"
     return (
         "| switch to resnet50 | median ms | vs baseline | goal |\n|---|---|---|---|\n"
-        f"| baseline: `torchvision.models.resnet50()` + `load_state_dict(torch.load(..., weights_only=True))` | {base_ms:.1f} | 1.00x | |\n"
+        "| baseline: `torchvision.models.resnet50()` + `load_state_dict(torch.load(..., weights_only=True))` "
+        f"| {base_ms:.1f} | 1.00x | |\n"
         f"| ours, cold from the local weights file (meta build without init, mmap, one-pass finiteness check, assign) "
         f"| {cold_ms:.1f} | **{cold_ms / base_ms:.2f}x** | <= {COLD_GOAL}x: {cold_verdict} |\n"
-        f"| ours, cached (LRU hit) | {cached_ms:.3f} | {cached_ms / base_ms:.4f}x | < {CACHED_GOAL_MS:.0f} ms: {cached_verdict} |\n"
+        f"| ours, cached (LRU hit) | {cached_ms:.3f} | {cached_ms / base_ms:.4f}x "
+        f"| < {CACHED_GOAL_MS:.0f} ms: {cached_verdict} |\n"
     )
 
 

@@ -57,7 +57,11 @@ def ours_loop(engine: InferenceEngine, paths: list[Path], batch_size: int = BATC
 
 def mix_text(paths: list[Path]) -> str:
     counts = Counter(p.stem.split("_", 1)[1] for p in paths)
-    sizes = [f"{n} x {size}" for size, n in sorted(counts.items(), key=lambda kv: -int(kv[0].split("x")[0]) * int(kv[0].split("x")[1]))]
+    def pixels(size: str) -> int:
+        width, height = size.split("x")
+        return int(width) * int(height)
+
+    sizes = [f"{n} x {size}" for size, n in sorted(counts.items(), key=lambda kv: -pixels(kv[0]))]
     return ", ".join(sizes)
 
 
@@ -75,11 +79,14 @@ def throughput(paths: list[Path], reps: int, decode_workers: int | None = None) 
     verdict = "meets" if ratio >= GOAL else "MISSES"
     table = (
         "| pipeline | median s | photos/s |\n|---|---|---|\n"
-        f"| naive loop: PIL open + convert + `weights.transforms()` + one forward per photo | {naive_s:.1f} | {n / naive_s:.2f} |\n"
-        f"| ours: `InferenceEngine.classify_iter` (batch {BATCH_SIZE}, decode ahead on {engine._decode_workers} threads, "
-        f"draft JPEG, {'ONNX Runtime' if backend == 'onnxruntime' else 'eager torch'} forward) | {ours_s:.1f} | {n / ours_s:.2f} |\n"
+        "| naive loop: PIL open + convert + `weights.transforms()` + one forward per photo "
+        f"| {naive_s:.1f} | {n / naive_s:.2f} |\n"
+        f"| ours: `InferenceEngine.classify_iter` (batch {BATCH_SIZE}, decode ahead on {engine._decode_workers} "
+        f"threads, draft JPEG, {'ONNX Runtime' if backend == 'onnxruntime' else 'eager torch'} forward) "
+        f"| {ours_s:.1f} | {n / ours_s:.2f} |\n"
         f"| **throughput ours / naive** | | **{ratio:.2f}x** (goal >= {GOAL}x: {verdict}) |\n\n"
-        f"Top-1 agreement between the two on these {n} photos: {agree}/{n} (random weights; draft decoding may flip near-ties).\n"
+        f"Top-1 agreement between the two on these {n} photos: {agree}/{n} "
+        "(random weights; draft decoding may flip near-ties).\n"
     )
     return table, {"naive_s": naive_s, "ours_s": ours_s, "ratio": ratio, "backend": backend}
 
@@ -133,7 +140,8 @@ def profile(paths: list[Path]) -> str:
         f"One pass over {len(paths)} photos under cProfile: {wall:.1f} s wall. Engine thread: forward "
         f"{forward:.1f} s ({forward / wall:.0%}), waiting for decodes {waiting:.1f} s ({waiting / wall:.0%}), the rest "
         f"(batching, softmax/top-k, Prediction records) {max(0.0, wall - forward - waiting):.1f} s. Decode threads: "
-        f"{decode_s:.1f} s of decoding + preprocessing in all ({decode_s / wall:.0%} of wall, overlapping the forward).\n\n"
+        f"{decode_s:.1f} s of decoding + preprocessing in all ({decode_s / wall:.0%} of wall, "
+        "overlapping the forward).\n\n"
         "Top functions by own time, all threads:\n\n| function | calls | own s | cumulative s |\n|---|---|---|---|\n"
         + _top(stats, 10)
     )

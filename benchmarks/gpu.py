@@ -18,9 +18,11 @@ from benchmarks.common import interleaved, machine, median_ms, temporary_torch_h
 MODEL = "resnet50"
 COMMAND = "python -m benchmarks.gpu"
 ROWS = (
-    ("batch-1 latency, one photo already decoded", "eager fp32, channels_last", "CUDA graph + AMP fp16 + channels_last (`cuda_graphs=True`)", "ours < 5 ms"),
+    ("batch-1 latency, one photo already decoded", "eager fp32, channels_last",
+     "CUDA graph + AMP fp16 + channels_last (`cuda_graphs=True`)", "ours < 5 ms"),
     ("throughput, pre-decoded batches of 64", "eager fp32", "eager AMP fp16 + channels_last", ">= 3x"),
-    ("decode + preprocess of 32 x 12 MP JPEGs", "Pillow draft decode on the CPU pool", "nvJPEG batch decode + tensor preprocess (`gpu_decode=True`)", "> 1x (used only where it wins)"),
+    ("decode + preprocess of 32 x 12 MP JPEGs", "Pillow draft decode on the CPU pool",
+     "nvJPEG batch decode + tensor preprocess (`gpu_decode=True`)", "> 1x (used only where it wins)"),
 )
 
 TRAINING_NOTE = ("\nFine-tuning images per second with AMP + channels_last against fp32 eager (goal >= 2x): the "
@@ -55,7 +57,8 @@ def measure(reps: int) -> str:
             torch.cuda.synchronize()
         return run
 
-    latency = interleaved({"eager": sync(lambda: module(one)), "graph": sync(lambda: graphs(one))}, reps=reps * 10, warmup=3)
+    latency = interleaved({"eager": sync(lambda: module(one)), "graph": sync(lambda: graphs(one))},
+                          reps=reps * 10, warmup=3)
     big = engine.on_device(torch.randn(64, 3, 224, 224))
 
     def amp():
@@ -75,7 +78,8 @@ def measure(reps: int) -> str:
         }, reps=reps, warmup=1)
         cpu.close()
     rows = []
-    for (what, base, ours, goal), (t, b, o) in zip(ROWS, ((latency, "eager", "graph"), (batch, "fp32", "amp"), (decode, "cpu", "gpu"))):
+    timings = ((latency, "eager", "graph"), (batch, "fp32", "amp"), (decode, "cpu", "gpu"))
+    for (what, base, ours, goal), (t, b, o) in zip(ROWS, timings):
         rows.append(f"| {what} | {base}: {median_ms(t[b]):.2f} ms | {ours}: {median_ms(t[o]):.2f} ms "
                     f"| {median_ms(t[b]) / median_ms(t[o]):.2f}x | {goal} |\n")
     return (f"Machine: {machine()}.\nCommand: `{COMMAND} --reps {reps}`; medians of interleaved runs.\n\n"

@@ -41,10 +41,10 @@ def measure(count: int, model: str, device: str) -> dict:
         work = Path(tmp)
         os.environ["CONVNET_STUDIO_SETTINGS"] = str(work / "settings.ini")
         write_random_weights(model)
-        photos = _photos(work / "photos", count)
+        _photos(work / "photos", count)
         app = create_app()
-        from gui.main_window import MainWindow
         from gui.gallery_model import State
+        from gui.main_window import MainWindow
 
         settings = Settings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
         settings.model, settings.device = model, device

@@ -73,10 +73,12 @@ def report(result: dict, command: str, model: str = MODEL) -> str:
     mib = 2**20
     return (
         f"Machine: {machine()}.\nCommand: `{command}`.\n\n"
-        "| photos | model | time | RSS with model loaded | peak RSS while classifying | **peak growth** | RSS at the end |\n"
+        "| photos | model | time | RSS with model loaded | peak RSS while classifying | **peak growth** "
+        "| RSS at the end |\n"
         "|---|---|---|---|---|---|---|\n"
         f"| {result['photos']} JPEGs, 640x480 to 1600x1200 ({result['ok']} classified) | {model} "
-        f"({result['model_bytes'] / mib:.0f} MiB of weights) | {result['seconds']:.0f} s | {result['base_kib'] / 1024:.0f} MiB "
+        f"({result['model_bytes'] / mib:.0f} MiB of weights) | {result['seconds']:.0f} s "
+        f"| {result['base_kib'] / 1024:.0f} MiB "
         f"| {result['hwm_kib'] / 1024:.0f} MiB | **{growth / mib:.0f} MiB** | {result['end_kib'] / 1024:.0f} MiB |\n\n"
         f"Goal: peak growth beyond the loaded model < 1 GiB ({verdict} it). Decoding runs one batch ahead, "
         "so at most two batches of decoded images exist at any time; nothing else grows with the folder.\n"

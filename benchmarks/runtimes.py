@@ -16,8 +16,8 @@ import importlib.util
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -96,7 +96,8 @@ def run(reps: int, *, compile_too: bool) -> str:
         rows = _rows(runners, setup, reps)
     return (f"Machine: {machine()}.\nCommand: `python -m benchmarks.runtimes{' --compile' if compile_too else ''} "
             f"--reps {reps}`; medians of {reps} interleaved runs; random weights.\n\n"
-            "| runtime | batch 1 ms | vs eager | batch 8 ms/photo | vs eager | first use (export + prepare) | top-5 as eager |\n"
+            "| runtime | batch 1 ms | vs eager | batch 8 ms/photo | vs eager | first use (export + prepare) "
+            "| top-5 as eager |\n"
             "|---|---|---|---|---|---|---|\n" + rows)
 
 
@@ -113,7 +114,8 @@ def _rows(runners: dict[str, Runner], setup: dict[str, float], reps: int) -> str
         e1, e8 = median_ms(times[1][eager_name]), median_ms(times[8][eager_name]) / 8
         same = bool((fn(inputs[8]).topk(5).indices == reference).all())
         first = f"{setup[name]:.1f} s" if name in setup else "-"
-        out += f"| {name} | {b1:.1f} | {e1 / b1:.2f}x | {b8:.1f} | {e8 / b8:.2f}x | {first} | {'yes' if same else 'NO'} |\n"
+        out += (f"| {name} | {b1:.1f} | {e1 / b1:.2f}x | {b8:.1f} | {e8 / b8:.2f}x | {first} "
+                f"| {'yes' if same else 'NO'} |\n")
     return out
 
 

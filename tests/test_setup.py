@@ -204,11 +204,13 @@ def test_an_unknown_platform_names_the_ones_there_are(fake_pyside, capsys) -> No
     assert "no platform plugin 'cocoa'" in (err := capsys.readouterr().err) and "offscreen, xcb" in err
 
 
+@pytest.mark.subprocess
 def test_the_module_imports_no_qt() -> None:
     code = "import sys, gui.qtlibs; sys.exit(any(m.startswith(('PySide6', 'shiboken6')) for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60).returncode == 0
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not shutil.which("ldd"), reason="needs ldd")
 def test_real_offscreen_check_passes_here() -> None:
     """The suite itself runs offscreen, so on this machine that check must pass for real."""
@@ -287,6 +289,7 @@ def _stamps(venv: Path, *names: str) -> None:
         os.utime(venv / name, (newer + i, newer + i))
 
 
+@pytest.mark.subprocess
 @needs_make
 def test_make_run_torch_cpu_installs_torch_from_the_cpu_index_first(tmp_path: Path) -> None:
     lines = _make("-n", "run", "TORCH=cpu", venv=tmp_path / "v").stdout.splitlines()
@@ -300,6 +303,7 @@ def test_make_run_torch_cpu_installs_torch_from_the_cpu_index_first(tmp_path: Pa
     assert "download.pytorch.org" not in default and "[test]" not in default and "onnx,test" not in default
 
 
+@pytest.mark.subprocess
 @needs_make
 def test_make_run_after_make_test_installs_nothing(tmp_path: Path) -> None:
     _stamps(tmp_path / "v", ".installed-run", ".installed")
@@ -307,6 +311,7 @@ def test_make_run_after_make_test_installs_nothing(tmp_path: Path) -> None:
     assert "pip install" not in out and "gui.qtlibs --install" in out
 
 
+@pytest.mark.subprocess
 @needs_make
 def test_make_test_after_make_run_adds_only_the_test_extras(tmp_path: Path) -> None:
     _stamps(tmp_path / "v", ".installed-run")
@@ -318,12 +323,26 @@ def test_make_test_after_make_run_adds_only_the_test_extras(tmp_path: Path) -> N
                           f"QT_QPA_PLATFORM=offscreen {tmp_path / 'v'}/bin/python -m pytest"]
 
 
+@pytest.mark.subprocess
 @needs_make
 def test_make_check_is_the_offscreen_fast_lane(tmp_path: Path) -> None:
     _stamps(tmp_path / "v", ".installed-run", ".installed")
-    assert _make("-n", "check", venv=tmp_path / "v").stdout.splitlines()[-1].endswith('pytest -q -m "not slow"')
+    lines = _make("-n", "check", venv=tmp_path / "v").stdout.splitlines()
+    assert lines[-1].endswith('pytest -q -m "not slow"')
+    assert lines[:2] == [f"{tmp_path / 'v'}/bin/ruff check --output-format concise .",
+                         f"{tmp_path / 'v'}/bin/lint-imports --no-cache"]
 
 
+@pytest.mark.subprocess
+@needs_make
+def test_make_test_runs_the_same_checks_before_the_suite(tmp_path: Path) -> None:
+    _stamps(tmp_path / "v", ".installed-run", ".installed")
+    lines = _make("-n", "test", venv=tmp_path / "v").stdout.splitlines()
+    assert lines[:2] == _make("-n", "check", venv=tmp_path / "v").stdout.splitlines()[:2]
+    assert lines[-1].endswith("-m pytest")
+
+
+@pytest.mark.subprocess
 @needs_make
 @pytest.mark.parametrize(("installed", "ok"), [("2.9.1+cpu", True), ("2.9.1", False), (None, True)])
 def test_torch_cpu_on_a_venv_with_another_build_stops(tmp_path: Path, installed: str | None, ok: bool) -> None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
-from tests.cli.test_cli import run
+from tests.support.cli import run_main as run
 from tests.support.photos import write_photos
 
+pytestmark = pytest.mark.subprocess
 
+
+@pytest.mark.slow
 def test_explain_writes_features_gradcam_and_layers(tmp_path: Path) -> None:
     photo = write_photos(tmp_path, 1)[0]
     out = tmp_path / "out"
@@ -26,9 +30,11 @@ def test_explain_writes_features_gradcam_and_layers(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["features.png", "gradcam.png", "layers.json"]
 
 
+@pytest.mark.slow
 def test_explain_bad_layer_and_bad_image(tmp_path: Path) -> None:
     photo = write_photos(tmp_path, 1)[0]
-    result = run("explain", str(photo), "--model", "resnet18", "--weights", "none", "--layer", "layer9", "--out", str(tmp_path / "o"))
+    result = run("explain", str(photo), "--model", "resnet18", "--weights", "none", "--layer", "layer9",
+                 "--out", str(tmp_path / "o"))
     assert result.returncode == 2 and "no layer 'layer9'" in result.stderr
     broken = tmp_path / "broken.jpg"
     broken.write_text("nope")

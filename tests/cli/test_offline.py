@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import run_cli
 from core.zoo import get_spec
+from tests.support.cli import run_cli_captured
 from tests.support.jsonout import strict_json
 from tests.support.photos import write_photos
 
@@ -25,9 +25,7 @@ pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.timeout(3
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = run_cli(list(argv))
-    out, err = capsys.readouterr()
+    code, out, err = run_cli_captured(capsys, *argv)
     assert "Traceback" not in err, err
     return code, out, err
 

@@ -10,20 +10,16 @@ import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_cli_captured, run_main
 from tests.support.digits import write_digits
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return run_main(*args, timeout=timeout, env={"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")})
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +28,7 @@ def small_digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_digits_from_scratch_reach_95_percent_and_classify_held_out_images(tmp_path: Path) -> None:
     digits, held_out = write_digits(tmp_path / "digits", size=32, held_out=3)
@@ -54,13 +51,16 @@ def test_digits_from_scratch_reach_95_percent_and_classify_held_out_images(tmp_p
     assert correct >= 27, f"{correct}/30 held-out digits right"
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_train_prints_epoch_lines_and_the_model_name(small_digits: Path) -> None:
     result = run("train", str(small_digits), "--model", "resnet18", "--weights", "none", "--epochs", "1",
                  "--batch-size", "16", "--lr", "0.003", "--image-size", "32", "--augment", "none", "--name", "tiny")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("epoch 1/1  train_loss ") and "val_acc" in lines[0] and "img/s" in lines[0]
-    assert lines[1].startswith("saved model 'tiny': ") and lines[2] == "use it: python main.py classify IMAGE --model tiny"
+    assert lines[1].startswith("saved model 'tiny': ")
+    assert lines[2] == "use it: python main.py classify IMAGE --model tiny"
     assert "training 'tiny' (resnet18, scratch)" in result.stderr
     assert "\r" not in result.stderr  # no progress bar when stderr is not a terminal
     listed = run("classify", str(next((small_digits / "7").iterdir())), "--model", "tiny", "--topk", "3")
@@ -78,13 +78,24 @@ def test_train_prints_epoch_lines_and_the_model_name(small_digits: Path) -> None
     (["export", "ghost", "--format", "torchscript", "--out", "x.pt"], "no saved model called 'ghost'"),
     (["export", "ghost", "--format", "tflite", "--out", "x"], "invalid choice: 'tflite'"),
 ])
-def test_usage_errors_exit_2(small_digits: Path, args: list[str], message: str) -> None:
-    result = run(*(a.replace("{data}", str(small_digits)) for a in args))
+def test_usage_errors_exit_2(capsys, small_digits: Path, args: list[str], message: str) -> None:
+    """In this process (the same run_cli as main.py's); the next test takes one through a real process."""
+    code, _, err = run_cli_captured(capsys, *(a.replace("{data}", str(small_digits)) for a in args))
     expected = 1 if "no pretrained weights" in message else 2
-    assert result.returncode == expected, result.stderr
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert code == expected, err
+    assert message in err and "Traceback" not in err
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_usage_error_exits_2_from_the_process(small_digits: Path) -> None:
+    result = run("train", str(small_digits), "--lr", "fast")
+    assert result.returncode == 2
+    assert "not a number or 'auto'" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_training_failures_exit_1_with_a_clear_message(tmp_path: Path) -> None:
     one_class, _ = write_digits(tmp_path / "ones", size=16, per_class=5)
     for folder in one_class.iterdir():
@@ -101,6 +112,8 @@ def test_training_failures_exit_1_with_a_clear_message(tmp_path: Path) -> None:
     assert no_run.returncode == 1 and "no checkpoint to resume from" in no_run.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_export_cli(tmp_path: Path) -> None:
     import torch
 
@@ -126,6 +139,8 @@ def test_export_cli(tmp_path: Path) -> None:
         assert onnx.returncode == 0, onnx.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_help_lists_train_and_export() -> None:
     result = run("--help")
     assert result.returncode == 0 and "train" in result.stdout and "export" in result.stdout

@@ -15,6 +15,7 @@ from core.zoo import get_spec
 from tests.support.photos import write_photos
 
 
+@pytest.mark.slow
 def test_compare_rows_equal_separate_classify_calls(tmp_path: Path) -> None:
     photos = write_photos(tmp_path, 2)
     models = ["resnet18", "nin", "googlenet"]
@@ -38,6 +39,7 @@ def test_compare_rows_equal_separate_classify_calls(tmp_path: Path) -> None:
     assert sum(agreement(rows, 0).values()) == 3
 
 
+@pytest.mark.slow
 def test_latency_orders_a_clearly_separated_pair(tmp_path: Path) -> None:
     photos = write_photos(tmp_path, 1)
     with InferenceEngine(device="cpu", cache_size=1) as engine:

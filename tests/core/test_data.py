@@ -12,7 +12,12 @@ import torch
 from PIL import Image
 
 from core.data import (
-    DecodedImages, ImageDataset, collate_samples, decode_sample, scan_folder, split_samples,
+    DecodedImages,
+    ImageDataset,
+    collate_samples,
+    decode_sample,
+    scan_folder,
+    split_samples,
 )
 from core.errors import Cancelled, StudioError
 from core.inference import InferenceEngine
@@ -91,6 +96,7 @@ def test_scan_flags_strong_imbalance_and_reads_a_train_val_split(tmp_path: Path)
     assert report_big.imbalance == 11 and any("imbalanced" in w for w in report_big.warnings)
 
 
+@pytest.mark.slow
 def test_scan_progress_and_cancel(tmp_path: Path) -> None:
     root, _ = write_digits(tmp_path / "digits", size=8, per_class=10)
     calls: list[tuple[int, int]] = []

@@ -27,6 +27,7 @@ from tests.support.photos import write_photos
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_layer_shapes_match_a_real_forward_pass() -> None:
     spec = get_spec("resnet18")
     model = spec.build().eval()
@@ -74,7 +75,8 @@ def test_capture_returns_exactly_that_layers_output_and_stops_early() -> None:
 class _TinyNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU())
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+                                      nn.Conv2d(8, 16, 3, padding=1), nn.ReLU())
         self.head = nn.Linear(16, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,6 +94,7 @@ def _blob_images(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torc
     return images, labels
 
 
+@pytest.mark.slow
 def test_gradcam_peaks_in_the_quadrant_holding_the_evidence() -> None:
     generator = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
@@ -168,6 +171,7 @@ print(json.dumps({"extra_mb": (after - before) / 1024}))
 """
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's peak-RSS reset")
 def test_capturing_one_densenet201_layer_keeps_peak_memory_small() -> None:
@@ -181,6 +185,7 @@ def test_capturing_one_densenet201_layer_keeps_peak_memory_small() -> None:
     assert naive > 2 * ours, (ours, naive)  # the probe can tell the difference
 
 
+@pytest.mark.slow
 def test_cam_layer_follows_the_input_size() -> None:
     """At 224 px the registry's layer; a model trained at 32 px gets the deepest stage still >= 2x2."""
     import dataclasses
@@ -194,7 +199,8 @@ def test_cam_layer_follows_the_input_size() -> None:
     assert shapes["layer4"][1:] == (1, 1) and shapes["layer3"][1:] == (2, 2)
     assert cam_layer_for(small) == "layer3"
     dense = get_spec("densenet121")
-    small_dense = dataclasses.replace(dense, preprocess=dataclasses.replace(dense.preprocess, resize_size=32, crop_size=32))
+    small_preprocess = dataclasses.replace(dense.preprocess, resize_size=32, crop_size=32)
+    small_dense = dataclasses.replace(dense, preprocess=small_preprocess)
     chosen = cam_layer_for(small_dense)
     assert min(dict((i.name, i.shape) for i in list_layers(small_dense))[chosen][1:]) >= 2
 

@@ -181,6 +181,7 @@ def test_onnx_can_be_turned_off(monkeypatch) -> None:
 needs_ort = pytest.mark.skipif(not onnx_cpu.enabled(), reason="onnxruntime/onnx not installed (the onnx extra)")
 
 
+@pytest.mark.slow
 @needs_ort
 def test_onnx_runtime_gives_the_same_top5(photos, fake_pretrained) -> None:
     fake_pretrained("resnet18")
@@ -194,6 +195,7 @@ def test_onnx_runtime_gives_the_same_top5(photos, fake_pretrained) -> None:
     assert _probs(got) == pytest.approx(_probs(expected), abs=PROB_TOL)
 
 
+@pytest.mark.slow
 @needs_ort
 def test_onnx_export_is_cached_and_a_broken_cache_falls_back(photos, fake_pretrained) -> None:
     fake_pretrained("resnet18")

@@ -31,6 +31,7 @@ def _torchvision_logits(name: str, paths: list[Path]) -> torch.Tensor:
         return model(batch)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet18", "googlenet", "densenet121"])
 def test_logits_match_torchvision_pipeline(name: str, photos, fake_pretrained) -> None:
     fake_pretrained(name)

@@ -11,7 +11,7 @@ import pytest
 
 from core.cli import run_cli
 from core.errors import StudioError
-from core.training import Trainer, TrainSettings, TrainingError, storage
+from core.training import Trainer, TrainingError, TrainSettings, storage
 from core.training.bundles import models_dir, write_bundle
 from core.training.setup import replace_head
 from core.zoo import get_spec
@@ -83,6 +83,7 @@ def test_out_that_is_a_file_or_unwritable_is_refused_before_training(digits: Pat
     assert not (tmp_path / "new").exists() and not storage.runs_root().exists()
 
 
+@pytest.mark.slow
 def test_finished_run_keeps_only_run_json_and_a_failed_one_its_checkpoint(digits: Path) -> None:
     trainer = Trainer(TrainSettings(data=str(digits), epochs=1, name="kept", **SETTINGS))
     result = trainer.fit()

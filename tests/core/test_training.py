@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from core.errors import Cancelled, StudioError
-from core.training import EventForwarder, Trainer, TrainSettings, TrainingError
+from core.training import EventForwarder, Trainer, TrainingError, TrainSettings
 from core.training.augment import PRESETS, build_augment, preview
 from core.training.callbacks import Callback
 from core.training.events import EVENTS, CancelledByUser
@@ -42,10 +41,23 @@ class Log(EventForwarder):
         return [event for name, event in self.events if name == kind]
 
 
+class PausedNotices(EventForwarder):
+    """``paused`` is set each time the fit says it paused (it is then blocked until resume or cancel)."""
+
+    def __init__(self) -> None:
+        self.paused = threading.Event()
+        super().__init__(self._seen)
+
+    def _seen(self, name: str, event) -> None:
+        if name == "notice" and event.kind == "paused":
+            self.paused.set()
+
+
 def _trainer(data: Path, *callbacks: Callback, **changes) -> Trainer:
     return Trainer(TrainSettings(data=str(data), **{**FAST, "epochs": 2, **changes}), callbacks=list(callbacks))
 
 
+@pytest.mark.slow
 def test_fit_emits_named_events_with_plain_payloads(tiny_digits: Path) -> None:
     log = Log()
     result = _trainer(tiny_digits, log).fit()
@@ -82,6 +94,7 @@ def test_settings_are_checked_and_round_trip() -> None:
         TrainSettings.from_json({"epochs": 2, "rm -rf": 1})
 
 
+@pytest.mark.slow
 def test_nan_guard_stops_with_a_clear_message(tiny_digits: Path) -> None:
     class Poison(Callback):
         def batch_end(self, event) -> None:
@@ -95,6 +108,7 @@ def test_nan_guard_stops_with_a_clear_message(tiny_digits: Path) -> None:
     assert log.of("fit_end")[0].status == "failed" and len(log.of("batch_end")) == 3
 
 
+@pytest.mark.slow
 def test_cuda_out_of_memory_retries_with_half_the_batch(tiny_digits: Path) -> None:
     class TightMemory(Callback):  # a "GPU" that fits 8 images per forward pass
         def fit_start(self, event) -> None:
@@ -161,6 +175,7 @@ def test_cancel_from_another_thread_stops_within_one_batch(tiny_digits: Path) ->
     assert log.of("fit_end")[0].status == "cancelled"
 
 
+@pytest.mark.slow
 def test_pause_and_resume_from_another_thread(tiny_digits: Path) -> None:
     first_batch = threading.Event()
     log = Log()
@@ -169,20 +184,20 @@ def test_pause_and_resume_from_another_thread(tiny_digits: Path) -> None:
         def batch_end(self, event) -> None:
             first_batch.set()
 
-    trainer = _trainer(tiny_digits, Signal(), log, epochs=1)
+    notices = PausedNotices()
+    trainer = _trainer(tiny_digits, Signal(), log, notices, epochs=1)
     trainer.pause()
     thread, outcome = _run_in_thread(trainer)
-    time.sleep(0.5)
-    trainer.resume()  # a pause before the first batch does not block preparation
+    assert notices.paused.wait(60)  # a pause before the first batch does not block preparation
+    assert not first_batch.is_set()
+    notices.paused.clear()
+    trainer.resume()
     assert first_batch.wait(60)
-    pauses = sum(n.kind == "paused" for n in log.of("notice"))
     trainer.pause()
-    deadline = time.monotonic() + 60
-    while sum(n.kind == "paused" for n in log.of("notice")) == pauses and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert notices.paused.wait(60)
     seen = len(log.of("batch_end"))
-    time.sleep(1.0)
-    assert len(log.of("batch_end")) == seen and thread.is_alive()  # nothing moves while paused
+    thread.join(0.5)  # the fit must not move on (nor end) while paused
+    assert len(log.of("batch_end")) == seen and thread.is_alive()
     trainer.resume()
     thread.join(120)
     assert outcome["result"].status == "completed" and len(log.of("batch_end")) == 5
@@ -200,15 +215,16 @@ def test_cancel_while_paused_ends_the_fit(tiny_digits: Path) -> None:
             self.trainer.pause()
             first_batch.set()
 
-    trainer = _trainer(tiny_digits, PauseAtFirst(), epochs=1)
+    notices = PausedNotices()
+    trainer = _trainer(tiny_digits, PauseAtFirst(), notices, epochs=1)
     thread, outcome = _run_in_thread(trainer)
-    assert first_batch.wait(60)
-    time.sleep(0.3)
+    assert first_batch.wait(60) and notices.paused.wait(60)
     trainer.cancel()
     thread.join(60)
     assert isinstance(outcome["error"], Cancelled)
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_the_fit_and_still_saves(tiny_digits: Path) -> None:
     class FlatValidation(Callback):
         order = -150  # before EarlyStopping reads the epoch
@@ -223,6 +239,7 @@ def test_early_stopping_ends_the_fit_and_still_saves(tiny_digits: Path) -> None:
     assert any(n.kind == "early_stop" for n in log.of("notice"))
 
 
+@pytest.mark.slow
 def test_a_callback_raising_cancel_still_lets_every_callback_see_the_event(tiny_digits: Path) -> None:
     seen = []
 
@@ -244,6 +261,7 @@ def test_a_callback_raising_cancel_still_lets_every_callback_see_the_event(tiny_
     assert seen == [1] and (trainer.run_dir / "checkpoint.pt").is_file()
 
 
+@pytest.mark.slow
 def test_corrupt_file_is_skipped_and_reported(tiny_digits: Path, tmp_path: Path) -> None:
     import shutil
 
@@ -275,6 +293,7 @@ def test_corrupt_file_is_skipped_and_reported(tiny_digits: Path, tmp_path: Path)
     assert result.metrics["skipped_files"] == 2
 
 
+@pytest.mark.slow
 def test_head_of_every_family(tmp_path: Path) -> None:
     expected = {"resnet18": "fc", "alexnet": "classifier.6", "vgg11": "classifier.6", "densenet121": "classifier",
                 "googlenet": "fc", "nin": "classifier.4", "csp_resnet50": "fc", "wrc_resnet18": "fc"}
@@ -287,6 +306,7 @@ def test_head_of_every_family(tmp_path: Path) -> None:
         assert out.shape == (2, 7), name
 
 
+@pytest.mark.slow
 def test_head_strategy_freezes_the_backbone(tiny_digits: Path, fake_pretrained) -> None:
     fake_pretrained("resnet18")
     before = {}
@@ -303,6 +323,7 @@ def test_head_strategy_freezes_the_backbone(tiny_digits: Path, fake_pretrained) 
     assert [p.requires_grad for p in trainer.model.parameters()].count(True) == 2
 
 
+@pytest.mark.slow
 def test_finetune_trains_the_backbone_at_a_lower_rate(tiny_digits: Path, fake_pretrained) -> None:
     fake_pretrained("resnet18")
     trainer = _trainer(tiny_digits, strategy="finetune", weights="default", epochs=1, schedule="cosine",
@@ -323,6 +344,7 @@ def test_pretrained_strategies_need_pretrained_weights(tiny_digits: Path) -> Non
         _trainer(tiny_digits, strategy="head", weights="default").fit()  # offline, nothing cached
 
 
+@pytest.mark.slow
 def test_lr_finder_returns_a_curve(tiny_digits: Path) -> None:
     trainer = _trainer(tiny_digits, lr="auto")
     log = Log()
@@ -348,6 +370,7 @@ def test_suggestion_is_the_steepest_descent() -> None:
     assert suggest_lr(lrs[:3], losses[:3])[0] == pytest.approx(lrs[0] / 10)  # too short: min / 10
 
 
+@pytest.mark.slow
 def test_auto_lr_then_fit_equals_fitting_with_the_found_lr(tiny_digits: Path, tmp_path: Path) -> None:
     """The finder restores weights, BatchNorm statistics and RNGs: it leaves no trace in the fit."""
     log = Log()

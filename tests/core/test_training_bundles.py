@@ -165,8 +165,8 @@ def test_inference_engine_runs_a_bundle(pets: Path, tmp_path: Path) -> None:
     assert [t.label for t in predictions[0].topk] and {t.label for t in predictions[0].topk} == set(CLASSES)
     model, _ = load_bundle_model("pets")
     spec = get_spec("pets")
-    from core.preprocess import preprocess
     from core.images import load_image
+    from core.preprocess import preprocess
 
     batch = torch.stack([preprocess(load_image(p, draft_size=2 * spec.preprocess.resize_size), spec.preprocess)
                          for p in photos])
@@ -185,6 +185,7 @@ def test_torchscript_export_gives_the_bundle_output(pets: Path, tmp_path: Path) 
         assert torch.equal(scripted(x), model(x))
 
 
+@pytest.mark.slow
 def test_onnx_export_needs_the_extra_or_matches(pets: Path, tmp_path: Path) -> None:
     if importlib.util.find_spec("onnx") is None:
         with pytest.raises(StudioError) as caught:

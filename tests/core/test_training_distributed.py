@@ -17,6 +17,7 @@ from tests.support.digits import write_digits
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(tmp_path: Path) -> None:
     root, _ = write_digits(tmp_path / "digits", size=16, per_class=12)

@@ -1,14 +1,12 @@
-"""Checkpoints: resume parity, kill -9 mid-epoch, disk full / read-only while saving, safe loading."""
+"""Checkpoints: resume parity, disk full / read-only while saving, safe loading.
+
+kill -9 mid-epoch, then ``--resume``, is tests/reliability/test_faults.py::test_kill_9_mid_epoch_then_resume.
+"""
 
 from __future__ import annotations
 
 import errno
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,13 +14,12 @@ import torch
 
 import core.io
 from core.errors import Cancelled
-from core.training import Trainer, TrainSettings, TrainingError
+from core.training import Trainer, TrainingError, TrainSettings
 from core.training.callbacks import Callback
 from core.training.checkpoint import load_checkpoint
 from core.training.events import CancelledByUser
 from tests.support.digits import write_digits
 
-ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = dict(model="resnet18", weights="none", strategy="scratch", batch_size=32, lr=3e-3, image_size=32,
                 label_smoothing=0.1, seed=7)
 
@@ -48,6 +45,7 @@ def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_resumed_run_ends_with_the_same_weights(digits: Path, tmp_path: Path) -> None:
     """4 epochs straight vs. 2 epochs, a crash, and a resume: same weights (light augmentation on)."""
     settings = TrainSettings(data=str(digits), epochs=4, augment="light", name="parity", **SETTINGS)
@@ -71,6 +69,7 @@ def test_resumed_run_ends_with_the_same_weights(digits: Path, tmp_path: Path) ->
         [e["val_loss"] for e in resumed.recorder.epochs], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_checkpoint_holds_everything_and_loads_weights_only(digits: Path, tmp_path: Path) -> None:
     settings = TrainSettings(data=str(digits), epochs=1, **SETTINGS)
     trainer = Trainer(settings, run_dir=tmp_path / "run", keep_checkpoints=True)  # a finished run prunes them
@@ -84,6 +83,7 @@ def test_checkpoint_holds_everything_and_loads_weights_only(digits: Path, tmp_pa
     assert len(data["data"]["train"]) + len(data["data"]["val"]) == 300
 
 
+@pytest.mark.slow
 def test_disk_full_while_saving_keeps_the_previous_checkpoint(digits: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     run = tmp_path / "run"
@@ -113,6 +113,7 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(digits: Path, tmp_
     assert sorted(p.name for p in run.iterdir()) == ["best.pt", "checkpoint.pt"]  # no partial file left
 
 
+@pytest.mark.slow
 def test_read_only_folder_gives_a_clear_message(digits: Path, tmp_path: Path, monkeypatch) -> None:
     run = tmp_path / "run"
     real_mkstemp = core.io.tempfile.mkstemp
@@ -147,41 +148,3 @@ def test_damaged_or_unsafe_checkpoints_are_refused(tmp_path: Path) -> None:
     torch.save({"format": "something else"}, tmp_path / "checkpoint.pt")
     with pytest.raises(WeightsError, match="not a ConvNet Studio training checkpoint"):
         load_checkpoint(tmp_path)
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, str(ROOT / "main.py"), *args]
-
-
-@pytest.mark.slow
-def test_kill_9_mid_epoch_then_resume(digits: Path, tmp_path: Path) -> None:
-    out = tmp_path / "models"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = ["train", str(digits), "--model", "resnet18", "--weights", "none", "--epochs", "3", "--batch-size", "8",
-            "--lr", "0.003", "--image-size", "32", "--augment", "none", "--name", "killed", "--out", str(out)]
-    process = subprocess.Popen(_cli(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    run = Path(os.environ["XDG_DATA_HOME"]) / "convnet-studio" / "runs" / "killed"
-    try:
-        deadline = time.monotonic() + 240
-        while not (run / "checkpoint.pt").exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "no checkpoint after epoch 1"
-            time.sleep(0.1)
-        time.sleep(1.5)  # well into epoch 2 (an epoch takes several seconds)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.communicate(timeout=60)
-    assert process.returncode == -signal.SIGKILL
-    assert not (out / "killed").exists()
-    checkpoint = load_checkpoint(run)
-    assert checkpoint["epochs_done"] == 1
-    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
-
-    resumed = subprocess.run(_cli("train", "--resume", str(run), "--out", str(out), "--json"),
-                             capture_output=True, text=True, timeout=600, env=env)
-    assert resumed.returncode == 0, resumed.stderr
-    report = json.loads(resumed.stdout)
-    assert report["epochs_done"] == 3 and report["status"] == "completed"
-    assert Path(report["bundle"]) == out / "killed" and (out / "killed" / "weights.pt").is_file()
-    assert "resuming at epoch 2" in resumed.stderr and "epoch 2/3" in resumed.stderr
-    assert "epoch 1/3" not in resumed.stderr

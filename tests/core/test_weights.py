@@ -18,7 +18,7 @@ import torchvision
 from core import weights
 from core.errors import Cancelled, DownloadError, WeightsError
 from core.zoo.spec import ModelSpec
-from tests.support.loopback import LoopbackServer, closed_port, loopback  # noqa: F401 (fixture)
+from tests.support.loopback import LoopbackServer, closed_port
 
 RESNET18_FILE = "resnet18-f37072fd.pth"
 
@@ -367,6 +367,7 @@ def test_import_of_a_file_that_is_not_official_goes_to_the_app_folder(zoo, tmp_p
     assert installed.keys() == state.keys() and all(torch.equal(installed[k], state[k]) for k in state)
 
 
+@pytest.mark.slow
 def test_import_detects_googlenet_with_aux_heads(zoo, fake_pretrained, tmp_path: Path) -> None:
     cached = fake_pretrained("googlenet")
     source = tmp_path / "googlenet.pth"

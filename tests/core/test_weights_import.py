@@ -74,7 +74,8 @@ def test_random_state_dict_import_leaves_the_official_name_untouched(fake_pretra
 
     assert (official.read_bytes(), official.stat().st_mtime_ns) == before
     assert sorted(p.name for p in weights.checkpoints_dir().iterdir()) == [spec.weights_file]
-    assert dest.parent == weights_store.imports_dir() / MODEL and dest.name == f"{hashlib.sha256(source.read_bytes()).hexdigest()[:12]}.pth"
+    assert dest.parent == weights_store.imports_dir() / MODEL
+    assert dest.name == f"{hashlib.sha256(source.read_bytes()).hexdigest()[:12]}.pth"
     sidecar = json.loads(dest.with_suffix(".json").read_text())
     assert sidecar["source_name"] == "my-resnet18.pth" and sidecar["model"] == MODEL and sidecar["imported_at"]
     assert weights.cached_path(spec) == dest

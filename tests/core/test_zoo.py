@@ -59,6 +59,7 @@ def test_lookup() -> None:
         build_model("nope")
 
 
+@pytest.mark.subprocess
 def test_import_is_cheap() -> None:
     code = "import sys, core.zoo; sys.exit('torchvision' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
@@ -119,8 +120,8 @@ def test_metadata(spec: ModelSpec) -> None:
 @pytest.mark.parametrize("depth", [18, 50])
 def test_wrc_metadata_follows_resnet(depth: int) -> None:
     wrc, resnet = get_spec(f"wrc_resnet{depth}"), get_spec(f"resnet{depth}")
-    assert (wrc.weights_url, wrc.weights_file, wrc.weights_size) == (resnet.weights_url, resnet.weights_file, resnet.weights_size)
-    assert (wrc.acc1, wrc.acc5, wrc.gflops, wrc.preprocess) == (resnet.acc1, resnet.acc5, resnet.gflops, resnet.preprocess)
+    for field in ("weights_url", "weights_file", "weights_size", "acc1", "acc5", "gflops", "preprocess"):
+        assert getattr(wrc, field) == getattr(resnet, field), field
     blocks = sum(isinstance(m, (torchvision.models.resnet.BasicBlock, torchvision.models.resnet.Bottleneck))
                  for m in _meta_model(wrc).modules())
     assert wrc.params == resnet.params + 2 * blocks
@@ -131,6 +132,7 @@ def test_param_count(spec: ModelSpec) -> None:
     assert sum(p.numel() for p in _meta_model(spec).parameters()) == spec.params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", SPECS, ids=NAMES)
 def test_gflops(spec: ModelSpec) -> None:
     # FlopCounterMode counts 2 FLOPs per multiply-add (conv/matmul only); spec.gflops follows
@@ -142,6 +144,7 @@ def test_gflops(spec: ModelSpec) -> None:
     assert measured == pytest.approx(spec.gflops, rel=0.02)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", SPECS, ids=NAMES)
 def test_layer_names(spec: ModelSpec) -> None:
     model = _meta_model(spec)
@@ -185,6 +188,7 @@ def test_build_model_num_classes() -> None:
         assert build_model("csp_resnet50").fc.out_features == 1000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth", [18, 50])
 def test_wrc_loads_resnet_weights_and_matches(depth: int) -> None:
     spec = get_spec(f"wrc_resnet{depth}")
@@ -223,6 +227,7 @@ def test_googlenet_loads_file_with_aux_heads() -> None:
     model.load_state_dict(adapted, strict=True)
 
 
+@pytest.mark.slow
 def test_densenet_renames_legacy_keys() -> None:
     spec = get_spec("densenet121")
     state = spec.build().state_dict()

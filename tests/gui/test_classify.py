@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from core.inference import Prediction
 from core.zoo import get_spec
 from gui.gallery_model import State
@@ -58,7 +60,8 @@ def test_dropped_folder_with_bad_files(qtbot, make_window, fake_pretrained, tmp_
 
     counts = window.gallery.counts()
     assert counts[State.DONE] == 4 and counts[State.FAILED] == 2
-    failed = {item.path.rsplit("/", 1)[-1]: item.reason for item in window.gallery.items() if item.state == State.FAILED}
+    failed = {item.path.rsplit("/", 1)[-1]: item.reason
+              for item in window.gallery.items() if item.state == State.FAILED}
     assert set(failed) == {"empty.jpg", "notes.png"}
     assert all(reason and "/" not in reason for reason in failed.values()), failed
     assert "skipped 2 non-image files" in window.statusBar().currentMessage()
@@ -72,6 +75,7 @@ def test_dropped_folder_with_bad_files(qtbot, make_window, fake_pretrained, tmp_
     assert not window.predictions.bars.isVisible()
 
 
+@pytest.mark.slow
 def test_changing_model_reclassifies_and_drops_stale_results(qtbot, make_window, fake_pretrained, tmp_path):
     fake_pretrained("resnet18")  # wrc_resnet18 shares resnet18's weights file
     window = make_window()

@@ -45,6 +45,7 @@ def run_to_end(qtbot, window) -> None:
     assert finished.args == [False]
 
 
+@pytest.mark.slow
 def test_compare_fills_table_tiles_and_chart(qtbot, make_compare, fake_pretrained, tmp_path):
     fake_pretrained("resnet18")  # cached: runs pretrained; googlenet's file is not cached: runs untrained
     photos = write_photos(tmp_path, 2, size=(160, 120))
@@ -102,6 +103,7 @@ def test_compare_fills_table_tiles_and_chart(qtbot, make_compare, fake_pretraine
     assert all(t.image is not None for t in window.tiles.tiles())
 
 
+@pytest.mark.slow
 def test_columns_sort_by_number(qtbot, make_compare, tmp_path):
     window = make_compare(write_photos(tmp_path, 1, size=(160, 120)))
     run_to_end(qtbot, window)
@@ -156,6 +158,7 @@ def test_export_csv_has_a_line_per_model_and_photo(qtbot, make_compare, tmp_path
     assert not list(tmp_path.glob(".comparison.csv.*"))  # the atomic write left no temp file
 
 
+@pytest.mark.slow
 def test_labelled_folder_accuracy_in_table_and_chart(qtbot, make_compare, tmp_path):
     photos = write_photos(tmp_path / "src", 3, size=(160, 120))
     folder = tmp_path / "labelled"

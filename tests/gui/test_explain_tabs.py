@@ -91,6 +91,7 @@ def test_feature_maps_show_the_chosen_layer_of_the_selected_photo(qtbot, make_wi
     assert computed_on and not any(computed_on)  # every capture ran on the inference thread
 
 
+@pytest.mark.slow
 def test_changing_the_model_resets_the_layer_list_and_skips_hidden_tabs(qtbot, make_window, fake_pretrained,
                                                                          tmp_path):
     fake_pretrained("densenet121")
@@ -196,6 +197,7 @@ def test_errors_become_messages_and_stale_answers_are_dropped(qtbot, make_window
     qtbot.waitUntil(lambda: not window.client.explaining(), timeout=TIMEOUT_MS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", list_specs(), ids=lambda s: s.name)
 def test_the_browser_lists_every_zoo_model_with_its_stages(qtbot, spec):
     browser = LayerBrowser()

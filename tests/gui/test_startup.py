@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from PySide6.QtWidgets import QLabel
 
 from gui import registry
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "torchvision")
 
 
+@pytest.mark.subprocess
 def test_importing_the_window_loads_no_torch():
     code = ("import gui.main_window, gui.app; import sys; "
             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))")
@@ -31,6 +33,8 @@ def test_importing_the_window_loads_no_torch():
     assert done.stdout.strip() == "[]", f"imported before the first paint: {done.stdout.strip()}"
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_the_app_paints_before_it_loads_torch_and_reports_it(tmp_path):
     """``python main.py`` with the start-up probe (what benchmarks/startup.py runs): painted, then registry, engine."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", CONVNET_STUDIO_STARTUP_PROBE="1",

@@ -15,7 +15,6 @@ from core import zoo
 from core.zoo import _api, get_spec
 from gui.gallery_model import State
 from tests.gui.helpers import TIMEOUT_MS, drop_paths, photos, wait_settled
-from tests.support.loopback import loopback  # noqa: F401 - fixture
 
 
 def _state_bytes(name: str) -> bytes:

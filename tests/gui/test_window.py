@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QApplication
 from core.zoo import list_specs
 from gui.actions import ACTIONS, MENUS
 from gui.dropping import pasted_image_dir
-from gui.settings import Settings
 from gui.gallery_model import State
+from gui.settings import Settings
 from gui.widgets.model_picker import NameRole
 from tests.gui.helpers import TIMEOUT_MS, choose_model, drop_paths, photos, settled, wait_settled
 

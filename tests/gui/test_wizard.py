@@ -61,6 +61,7 @@ def _prepared(wizard, folder: Path, *, epochs: int, batch: int = 8):
     return wizard
 
 
+@pytest.mark.slow
 def test_wizard_walks_every_page_and_trains(qtbot, make_wizard, digits_folder, tmp_path):
     from core.training import find_bundle
     from gui.wizard.wizard import DATA, MODEL, OPTIONS, RESULTS, TRAINING
@@ -201,6 +202,7 @@ def test_cancel_stops_training_within_a_second(qtbot, make_wizard, digits_folder
     assert tp.outcome == "cancelled" and not tp.isComplete()
 
 
+@pytest.mark.slow
 def test_closing_mid_run_asks_then_stops_keeping_the_checkpoint(qtbot, make_wizard, digits_folder):
     from gui.wizard.wizard import TRAINING
 
@@ -243,7 +245,8 @@ def test_trained_model_appears_in_the_main_window_picker(qtbot, make_window, dig
     assert "my-digits" in engine_worker.runner._engine.cached_models()
     qtbot.waitUntil(lambda: "my-digits" in window.model_picker.names(), timeout=5000)
     picker = window.model_picker
-    headers = [picker.itemText(r) for r in range(picker.count()) if picker.itemData(r, Qt.ItemDataRole.UserRole + 1) is None]
+    headers = [picker.itemText(r) for r in range(picker.count())
+               if picker.itemData(r, Qt.ItemDataRole.UserRole + 1) is None]
     assert headers[-1] == MY_MODELS and picker.names()[-1] == "my-digits"
     assert window.catalog["my-digits"].family == MY_MODELS
     wizard.next()

@@ -29,7 +29,6 @@ from core.data import DecodedImages, scan_folder
 from core.errors import ImageError
 from core.images import collect_images, image_size, load_image
 from core.inference import InferenceEngine, Prediction
-from tests.gui.conftest import isolated_settings, make_window, no_dangling_qthreads  # noqa: F401  (GUI isolation)
 from tests.reliability.corpus import Case, write_bad_corpus
 from tests.support.photos import write_photos
 

@@ -33,7 +33,7 @@ from tests.reliability.hostile_corpus import Hostile
 from tests.reliability.known_failing import KNOWN_CAPPED
 from tests.support.jsonout import strict_json as _strict_json
 
-pytestmark = pytest.mark.timeout(3600)  # the first test's setup runs the whole batch
+pytestmark = [pytest.mark.subprocess, pytest.mark.timeout(3600)]  # the first test's setup runs the whole batch
 
 MODEL = "resnet18"
 BASE = ["--device", "cpu"]
@@ -61,8 +61,9 @@ def _bad_corpus_cases() -> tuple[Hostile, ...]:
 OLD_WEIGHTS = _hostile_model_cases()
 OLD_IMAGES = _bad_corpus_cases()
 
-# Entry points per set. The whole product (every case through every entry point) runs in the slow set;
-# the fast set (FAST) takes, per set, the entry points that reach each class of problem first.
+# Entry points per set. The whole product (every case through every entry point) runs in test_capped_slow;
+# test_capped's set (FAST) takes, per set, the entry points that reach each class of problem first. Both are
+# marked slow: the FAST batch alone is over a minute on two cores, beyond make check's budget.
 IMAGE_ENTRIES = ("classify", "explain", "compare --json", "train scan", "train decode")
 FOLDER_ENTRIES = ("classify", "classify --json", "compare --json", "evaluate --json", "train scan", "drop walk",
                   "train decode")
@@ -433,6 +434,7 @@ def _params(slow: bool) -> list:
     return params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pair", _params(slow=False))
 def test_capped(pair: Pair, fast_results, ledger) -> None:
     corpus, results = fast_results
@@ -452,6 +454,7 @@ SELF_TEST = {"allocate": "over_memory", "block": "over_time", "spin": "over_time
              "print_bad_name": "traceback", "refuse": "refused", "hang_in_c": "over_time", "segfault": "crashed"}
 
 
+@pytest.mark.slow
 def test_the_harness_sees_every_way_to_fail(tmp_path: Path) -> None:
     """A runner that cannot see a blow-up, a hang, a crash or a traceback would pass everything."""
     jobs = [{"id": what, "entry": "selftest", "args": {"do": what, "tmp": str(tmp_path)}, "time_cap": 2}

@@ -23,6 +23,7 @@ from core.training import bundles
 from core.training.setup import replace_head
 from core.zoo import get_spec
 from gui.export import export_predictions
+from tests.support.cli import run_cli_captured
 from tests.support.jsonout import strict_json
 from tests.support.photos import write_photos
 
@@ -35,9 +36,7 @@ HOSTILE_CLASSES = ["cat\nerror: forged line", "\x1b[31mred\x1b[0m dog", "bird\ro
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = run_cli(list(argv))
-    out, err = capsys.readouterr()
+    code, out, err = run_cli_captured(capsys, *argv)
     for text in TORCH_TEXT:
         assert text not in out + err, (text, out, err)
     return code, out, err
@@ -169,7 +168,8 @@ def test_classify_streams_results_as_they_finish(capsys, monkeypatch, photos) ->
 @pytest.mark.parametrize("mode", ["--json", "--jsonl", None])
 def test_sigterm_prints_what_was_finished(capsys, monkeypatch, photos, mode, ledger) -> None:
     _spy_on_stdout(monkeypatch, kill_after=0)
-    argv = ["classify", *map(str, photos), "--model", "nin", "--topk", "1", "--device", "cpu"] + ([mode] if mode else [])
+    argv = ["classify", *map(str, photos), "--model", "nin", "--topk", "1", "--device", "cpu",
+            *([mode] if mode else [])]
     code, out, err = cli(capsys, *argv)
     assert code == 143 and "interrupted: 1 of 3 images finished" in err
     if mode == "--json":
@@ -211,6 +211,7 @@ def test_sigterm_while_torch_is_still_loading(capsys, monkeypatch) -> None:
     assert err == "interrupted\n"
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow  # a subprocess that imports torch: 5-25 s on two shared cores
 def test_a_closed_stdout_pipe_ends_quietly(tmp_path) -> None:
     read_end, write_end = os.pipe()

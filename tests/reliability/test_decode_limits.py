@@ -8,10 +8,10 @@ loop made ``evaluate`` count files twice; ``train --cache disk`` on a full disk 
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 import textwrap
-import struct
 import threading
 import zlib
 from pathlib import Path
@@ -103,6 +103,7 @@ def test_a_decode_larger_than_the_budget_runs_alone() -> None:
     assert budget.in_use == 0 and budget.peak == 500
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_float_tiffs_decode_under_a_2_gib_address_space(tmp_path: Path, ledger) -> None:
     """The issue's files: one just under the pixel limit (refused by its byte estimate, by name) and four
@@ -281,6 +282,7 @@ def test_disk_cache_allocation_failure_leaves_no_file(tmp_path: Path, monkeypatc
     assert _partials(cache) == [] and not list(cache.glob("*.npy"))
 
 
+@pytest.mark.subprocess
 def test_stale_partial_files_of_dead_runs_are_removed(tmp_path: Path) -> None:
     from core.data import DecodedImages
 

@@ -193,6 +193,7 @@ def test_the_fuzzed_template_itself_loads(bundle_copy) -> None:
     assert json.loads((folder / "meta.json").read_text())["name"] == "pets"
 
 
+@pytest.mark.slow
 @FUZZ
 @given(changes=st.lists(meta_change, min_size=1, max_size=4))
 @example(changes=[("set", "weights", "\x00")])

@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 from pytestqt.exceptions import TimeoutError as WaitTimeout
 
-from tests.gui.conftest import isolated_settings, make_window, no_dangling_qthreads  # noqa: F401 - fixtures
 from tests.gui.helpers import TIMEOUT_MS, settled
 from tests.reliability import hostile_corpus as hc
 from tests.reliability.capped_runner import MEMORY_CAP, _status
@@ -62,7 +61,7 @@ def memory_capped(cap: int = SAFETY_CAP):
 class PeakMemory:
     """The peak RSS above the RSS at the start, in MB (``/proc/self/clear_refs`` resets the kernel's peak)."""
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self.start = _status("VmRSS")
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
@@ -91,7 +90,7 @@ class FifoReleaser:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="fifo-releaser")
 
-    def __enter__(self) -> "FifoReleaser":
+    def __enter__(self) -> FifoReleaser:
         self._thread.start()
         return self
 
@@ -121,11 +120,11 @@ def _fifos(root: Path) -> list[Path]:
 
 def _bundles(tmp: Path) -> tuple[Path, list[str]]:
     """The hostile bundle set in the window's models folder, beside one good bundle; (folder, every name)."""
+    import torch
+
     from core.training import bundles
     from core.zoo import get_spec
     from tests.reliability.test_hostile_models import _bundle_state, _meta
-
-    import torch
 
     root = bundles.models_dir()
     good = bundles.write_bundle("pets", _bundle_state(), _meta())
@@ -228,6 +227,7 @@ def test_drop_of_the_hostile_images(qtbot, window, tmp_path: Path, ledger) -> No
         ledger.record("capped", name, "held", via="gui: drop", value=peak)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=_marks("drop folder", c.name))
                                   for c in hc.FOLDERS if c.name != "four_float_tiffs"])
 def test_drop_of_a_hostile_folder(qtbot, window, tmp_path: Path, ledger, case) -> None:  # noqa: F811
@@ -256,14 +256,14 @@ def _weights_params() -> list:
     return params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", _weights_params())
 def test_import_of_a_hostile_weights_file(qtbot, make_window, tmp_path: Path, ledger, case) -> None:
+    import torch
     from PySide6.QtCore import QThreadPool
 
     from core import weights as core_weights
     from core.zoo import get_spec
-
-    import torch
 
     torch.manual_seed(0)
     path = hc.write_hostile_weights(tmp_path / "w", get_spec("resnet18").build().state_dict())[case.name]

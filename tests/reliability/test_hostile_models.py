@@ -27,11 +27,11 @@ import torch
 from PIL import Image
 
 from core import weights
-from core.cli import run_cli
 from core.errors import StudioError, WeightsError
 from core.training import bundles
 from core.training.setup import replace_head
 from core.zoo import get_spec
+from tests.support.cli import run_cli_captured
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -192,11 +192,7 @@ def no_result(out: str, photo: Path) -> bool:
     return out == "" or (lines[0] == str(photo) and len(lines) == 2 and lines[1].startswith("   failed: "))
 
 
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = run_cli(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+cli = run_cli_captured
 
 
 # ------------------------------------------------------------------ weights import
@@ -343,6 +339,7 @@ def _link_outside(folder: Path) -> None:
     os.symlink(_traversal_target(folder), folder / "linked.pt")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what, change, match", BAD_META, ids=[b[0] for b in BAD_META])
 def test_bundle_with_hostile_meta_is_refused(pets: Path, photo: Path, capsys, ledger, what, change, match) -> None:
     meta = json.loads((pets / "meta.json").read_text())

@@ -105,7 +105,8 @@ TAMPERED = {
     "expanded tensor in the model": (lambda p: {**p, "model": {"w": torch.zeros(1).expand(10**11)}},
                                      "expanded or overlapping"),
     "meta tensor in the model": (lambda p: {**p, "model": {"w": torch.empty(3, device="meta")}}, "meta tensor"),
-    "epochs_done is a string": (lambda p: {**p, "epochs_done": "two"}, "'epochs_done' is missing or has the wrong type"),
+    "epochs_done is a string": (lambda p: {**p, "epochs_done": "two"},
+                                "'epochs_done' is missing or has the wrong type"),
     "no random-number states": (lambda p: {k: v for k, v in p.items() if k != "rng"}, "'rng' is missing"),
     "step out of range": (lambda p: {**p, "step": 10**30}, "'step' is out of range"),
 }
@@ -116,7 +117,8 @@ def test_tampered_checkpoint_is_a_clear_error(tmp_path: Path, what: str, capsys,
     change, match = TAMPERED[what]
     run = tmp_path / "run"
     run.mkdir()
-    payload = {"format": checkpoint.FORMAT, "format_version": checkpoint.FORMAT_VERSION, **change(_checkpoint_payload())}
+    payload = {"format": checkpoint.FORMAT, "format_version": checkpoint.FORMAT_VERSION,
+               **change(_checkpoint_payload())}
     write_crafted(run / checkpoint.CHECKPOINT_NAME, payload) if what.startswith("bytearray") else \
         torch.save(payload, run / checkpoint.CHECKPOINT_NAME)
     with pytest.raises(WeightsError, match=match):
@@ -228,6 +230,7 @@ print(json.dumps(results))
 """
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_every_door_stays_within_2_gib_and_seconds(files, isolated_home: Path, ledger) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

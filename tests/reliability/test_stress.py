@@ -19,7 +19,6 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.gui.conftest import isolated_settings, make_window, no_dangling_qthreads  # noqa: F401 - fixtures
 from tests.gui.helpers import TIMEOUT_MS, choose_model, drop_paths, wait_settled
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("one_torch_thread")]
@@ -167,7 +166,7 @@ def test_two_thousand_photos_fifty_model_switches_clear_and_again(qtbot, make_wi
         window.model_picker.set_current_model(names[(switch + 1) % 2], notify=True)  # as a person picks it
         assert window.model == names[(switch + 1) % 2] and window.client.busy
         wanted = 1 + switch % 6  # results of the new model are arriving: switch again at a varying point
-        qtbot.waitUntil(lambda: watch.shown >= before + wanted, timeout=TIMEOUT_MS)
+        qtbot.waitUntil(lambda before=before, wanted=wanted: watch.shown >= before + wanted, timeout=TIMEOUT_MS)
     final = window.model
     wait_settled(qtbot, window, PHOTOS)
     _all_done_by(window, final)

@@ -24,7 +24,6 @@ from core.cli import run_cli
 from core.training import setup
 from core.zoo import list_specs
 from core.zoo.spec import MIN_IMAGE_SIZE, ModelSpec
-from tests.gui.conftest import isolated_settings  # noqa: F401 - autouse fixture: never the user's QSettings
 from tests.support.digits import write_digits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +61,7 @@ def _forward_ok(model: torch.nn.Module, size: int, device: str = "cpu") -> bool:
 # -- minimum input size ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", SPECS, ids=NAMES)
 def test_min_input_size_is_exact(spec: ModelSpec) -> None:
     """Runs at ``min_input_size``; one pixel less fails with "Output size is too small" (unless at the floor)."""
@@ -196,6 +196,7 @@ def test_the_epoch_line_comes_after_its_checkpoint(digits: Path, tmp_path: Path,
     assert order == ["SAVED 1", "epoch 1", "SAVED 2", "epoch 2"], out
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_sigterm_stops_like_ctrl_c_keeping_the_checkpoint(digits: Path, tmp_path: Path, ledger) -> None:
     from core.training.checkpoint import load_checkpoint

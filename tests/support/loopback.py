@@ -19,8 +19,9 @@ import os
 import socket
 import threading
 import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import pytest
 
@@ -81,7 +82,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.flush()
                 if owner.throttle:
                     owner._stopping.wait(owner.throttle)
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
             pass  # the client went away (e.g. a cancelled download)
 
 
@@ -182,7 +183,7 @@ def closed_port() -> int:
 def loopback() -> Iterator[Callable[..., LoopbackServer]]:
     """``loopback(root=None, files=None, **options) -> LoopbackServer``, all closed at teardown.
 
-    Use it with ``from tests.support.loopback import loopback  # noqa: F401``.
+    tests/conftest.py makes it available to every test.
     Teardown fails the test if a server thread is still alive.
     """
     servers: list[LoopbackServer] = []

@@ -1,4 +1,4 @@
-"""Screenshots of the training wizard for the README: ``python -m gui.wizard_screenshots``.
+"""Screenshots of the training wizard for the README: ``python -m benchmarks.screenshots.wizard``.
 
 Writes scikit-learn's handwritten digits (10 classes, 32-pixel PNGs; plus a
 cut-off file, a duplicate and a few 8-pixel originals, so the data check has
@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gui.screenshots import OUT_DIR, _wait
+from benchmarks.screenshots import OUT_DIR, wait_until
 
 
 def write_digits(root: Path, per_class: int) -> Path:
@@ -72,7 +72,7 @@ def capture(out_dir: Path, per_class: int, epochs: int, threads: int,
 
     def shot(name: str) -> None:
         app.processEvents()
-        _wait(app, lambda: not wizard.loader._pending, 30)
+        wait_until(app, lambda: not wizard.loader._pending, 30)
         target = out_dir / f"{name}.png"
         wizard.grab().save(str(target))
         saved.append(target)
@@ -81,7 +81,7 @@ def capture(out_dir: Path, per_class: int, epochs: int, threads: int,
         wizard.folder_page.set_folder(str(folder))
         wizard.next()
         assert wizard.currentId() == DATA
-        if not _wait(app, wizard.data_page.isComplete, 120):
+        if not wait_until(app, wizard.data_page.isComplete, 120):
             raise SystemExit("the scan did not finish in time")
         shot("wizard_data_check")
         wizard.next()
@@ -98,18 +98,18 @@ def capture(out_dir: Path, per_class: int, epochs: int, threads: int,
         options.augment.setCurrentIndex(options.augment.findData("none"))  # a flipped 2 is no 2
         options.device.setCurrentText("cpu")
         options.lr_panel.start()
-        if not _wait(app, lambda: not options.lr_panel.running, 600) or options.lr_panel.result is None:
+        if not wait_until(app, lambda: not options.lr_panel.running, 600) or options.lr_panel.result is None:
             raise SystemExit(f"the learning-rate finder did not finish: {options.lr_panel.status.text()}")
         shot("wizard_options")
         wizard.next()
         assert wizard.currentId() == TRAINING
         page = wizard.training_page
-        if not _wait(app, lambda: page.plots.point_count("val_acc") >= max(2, round(0.7 * epochs)), 900):
+        if not wait_until(app, lambda: page.plots.point_count("val_acc") >= max(2, round(0.7 * epochs)), 900):
             raise SystemExit("training did not get far enough in time")
-        _wait(app, lambda: page.plots.point_count("loss_raw") > page.plots.point_count("lr") - 1, 5)
+        wait_until(app, lambda: page.plots.point_count("loss_raw") > page.plots.point_count("lr") - 1, 5)
         page.plots.refresh()
         shot("wizard_training")
-        if not _wait(app, lambda: page.outcome is not None and wizard.plan.evaluation is not None, 900):
+        if not wait_until(app, lambda: page.outcome is not None and wizard.plan.evaluation is not None, 900):
             raise SystemExit(f"training did not finish in time ({page.outcome})")
         wizard.next()
         assert wizard.currentId() == RESULTS
@@ -120,7 +120,8 @@ def capture(out_dir: Path, per_class: int, epochs: int, threads: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gui.wizard_screenshots", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.screenshots.wizard",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"folder for the PNGs (default {OUT_DIR})")
     parser.add_argument("--per-class", type=int, default=40, help="digits per class, at most (default 40)")
     parser.add_argument("--epochs", type=int, default=8)

@@ -1,9 +1,9 @@
-"""Screenshot of the Compare window for the README: ``python -m gui.compare_screenshot``.
+"""Screenshot of the Compare window for the README: ``python -m benchmarks.screenshots.compare``.
 
 The six classics (AlexNet, VGG-16, NiN, GoogLeNet, ResNet-50, DenseNet-121)
 on scikit-image's "chelsea" photo (plus two more photos in the selector),
 with the table, the Grad-CAM tiles and the latency/accuracy chart filled in,
-saved as ``resources/screenshots/compare.png``. Like ``gui.screenshots`` it
+saved as ``resources/screenshots/compare.png``. Like ``benchmarks.screenshots`` it
 never touches the network or the user's settings: models whose weights are
 not cached run untrained, and the window marks them so.
 """
@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gui.screenshots import OUT_DIR, _wait
+from benchmarks.screenshots import OUT_DIR, wait_until
 
 CLASSICS = ("alexnet", "vgg16", "nin", "googlenet", "resnet50", "densenet121")
 PHOTOS = ("chelsea", "coffee", "astronaut")
@@ -53,7 +53,7 @@ def capture_compare(out_dir: Path = OUT_DIR, size: tuple[int, int] = (1280, 800)
     done: list[bool] = []
     window.client.finished.connect(done.append)
     window.run()
-    if not _wait(app, lambda: bool(done), timeout_s):
+    if not wait_until(app, lambda: bool(done), timeout_s):
         window.close()
         raise SystemExit("the comparison did not finish in time")
     window.select_photo(0)
@@ -67,7 +67,8 @@ def capture_compare(out_dir: Path = OUT_DIR, size: tuple[int, int] = (1280, 800)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gui.compare_screenshot", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.screenshots.compare",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"folder for the PNG (default {OUT_DIR})")
     parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
     parser.add_argument("--device", default="cpu", help="where the models run (latency is measured there)")

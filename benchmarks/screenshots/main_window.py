@@ -1,4 +1,4 @@
-"""Screenshots of the main window for the README: ``python -m gui.screenshots``.
+"""Screenshots of the main window for the README: ``python -m benchmarks.screenshots``.
 
 Builds the window at 1280x800 with a dozen classified sample photos
 (scikit-image's bundled photos when it is installed, generated images
@@ -6,7 +6,7 @@ otherwise), selects one and saves ``resources/screenshots/main_window.png``,
 ``feature_maps.png`` (a mid-network stage of the cat photo) and
 ``gradcam.png``, each also as ``*_dark.png``, the main window again at 800x600
 and 1920x1080 (``main_window_800x600.png``, ``main_window_1920x1080.png``),
-and first ``compare.png`` (the Compare window, ``gui.compare_screenshot``). It never touches the network or
+and first ``compare.png`` (the Compare window, ``benchmarks.screenshots.compare``). It never touches the network or
 the user's settings; without cached weights the model runs untrained, and the
 window says so.
 """
@@ -17,10 +17,10 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-OUT_DIR = Path(__file__).resolve().parent.parent / "resources" / "screenshots"
+from benchmarks.screenshots import OUT_DIR, wait_until
+
 SAMPLES = ("chelsea", "coffee", "astronaut", "rocket", "hubble_deep_field", "immunohistochemistry",
            "colorwheel", "camera", "brick", "coins", "moon", "grass", "gravel", "retina", "cat")
 # name, right-hand tab, right-hand pane's share of the width (None: the window's own default split; the
@@ -64,18 +64,6 @@ def write_samples(folder: Path, count: int = 12) -> list[Path]:
     return paths + [broken]
 
 
-def _wait(app, predicate, timeout_s: float = 180.0) -> bool:
-    from PySide6.QtCore import QEventLoop
-
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-        time.sleep(0.01)
-    return True
-
-
 def capture(model: str, out_dir: Path, variants: list[str], size: tuple[int, int]) -> list[Path]:
     from PySide6.QtCore import QSettings
 
@@ -89,13 +77,13 @@ def capture(model: str, out_dir: Path, variants: list[str], size: tuple[int, int
     photos = write_samples(work / "photos")
     app = create_app()
     light_palette = app.palette()
-    from gui.main_window import MainWindow
     from gui.gallery_model import State
+    from gui.main_window import MainWindow
 
     window = MainWindow(Settings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)))
     window.resize(*size)
     window.show()
-    if not _wait(app, lambda: window.registry_ready, 120):
+    if not wait_until(app, lambda: window.registry_ready, 120):
         raise SystemExit("the model registry did not load in time")
     window.set_model(model)
     window.open_paths([str(work / "photos")])
@@ -105,16 +93,16 @@ def capture(model: str, out_dir: Path, variants: list[str], size: tuple[int, int
         return (window.gallery.rowCount() == len(photos) and not window.client.busy
                 and counts[State.DONE] + counts[State.FAILED] == len(photos))
 
-    if not _wait(app, settled):
+    if not wait_until(app, settled):
         raise SystemExit("classification did not finish in time")
     window.gallery_view.select_row(0)
-    _wait(app, lambda: not window.loader._pending, 30)
+    wait_until(app, lambda: not window.loader._pending, 30)
     _compute_explain(app, window)
     saved = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for variant in variants:
         app.setPalette(dark_palette() if variant == "dark" else light_palette)
-        _wait(app, lambda: not window.loader._pending, 30)
+        wait_until(app, lambda: not window.loader._pending, 30)
         for name, tab, share in SHOTS:
             window.explain.tabs.setCurrentIndex(tab)
             _split(window, share)
@@ -138,7 +126,7 @@ def _split(window, share: float | None) -> None:
 def _settle(app, window) -> None:
     for _ in range(3):  # the toolbar and the grids lay out again after a resize
         app.processEvents()
-    _wait(app, lambda: not window.loader._pending, 30)
+    wait_until(app, lambda: not window.loader._pending, 30)
 
 
 def _extra_sizes(app, window, out_dir: Path) -> list[Path]:
@@ -163,30 +151,30 @@ def _compute_explain(app, window) -> None:
 
     tabs = window.explain
     tabs.tabs.setCurrentIndex(FEATURES)
-    if not _wait(app, lambda: tabs.browser.stages(), 60):
+    if not wait_until(app, lambda: tabs.browser.stages(), 60):
         raise SystemExit("the layer list did not arrive in time")
     tabs.browser.stage_buttons.button(1).click()
-    if not _wait(app, lambda: tabs.maps.maps() is not None and tabs.maps.maps().layer == tabs.layer, 120):
+    if not wait_until(app, lambda: tabs.maps.maps() is not None and tabs.maps.maps().layer == tabs.layer, 120):
         raise SystemExit("the feature maps did not arrive in time")
     tabs.maps.show_channel(2)
     tabs.tabs.setCurrentIndex(GRADCAM)
-    if not _wait(app, lambda: tabs.cam.cam() is not None, 120):
+    if not wait_until(app, lambda: tabs.cam.cam() is not None, 120):
         raise SystemExit("Grad-CAM did not arrive in time")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gui.screenshots", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.screenshots", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet50", help="model to classify with (default resnet50)")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"folder for the PNGs (default {OUT_DIR})")
     parser.add_argument("--variants", default="light,dark", help="comma-separated: light, dark")
     parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT")
     parser.add_argument("--no-compare", dest="compare", action="store_false",
-                        help="skip compare.png (gui.compare_screenshot: the six classics, a minute on a CPU)")
+                        help="skip compare.png (benchmarks.screenshots.compare: the six classics, a minute on a CPU)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     width, height = (int(v) for v in args.size.lower().split("x"))
     if args.compare:  # first, while the palette is still the light one
-        from gui.compare_screenshot import capture_compare
+        from benchmarks.screenshots.compare import capture_compare
 
         print(capture_compare(args.out, (width, height)))
     for path in capture(args.model, args.out, [v.strip() for v in args.variants.split(",") if v.strip()],
