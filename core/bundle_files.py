@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from core import paths
 from core.errors import StudioError, UnknownModelError, WeightsError
 from core.userfiles import UnreadableFile, read_json

@@ -17,14 +17,27 @@ import os
 import signal
 import sys
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
 
 from core import __version__
-from core.cli_common import (  # noqa: F401  (EXIT_*, UsageError: re-exported for callers of core.cli)
-    EXIT_FAILED, EXIT_OK, EXIT_PIPE, EXIT_USAGE, Interrupted, UsageError, check_model, debug, documents_printed,
-    emit, emit_json, eprint, plain_error, progress_printer, whole_number,
-)
 from core.cli_classify import cmd_classify, cmd_explain, explain_image  # noqa: F401  (explain_image: re-exported)
+from core.cli_common import (  # noqa: F401  (EXIT_*, UsageError: re-exported for callers of core.cli)
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PIPE,
+    EXIT_USAGE,
+    Interrupted,
+    UsageError,
+    check_model,
+    debug,
+    documents_printed,
+    emit,
+    emit_json,
+    eprint,
+    plain_error,
+    progress_printer,
+    whole_number,
+)
 from core.cli_compare import cmd_compare, cmd_evaluate
 from core.defaults import DEFAULT_MODEL
 from core.errors import StudioError

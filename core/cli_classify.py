@@ -13,12 +13,22 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from core.cli_common import (
-    EXIT_FAILED, EXIT_OK, UsageError, check_device, check_model, emit, emit_json, eprint, plain_error,
-    progress_printer, resolve_topk, weights_failure,
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    check_device,
+    check_model,
+    emit,
+    emit_json,
+    eprint,
+    plain_error,
+    progress_printer,
+    resolve_topk,
+    weights_failure,
 )
 from core.errors import StudioError
 from core.io import check_user_target, png_bytes, write_user_file

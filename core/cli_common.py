@@ -15,7 +15,8 @@ import os
 import re
 import signal
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from core.errors import DownloadError, StudioError, UnknownModelError, WeightsMissingError
 from core.textout import clean, human_size, json_text, write_line
@@ -183,7 +184,7 @@ def debug() -> bool:
     return os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
 
 
-def progress_printer(label: str) -> Callable[[int, "int | None"], None] | None:
+def progress_printer(label: str) -> Callable[[int, int | None], None] | None:
     """A download progress line on a terminal's stderr; nothing when piped."""
     if not sys.stderr.isatty():
         return None

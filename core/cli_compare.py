@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from core.cli_common import (
-    EXIT_FAILED, EXIT_OK, UsageError, check_device, check_model, check_runs, emit, emit_json, eprint, resolve_topk,
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    check_device,
+    check_model,
+    check_runs,
+    emit,
+    emit_json,
+    eprint,
+    resolve_topk,
     weights_failure,
 )
 from core.errors import Cancelled, StudioError

@@ -13,9 +13,9 @@ import math
 import statistics
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -27,9 +27,9 @@ from core.evaluation import Evaluation, labelled_images  # noqa: F401  (Compare'
 from core.evaluation import evaluate_folder as evaluate  # noqa: F401  (re-exported under its old name)
 from core.explain import ExplainSession
 from core.inference import InferenceEngine, Prediction
+from core.models import get_spec
 from core.render import overlay
 from core.weights_store import WeightsInfo
-from core.models import get_spec
 
 ProgressFn = Callable[[int, int, str], None]  # (step done, steps total, what is running)
 

@@ -18,10 +18,10 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -29,8 +29,8 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as F
 
-from core.errors import Cancelled, ImageError, StudioError
 from core.diskcache import DiskCacheError, remove_stale_partials, reserve_npy
+from core.errors import Cancelled, ImageError, StudioError
 from core.images import image_size, is_image_file, is_known_image, load_image, trim_aspect
 from core.io import atomic_write_text
 from core.text import noun, plural
@@ -155,7 +155,7 @@ class ScanReport:
                        "used once)")
         return out
 
-    def without_classes(self, excluded: Iterable[str]) -> "ScanReport":
+    def without_classes(self, excluded: Iterable[str]) -> ScanReport:
         """This report without the ``excluded`` classes, labels renumbered (the classes a person kept)."""
         excluded = set(excluded)
         if not excluded & set(self.classes):
@@ -359,7 +359,7 @@ class DecodedImages:
     def nbytes(self) -> int:
         return int(self.array.nbytes)
 
-    def subset(self, start: int, stop: int | None) -> "DecodedImages":
+    def subset(self, start: int, stop: int | None) -> DecodedImages:
         """Rows ``start:stop`` (a view; failures renumbered)."""
         stop = len(self.array) if stop is None else stop
         return DecodedImages(self.array[start:stop],
@@ -368,7 +368,7 @@ class DecodedImages:
     @classmethod
     def build(cls, samples: Sequence[Sample], size: int, *, cache_dir: str | os.PathLike[str] | None = None,
               workers: int | None = None, progress: ProgressFn | None = None,
-              cancel: threading.Event | None = None) -> "DecodedImages":
+              cancel: threading.Event | None = None) -> DecodedImages:
         if cache_dir is not None:
             cached = cls._load(Path(cache_dir), samples, size)
             if cached is not None:
@@ -403,7 +403,7 @@ class DecodedImages:
 
     @classmethod
     def _decode_into(cls, array: np.ndarray, samples: Sequence[Sample], size: int, workers: int | None,
-                     progress: ProgressFn | None, cancel: threading.Event | None) -> "DecodedImages":
+                     progress: ProgressFn | None, cancel: threading.Event | None) -> DecodedImages:
         failed: dict[int, str] = {}
 
         def one(index: int) -> None:
@@ -435,7 +435,7 @@ class DecodedImages:
         return f"decoded-{size}px-{sha.hexdigest()[:24]}"
 
     @classmethod
-    def _load(cls, folder: Path, samples: Sequence[Sample], size: int) -> "DecodedImages | None":
+    def _load(cls, folder: Path, samples: Sequence[Sample], size: int) -> DecodedImages | None:
         stem = cls._key(samples, size)
         try:
             array = np.load(folder / f"{stem}.npy", mmap_mode="r")

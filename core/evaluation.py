@@ -15,18 +15,18 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from core.errors import StudioError
 from core.images import is_known_image
 from core.inference import InferenceEngine, Prediction
+from core.models import get_spec
 from core.walk import subfolders, walk_folder
 from core.weights_store import WeightsInfo
-from core.models import get_spec
 
 __all__ = ["ImagePrediction", "ClassScore", "Evaluation", "confusion_matrix", "class_scores", "labelled_images",
            "evaluate_folder", "evaluate_split"]

@@ -30,8 +30,8 @@ from torch import nn
 
 from core import render
 from core.errors import StudioError
-from core.preprocess import preprocess
 from core.models import get_spec
+from core.preprocess import preprocess
 from core.zoo.spec import ModelSpec
 
 MAX_CHANNELS = 64  # feature maps kept per layer, strongest first

@@ -25,10 +25,16 @@ from pathlib import Path
 from typing import IO, Final
 
 import numpy as np
-from PIL import Image, ImageFile
 from PIL import (  # noqa: F401  (importing a plugin registers its opener in Image.OPEN)
-    BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin, PpmImagePlugin,
-    TiffImagePlugin, WebPImagePlugin,
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageFile,
+    JpegImagePlugin,
+    PngImagePlugin,
+    PpmImagePlugin,
+    TiffImagePlugin,
+    WebPImagePlugin,
 )
 
 from core.errors import ImageError

@@ -15,10 +15,10 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import torch
 from PIL import Image
@@ -30,12 +30,18 @@ from core.accel import CudaGraphForward, decode_jpegs, forward_format, use_cuda_
 from core.errors import StudioError, WeightsError, WeightsMissingError
 from core.images import load_image
 from core.meta import build_on_meta
-from core.preprocess import preprocess
-from core.weights_store import WeightsInfo
-from core.records import (  # noqa: F401  (re-exported: callers import them from here)
-    LoadedModelInfo, Prediction, TopK, _module_bytes, available_devices, default_memory_budget, resolve_device,
-)
 from core.models import get_spec
+from core.preprocess import preprocess
+from core.records import (  # noqa: F401  (re-exported: callers import them from here)
+    LoadedModelInfo,
+    Prediction,
+    TopK,
+    _module_bytes,
+    available_devices,
+    default_memory_budget,
+    resolve_device,
+)
+from core.weights_store import WeightsInfo
 from core.zoo import ModelSpec
 
 ProgressFn = Callable[[int, "int | None"], None]  # (bytes done, bytes total or None)
@@ -382,7 +388,7 @@ class InferenceEngine:
             self._pool = None
         self._cache.clear()
 
-    def __enter__(self) -> "InferenceEngine":
+    def __enter__(self) -> InferenceEngine:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -20,8 +20,9 @@ import shutil
 import stat
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Union
+from typing import Any, Union
 
 from core.errors import StudioError
 

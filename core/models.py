@@ -21,9 +21,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from core.bundle_files import FAMILY, Bundle, bundle_key, find_bundle, list_bundles
 from core.errors import UnknownModelError

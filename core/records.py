@@ -56,7 +56,7 @@ class LoadedModelInfo:
     device: str
     load_ms: float
     num_classes: int
-    source: "WeightsInfo | None" = None  # what the weights are (official, imported, ...): core.weights_store
+    source: WeightsInfo | None = None  # what the weights are (official, imported, ...): core.weights_store
 
 
 def available_devices() -> list[str]:

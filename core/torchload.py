@@ -16,8 +16,8 @@ import pickle
 import re
 import stat
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 __all__ = ["FolderWalk", "walk_folder", "subfolders", "is_hidden"]
 

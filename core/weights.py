@@ -22,8 +22,8 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -31,8 +31,8 @@ from torch import nn
 from core import torchfile, torchload, weights_store
 from core.errors import Cancelled, DownloadError, WeightsError
 from core.io import atomic_path
-from core.weights_store import WeightsInfo
 from core.models import get_spec
+from core.weights_store import WeightsInfo
 from core.zoo import list_specs
 from core.zoo.spec import ModelSpec
 

@@ -11,7 +11,7 @@ catalog; nobody else keeps a copy of its specs.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from PySide6.QtCore import QObject, Signal
 

@@ -122,7 +122,7 @@ class _Ticket:
 @dataclass
 class _Request:
     channel: str
-    job: Callable[["JobContext"], Any]
+    job: Callable[[JobContext], Any]
     ticket: _Ticket = field(default_factory=_Ticket)
     live: bool = True  # False once cancelled, superseded or answered: nothing more is passed on
 
@@ -130,7 +130,7 @@ class _Request:
 class JobContext:
     """What a job sees on the engine thread."""
 
-    def __init__(self, runner: "EngineRunner", request_id: int, cancel: threading.Event) -> None:
+    def __init__(self, runner: EngineRunner, request_id: int, cancel: threading.Event) -> None:
         self._runner = runner
         self.request_id = request_id
         self.cancel = cancel

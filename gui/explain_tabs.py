@@ -14,7 +14,7 @@ their views (which import numpy) are built then.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QFrame, QLabel, QMenu, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget

@@ -7,8 +7,8 @@ import io
 import json
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from core.io import write_user_file
 

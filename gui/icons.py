@@ -7,7 +7,7 @@ pixmap for any device pixel ratio.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QRectF, Qt
@@ -19,7 +19,7 @@ ICON_DIR = RESOURCES / "icons"
 _SIZES = (16, 20, 24, 32, 40, 48, 64, 96)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _svg_text(name: str) -> str:
     return (ICON_DIR / f"{name}.svg").read_text(encoding="utf-8")
 

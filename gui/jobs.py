@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
@@ -47,7 +48,7 @@ class Job(QObject):
             self._last_report = now
             self.progressed.emit(done, total)
 
-    def start(self, pool: QThreadPool) -> "Job":
+    def start(self, pool: QThreadPool) -> Job:
         pool.start(self._run)
         return self
 

@@ -30,8 +30,18 @@ import logging
 from PySide6.QtCore import QSize, Qt, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
-from gui.actions import (REGISTRY_ACTIONS, TOOLBAR_LEAD, TOOLBAR_RUN, TOOLBAR_TAIL, add_actions, build_menus,
-                         connect_actions, create_actions, pick, retint_icons)
+from gui.actions import (
+    REGISTRY_ACTIONS,
+    TOOLBAR_LEAD,
+    TOOLBAR_RUN,
+    TOOLBAR_TAIL,
+    add_actions,
+    build_menus,
+    connect_actions,
+    create_actions,
+    pick,
+    retint_icons,
+)
 from gui.catalog import ModelCatalog
 from gui.controllers.export import ExportController
 from gui.controllers.models import ModelController

@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QStatusBar
 
-from gui.style import SPACING, state_color
 from gui.gallery_model import State
+from gui.style import SPACING, state_color
 
 DEVICE_NAMES = {"cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple GPU"}
 

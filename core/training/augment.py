@@ -8,7 +8,7 @@ every checkpoint, so a resumed run augments exactly as an uninterrupted one.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from PIL import Image

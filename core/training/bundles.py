@@ -22,16 +22,30 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
 from core import weights as weights_mod
 from core.bundle_files import (
-    FAMILY, FORMAT, FORMAT_VERSION, META_NAME, NAME_RE, WEIGHTS_NAME, Bundle, BundleNotFoundError, bundle_key,
-    check_name, find_bundle, list_bundles, looks_like_path, models_dir, read_bundle,
+    FAMILY,
+    FORMAT,
+    FORMAT_VERSION,
+    META_NAME,
+    NAME_RE,
+    WEIGHTS_NAME,
+    Bundle,
+    BundleNotFoundError,
+    bundle_key,
+    check_name,
+    find_bundle,
+    list_bundles,
+    looks_like_path,
+    models_dir,
+    read_bundle,
 )
 from core.errors import StudioError, WeightsError
 from core.io import publish_folder

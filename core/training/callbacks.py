@@ -13,11 +13,21 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from core.text import plural
 from core.training.events import (
-    BatchEnd, CancelledByUser, Diverged, EarlyStop, EpochEnd, EpochStart, FitEnd, FitStart, Notice, Progress,
+    BatchEnd,
+    CancelledByUser,
+    Diverged,
+    EarlyStop,
+    EpochEnd,
+    EpochStart,
+    FitEnd,
+    FitStart,
+    Notice,
+    Progress,
 )
 
 if TYPE_CHECKING:
@@ -33,7 +43,7 @@ class Callback:
     """Override the events you need; ``self.trainer`` is set before ``fit_start``."""
 
     order = 0
-    trainer: "Trainer"
+    trainer: Trainer
 
     def progress(self, event: Progress) -> None: ...
     def fit_start(self, event: FitStart) -> None: ...

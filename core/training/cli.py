@@ -16,7 +16,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from core.cli_common import EXIT_OK, UsageError, emit, emit_json
 from core.cli_common import eprint as _eprint
@@ -25,8 +26,16 @@ from core.text import plural
 from core.training.callbacks import Callback
 from core.training.events import BatchEnd, EpochEnd, FitEnd, FitStart, Notice, Progress
 from core.training.settings import (
-    AUGMENT_PRESETS, CACHE_MODES, EXPORT_FORMATS, IMAGE_SIZE_RANGE, LIMITS, OPTIMIZERS, SCHEDULES, STRATEGIES,
-    WEIGHTS, TrainSettings,
+    AUGMENT_PRESETS,
+    CACHE_MODES,
+    EXPORT_FORMATS,
+    IMAGE_SIZE_RANGE,
+    LIMITS,
+    OPTIMIZERS,
+    SCHEDULES,
+    STRATEGIES,
+    WEIGHTS,
+    TrainSettings,
 )
 from core.training.storage import check_free_space, check_models_root
 

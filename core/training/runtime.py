@@ -12,7 +12,8 @@ import math
 import os
 import random
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,14 @@ from torch import nn
 from core import paths
 from core.accel import forward_format
 from core.data import (
-    DataSplit, DecodedImages, ImageDataset, Sample, ScanReport, collate_samples, scan_folder, split_samples,
+    DataSplit,
+    DecodedImages,
+    ImageDataset,
+    Sample,
+    ScanReport,
+    collate_samples,
+    scan_folder,
+    split_samples,
 )
 from core.diskcache import DiskCacheError
 from core.errors import StudioError

@@ -125,7 +125,7 @@ class TrainSettings:
     def resolved_weight_decay(self) -> float:
         return DEFAULT_WEIGHT_DECAY[self.optimizer] if self.weight_decay is None else float(self.weight_decay)
 
-    def replace(self, **changes: Any) -> "TrainSettings":
+    def replace(self, **changes: Any) -> TrainSettings:
         return dataclasses.replace(self, **changes)
 
     # -- plain data ----------------------------------------------------------------
@@ -134,7 +134,7 @@ class TrainSettings:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "TrainSettings":
+    def from_json(cls, data: dict[str, Any]) -> TrainSettings:
         """Strict: unknown keys and wrong types are errors."""
         if not isinstance(data, dict):
             raise StudioError("bad training settings: not a JSON object")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn

@@ -18,9 +18,10 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from core import __version__, paths
 from core.data import DataSplit
@@ -29,12 +30,26 @@ from core.text import plural
 from core.training import setup, storage
 from core.training.bundles import models_dir, unique_name, write_bundle
 from core.training.callbacks import (
-    Callback, Checkpointer, Controls, EarlyStopping, NaNGuard, Recorder, StopOnRequest,
+    Callback,
+    Checkpointer,
+    Controls,
+    EarlyStopping,
+    NaNGuard,
+    Recorder,
+    StopOnRequest,
 )
 from core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME, capture_rng, load_checkpoint, restore_rng
 from core.training.checkpoint import save_checkpoint as _save
 from core.training.events import (
-    BatchEnd, CancelFit, EpochEnd, EpochStart, FitEnd, FitStart, Notice, Progress, TrainingError,
+    BatchEnd,
+    CancelFit,
+    EpochEnd,
+    EpochStart,
+    FitEnd,
+    FitStart,
+    Notice,
+    Progress,
+    TrainingError,
 )
 from core.training.lr_finder import find_lr
 from core.training.runtime import Runtime, split_from_json, split_to_json
@@ -120,7 +135,7 @@ class Trainer:
 
     @classmethod
     def resume_from(cls, run_dir: str | os.PathLike[str], *, callbacks: Iterable[Callback] = (),
-                    models_root: str | os.PathLike[str] | None = None, **options: Any) -> "Trainer":
+                    models_root: str | os.PathLike[str] | None = None, **options: Any) -> Trainer:
         """A trainer that goes on from the checkpoint in ``run_dir`` with the run's own settings."""
         checkpoint = load_checkpoint(run_dir)
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import posixpath
 import re
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 import torch

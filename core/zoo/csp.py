@@ -9,7 +9,7 @@ classes at 224x224: 22,556,584 parameters, 3.510 GMACs (ResNet-50: 25.6 M, 4.09)
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn

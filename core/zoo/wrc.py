@@ -8,7 +8,8 @@ ResNet's ImageNet weights load after :func:`adapt_resnet_state_dict`.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn

@@ -11,7 +11,7 @@ can enable Export, Clear and Classify Again.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication

@@ -41,7 +41,7 @@ class ChartPoint:
     untrained: bool
 
     @classmethod
-    def of(cls, spec, row, evaluation=None) -> "ChartPoint":
+    def of(cls, spec, row, evaluation=None) -> ChartPoint:
         """From a registry spec, its measured ``core.compare.ModelRow`` and an optional ``Evaluation``."""
         return cls(model=spec.name, label=spec.display_name, family=spec.family, latency_ms=row.latency_ms,
                    params=spec.params, acc1=None if row.untrained else spec.acc1, untrained=row.untrained,

@@ -23,7 +23,6 @@ from gui.painting import draw_chip, draw_text, line_height, scaled_font, text_wi
 from gui.style import SPACING, mix, state_background, state_color
 from gui.thumbnails import ThumbnailLoader
 
-
 _CHIP_TEXT = {State.QUEUED: "Queued", State.CLASSIFYING: "Classifying…", State.STOPPED: "Not classified"}
 FAILED_TEXT = "Couldn't classify"
 

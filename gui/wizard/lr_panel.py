@@ -10,15 +10,15 @@ the steps and Cancel; the suggested value is marked on the finished curve and
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import QThreadPool, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from core.text import plural
 from gui.jobs import Job
-from gui.workers import error_text
 from gui.wizard.charts import LRCurve
+from gui.workers import error_text
 
 PHASES = {"decode": "Decoding images", "scan": "Scanning images"}
 FIND_TIP = ("Train briefly with a growing learning rate and suggest the one where the loss falls fastest "

@@ -11,17 +11,26 @@ import html
 
 from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtWidgets import (
-    QCheckBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSplitter, QVBoxLayout,
-    QWidget, QWizardPage,
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+    QWizardPage,
 )
 
 from core.text import noun, plural
 from gui.jobs import Job
 from gui.style import SPACING, state_color
-from gui.workers import error_text
 from gui.wizard.charts import CountsChart
 from gui.wizard.plan import TrainingPlan
 from gui.wizard.thumbs import ThumbStrip
+from gui.workers import error_text
 
 MAX_PROBLEM_THUMBS = 60
 

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QButtonGroup, QHBoxLayout, QHeaderView, QLabel, QPushButton, QRadioButton, QTreeWidget, QTreeWidgetItem,
-    QVBoxLayout, QWizardPage,
+    QButtonGroup,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWizardPage,
 )
 
 from gui.style import SPACING, state_color

@@ -6,7 +6,16 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QThreadPool, QTimer
 from PySide6.QtGui import QDoubleValidator, QPixmap
 from PySide6.QtWidgets import (
-    QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWizard, QWizardPage,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWizard,
+    QWizardPage,
 )
 
 from gui.jobs import Job

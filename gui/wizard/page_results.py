@@ -8,8 +8,21 @@ import os
 
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QMessageBox, QPushButton, QSplitter, QTableWidget,
-    QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget, QWizardPage,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+    QWizardPage,
 )
 
 from core.errors import StudioError
@@ -17,10 +30,10 @@ from core.text import noun, plural
 from core.training.storage import rename_saved_model
 from gui.jobs import Job
 from gui.style import SPACING, state_color
-from gui.workers import error_text
 from gui.wizard.confusion import ConfusionView
 from gui.wizard.plan import TrainingPlan
 from gui.wizard.thumbs import ThumbStrip
+from gui.workers import error_text
 
 EXPORTS = {"torchscript": ("TorchScript…", "TorchScript (*.pt)", ".pt"), "onnx": ("ONNX…", "ONNX (*.onnx)", ".onnx")}
 

@@ -13,8 +13,8 @@ from PySide6.QtCore import QSettings
 
 from core.data import DataSplit, split_samples
 from core.errors import StudioError
-from core.training.settings import DEFAULT_LR, TrainSettings
 from core.models import get_spec
+from core.training.settings import DEFAULT_LR, TrainSettings
 from core.zoo.spec import MIN_IMAGE_SIZE
 from gui.settings import open_qsettings
 

@@ -13,11 +13,11 @@ import torch
 
 from core.errors import StudioError, UnknownModelError, WeightsError
 from core.inference import InferenceEngine
+from core.models import get_spec, resolve, saved_models
 from core.training import bundles
 from core.training.bundles import FAMILY, find_bundle, list_bundles, load_bundle_model, read_bundle, write_bundle
 from core.training.export import ONNX_HINT, export_bundle
 from core.training.setup import replace_head
-from core.models import get_spec, resolve, saved_models
 from tests.support.photos import write_photos
 
 CLASSES = ["cat", "dog", "bird"]

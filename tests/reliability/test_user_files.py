@@ -20,9 +20,9 @@ import torch
 from core.cli import run_cli
 from core.errors import StudioError
 from core.io import TargetExistsError, write_user_file
+from core.models import get_spec
 from core.training.bundles import find_bundle, models_dir, read_bundle, write_bundle
 from core.training.setup import replace_head
-from core.models import get_spec
 from gui.export import export_predictions
 from tests.support.photos import write_photos
 
