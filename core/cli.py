@@ -147,7 +147,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
     from core import weights, weights_store  # lazy: core.weights imports torch (~2 s)
 
     if args.action == "list":
-        rows = weights_store.installed_rows()
+        rows = weights.installed_rows()
         if args.json:
             emit_json(rows)
             return EXIT_OK

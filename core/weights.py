@@ -31,6 +31,7 @@ from torch import nn
 from core import torchfile, torchload, weights_store
 from core.errors import Cancelled, DownloadError, WeightsError
 from core.io import atomic_path
+from core.meta import build_on_meta
 from core.models import get_spec
 from core.weights_store import WeightsInfo
 from core.zoo import list_specs
@@ -39,7 +40,7 @@ from core.zoo.spec import ModelSpec
 __all__ = [
     "MAX_WEIGHTS_BYTES", "OFFLINE_ENV", "checkpoints_dir", "cached_path", "expected_path",
     "download", "load_state_dict_file", "check_fits", "load_into", "import_weights", "list_weights",
-    "weights_info", "WeightsInfo",
+    "weights_info", "WeightsInfo", "installed_rows",
 ]
 
 MAX_WEIGHTS_BYTES = 2 * 1024**3
@@ -251,7 +252,8 @@ def load_state_dict_file(
                            f"{type(plan.root).__name__}, not a state dict of tensors)")
     if spec is not None:
         try:
-            _raise_unless_fits(_meta_model(spec).state_dict(), spec.adapt_state_dict(_unprefixed({k: r.skeleton() for k, r in refs.items()})), spec.name)
+            skeleton = _unprefixed({k: r.skeleton() for k, r in refs.items()})
+            _raise_unless_fits(_meta_model(spec).state_dict(), spec.adapt_state_dict(skeleton), spec.name)
         except WeightsError as exc:
             raise WeightsError(f"{path}: {exc}") from None
     obj = torchload.load_planned(path, plan, mmap=mmap)
@@ -381,8 +383,6 @@ def load_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
 
 # -- importing a file --------------------------------------------------------
 def _meta_model(spec: ModelSpec) -> nn.Module:
-    from core.meta import build_on_meta
-
     return build_on_meta(spec)
 
 
@@ -393,7 +393,7 @@ def _detect_spec(state: StateDict, specs: list[ModelSpec]) -> ModelSpec:
         for spec in specs:
             try:
                 candidate = spec.adapt_state_dict(state) if adapt else state
-            except Exception:  # an adapter that cannot handle a foreign state dict: no fit
+            except Exception:  # noqa: BLE001 - an adapter that cannot handle a foreign state dict: no fit
                 continue
             if not _fit_problems(expected[spec.name], candidate):
                 return spec
@@ -464,3 +464,30 @@ def _install_imported(source: Path, spec: ModelSpec, state: StateDict, digest: s
         tmp.write_text(weights_store.sidecar_json(spec.name, spec.weights_file or "", source, digest, dest.name),
                        encoding="utf-8")
     return dest
+
+
+def installed_rows() -> list[dict]:
+    """``weights list``: per pretrained entry its official file's state, then the files imported for it.
+
+    ``status`` of an official-name file is "official" or "hash mismatch: not
+    the official file" (hashes cached, see ``core.weights_store.file_sha256``);
+    ``in_use`` marks the file the model uses (``weights_info``).
+    """
+    rows = []
+    for spec in (s for s in list_specs() if s.pretrained):
+        official, used = _official_file(spec), weights_info(spec).path
+        status = "not downloaded"
+        if official is not None:
+            digest = weights_store.file_sha256(official)
+            ok = digest.startswith(weights_store.official_prefix(spec.weights_file) or "\0")
+            status = "official" if ok else "hash mismatch: not the official file"
+        rows.append({"model": spec.name, "kind": "official", "file": spec.weights_file, "cached": official is not None,
+                     "path": str(official) if official else None, "size": spec.weights_size, "status": status,
+                     "in_use": official is not None and used == official, "source_name": None, "imported_at": None})
+        for entry in weights_store.imported_files(spec.weights_file):
+            if entry.model == spec.name:
+                rows.append({"model": spec.name, "kind": "imported", "file": entry.path.name, "cached": True,
+                             "path": str(entry.path), "size": entry.path.stat().st_size, "status": "imported",
+                             "in_use": used == entry.path, "source_name": entry.source_name,
+                             "imported_at": entry.imported_at})
+    return rows

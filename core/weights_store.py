@@ -36,7 +36,7 @@ from core.io import atomic_write_text
 from core.userfiles import UnreadableFile, read_json
 
 __all__ = ["WeightsInfo", "Imported", "imports_dir", "official_prefix", "file_sha256", "remember_hash",
-           "imported_files", "choose", "installed_rows", "SIDECAR_FORMAT"]
+           "imported_files", "choose", "SIDECAR_FORMAT"]
 
 SIDECAR_FORMAT = "convnet-studio.imported-weights"
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,64})\.")
@@ -241,33 +241,3 @@ def choose(official: Path | None, weights_file: str, *, verify: bool = True) -> 
         return WeightsInfo("imported", newest.path, source_name=newest.source_name,
                            imported_at=newest.imported_at, sha256=newest.sha256)
     return WeightsInfo("none")
-
-
-def installed_rows() -> list[dict]:
-    """``weights list``: per pretrained entry its official file's state, then the files imported for it.
-
-    ``status`` of an official-name file is "official" or "hash mismatch: not
-    the official file" (hashes cached, see ``file_sha256``);
-    ``in_use`` marks the file the model uses (``core.weights.weights_info``).
-    """
-    from core.weights import _official_file, weights_info
-    from core.zoo import list_specs
-
-    rows = []
-    for spec in (s for s in list_specs() if s.pretrained):
-        official, used = _official_file(spec), weights_info(spec).path
-        status = "not downloaded"
-        if official is not None:
-            digest = file_sha256(official)
-            ok = digest.startswith(official_prefix(spec.weights_file) or "\0")
-            status = "official" if ok else "hash mismatch: not the official file"
-        rows.append({"model": spec.name, "kind": "official", "file": spec.weights_file, "cached": official is not None,
-                     "path": str(official) if official else None, "size": spec.weights_size, "status": status,
-                     "in_use": official is not None and used == official, "source_name": None, "imported_at": None})
-        for entry in imported_files(spec.weights_file):
-            if entry.model == spec.name:
-                rows.append({"model": spec.name, "kind": "imported", "file": entry.path.name, "cached": True,
-                             "path": str(entry.path), "size": entry.path.stat().st_size, "status": "imported",
-                             "in_use": used == entry.path, "source_name": entry.source_name,
-                             "imported_at": entry.imported_at})
-    return rows
