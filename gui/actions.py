@@ -82,11 +82,14 @@ def retint_icons(actions: Iterable[QAction]) -> None:
 ACTIONS: dict[str, tuple[str, str | None, tuple, str]] = {
     "open": ("&Open Images…", "open", (QKeySequence.StandardKey.Open,), "Open photos to classify"),
     "open_folder": ("Open &Folder…", "folder", ("Ctrl+Shift+O",), "Open a folder of photos (searched recursively)"),
-    "paste": ("&Paste", "paste", (QKeySequence.StandardKey.Paste,), "Classify an image or file paths from the clipboard"),
+    "paste": ("&Paste", "paste", (QKeySequence.StandardKey.Paste,),
+              "Classify an image or file paths from the clipboard"),
     "import_weights": ("&Import Weights…", "import", ("Ctrl+I",), "Import a pretrained weights file you were given"),
-    "download_weights": ("&Download Weights", "download", ("Ctrl+Shift+D",), "Download the pretrained weights of the current model"),
+    "download_weights": ("&Download Weights", "download", ("Ctrl+Shift+D",),
+                         "Download the pretrained weights of the current model"),
     "train_model": ("&Train a Model…", "train", ("Ctrl+T",), "Fine-tune a network on a folder of your own photos"),
-    "manage_models": ("Manage Saved &Models…", "model", ("Ctrl+Shift+T",), "See and delete your trained models and training runs, with their sizes"),
+    "manage_models": ("Manage Saved &Models…", "model", ("Ctrl+Shift+T",),
+                      "See and delete your trained models and training runs, with their sizes"),
     "export": ("&Export Results…", "export", ("Ctrl+E",), "Save the predictions as CSV or JSON"),
     "quit": ("&Quit", "quit", ("Ctrl+Q",), "Quit ConvNet Studio"),
     "clear": ("C&lear Gallery", "clear", ("Ctrl+L", "Ctrl+Shift+Backspace"), "Remove every photo from the gallery"),
@@ -94,7 +97,8 @@ ACTIONS: dict[str, tuple[str, str | None, tuple, str]] = {
     "stop": ("&Stop", "stop", ("Esc",), "Stop classifying"),
     "choose_model": ("Choose &Model…", "model", ("Ctrl+M",), "Pick another network"),
     "choose_device": ("Choose De&vice…", "chip", ("Ctrl+Shift+M",), "Pick where the network runs"),
-    "compare": ("Com&pare Models…", "compare", ("Ctrl+K",), "Compare architectures side by side on the selected photos"),
+    "compare": ("Com&pare Models…", "compare", ("Ctrl+K",),
+                "Compare architectures side by side on the selected photos"),
     "zoom_in": ("&Larger Thumbnails", "zoom-in", (QKeySequence.StandardKey.ZoomIn, "Ctrl+="), "Show larger thumbnails"),
     "zoom_out": ("S&maller Thumbnails", "zoom-out", (QKeySequence.StandardKey.ZoomOut,), "Show smaller thumbnails"),
     "about": ("&About ConvNet Studio", "about", ("F1",), "Versions and the device in use"),
@@ -110,8 +114,8 @@ REGISTRY_ACTIONS = ("import_weights", "download_weights", "compare", "choose_mod
                     "manage_models")
 
 MENUS: list[tuple[str, list[str | None]]] = [
-    ("&File", ["open", "open_folder", None, "import_weights", "download_weights", None, "train_model", "manage_models", None, "export",
-               None, "quit"]),
+    ("&File", ["open", "open_folder", None, "import_weights", "download_weights", None, "train_model", "manage_models",
+               None, "export", None, "quit"]),
     ("&Edit", ["paste", None, "clear"]),
     ("&Classify", ["reclassify", "stop", None, "choose_model", "choose_device", None, "compare"]),
     ("&View", ["zoom_in", "zoom_out"]),

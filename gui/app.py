@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow
 
 from gui import startup
 from gui.icons import app_icon
+from gui.main_window import MainWindow
 from gui.settings import APPLICATION, ORGANIZATION
 from gui.style import dark_palette, stylesheet
 
@@ -85,8 +86,6 @@ def run_app(args: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(dark=dark)
     install_excepthook()
-    from gui.main_window import MainWindow  # after the QApplication exists
-
     window = MainWindow()
     if startup.enabled():  # benchmarks/startup.py: print the start-up milestones, then quit
         startup.StartupProbe(window)

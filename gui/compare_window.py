@@ -89,7 +89,8 @@ class CompareWindow(QMainWindow):
         self.add_action = new_action(self, "&Add Photos…", self.add_photos_dialog, shortcuts=("Ctrl+O",), icon="open",
                                      tip="Add photos to compare on")
         self.folder_action = new_action(self, "&Labelled Folder…", self.evaluate_folder_dialog, shortcuts=("Ctrl+L",),
-                                        icon="folder", tip="Accuracy of the chosen models on a folder of class subfolders")
+                                        icon="folder",
+                                        tip="Accuracy of the chosen models on a folder of class subfolders")
         self.export_action = new_action(self, "&Export CSV…", self.export_dialog, shortcuts=("Ctrl+E",), icon="export",
                                         tip="Save the table as CSV (one line per model and photo)")
         self.progress = QProgressBar(self)

@@ -84,7 +84,7 @@ def make_engine(factory: Callable[..., Any], device: str, **options: Any):
 
 def default_engine_factory(**options: Any) -> Callable[..., Any]:
     """``InferenceEngine`` with ``options``; imported on the engine thread, after the first paint."""
-    from core.inference import InferenceEngine  # lazy: torch costs ~2 s before the window's first paint
+    from core.inference import InferenceEngine  # noqa: PLC0415 - lazy: torch costs ~2 s before the window's first paint
 
     return functools.partial(InferenceEngine, **options)
 

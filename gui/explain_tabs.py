@@ -94,8 +94,8 @@ class ExplainTabs(QObject):
         self._client.explainFailed.connect(self._on_explain_failed)
 
     def _build_views(self) -> None:
-        from gui.widgets.feature_maps import FeatureMapsView  # lazy: numpy and PIL, ~0.5 s before the first paint
-        from gui.widgets.gradcam_view import GradCamView  # lazy: as above
+        from gui.widgets.feature_maps import FeatureMapsView  # noqa: PLC0415 - lazy: numpy and PIL, ~0.5 s before the first paint
+        from gui.widgets.gradcam_view import GradCamView  # noqa: PLC0415 - as above
 
         window = self.parent()
         self.browser = LayerBrowser(window)
@@ -185,7 +185,7 @@ class ExplainTabs(QObject):
         self.cam.set_layer(self.cam_layer, default=True)
 
     def _refresh_features(self) -> None:
-        from gui.widgets.feature_maps import FILTERS  # lazy: numpy (imported by now, with the views)
+        from gui.widgets.feature_maps import FILTERS  # noqa: PLC0415 - lazy: numpy (imported by now, with the views)
 
         if self._layers_for != self.model:
             self._layers_for = self.model

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtCore import QFile, Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.training.storage import delete_run, delete_saved_model, list_runs, list_saved_models
 from gui.jobs import Job
 from gui.style import SPACING, state_color
 from gui.workers import error_text
@@ -47,14 +48,10 @@ def _sizes(size: int) -> str:
 
 
 def _listing() -> tuple[list, list]:
-    from core.training.storage import list_runs, list_saved_models
-
     return list_saved_models(), list_runs()
 
 
 def _delete(kind: str, names: list[str]) -> int:
-    from core.training.storage import delete_run, delete_saved_model
-
     remove = delete_saved_model if kind == "model" else delete_run
     return sum(remove(name) for name in names)
 
@@ -249,8 +246,6 @@ class ManageModelsDialog(QDialog):
 
     def trash_selected(self) -> bool:
         """Move the selection to the system trash; where there is none, offer deleting for good."""
-        from PySide6.QtCore import QFile
-
         kind, entries = self.selection()
         if not entries or self.busy:
             return False

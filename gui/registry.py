@@ -37,8 +37,8 @@ class Registry:
 
 def load_registry() -> Registry:
     """Import the zoo and list it with the saved models (imports torch: never call this on the GUI thread)."""
-    from core.inference import available_devices  # lazy: imports torch; runs on the inference thread
-    from core.zoo import FAMILIES, list_specs  # lazy: imports torch and torchvision
+    from core.inference import available_devices  # noqa: PLC0415 - lazy: imports torch; runs on the inference thread
+    from core.zoo import FAMILIES, list_specs  # noqa: PLC0415 - lazy: imports torch and torchvision
 
     return Registry(tuple(list_specs()) + tuple(saved_model_specs()), tuple(FAMILIES) + (MY_MODELS,),
                     tuple(available_devices()))
@@ -46,8 +46,8 @@ def load_registry() -> Registry:
 
 def saved_model_specs() -> list:
     """Every saved bundle as a ``ModelSpec`` of family "My models" (unreadable ones are left out)."""
-    from core.models import get_spec  # lazy: imports torch; called once the registry has loaded it
-    from core.training import list_bundles  # lazy: as above
+    from core.models import get_spec  # noqa: PLC0415 - lazy: imports torch; called once the registry has loaded it
+    from core.training import list_bundles  # noqa: PLC0415 - as above
 
     specs = []
     for bundle in list_bundles():

@@ -37,7 +37,8 @@ class StatusPanel:
         self.timings = QLabel(bar)
         self.model = QLabel(bar)
         self.device = QLabel(bar)
-        for label, tip in ((self.progress, "Photos classified"), (self.timings, "Last decode and inference time per photo"),
+        for label, tip in ((self.progress, "Photos classified"),
+                           (self.timings, "Last decode and inference time per photo"),
                            (self.model, "Model in use"), (self.device, "Device in use")):
             label.setToolTip(tip)
             label.setContentsMargins(SPACING, 0, SPACING, 0)
@@ -77,7 +78,8 @@ class StatusPanel:
         if not total:
             self.progress.setText("")
             return
-        text = f"{finished} of {plural(total, 'photo')} classified" if busy or finished < total else plural(total, "photo")
+        text = (f"{finished} of {plural(total, 'photo')} classified" if busy or finished < total
+                else plural(total, "photo"))
         if counts[State.FAILED]:
             text += f" · {counts[State.FAILED]} failed"
         self.progress.setText(text)

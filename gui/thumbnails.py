@@ -36,9 +36,9 @@ def to_qimage(image: Image.Image) -> QImage:
 
 def decode_thumbnail(path: str, size: int) -> QImage:
     """The image scaled so its shorter side is ``size`` (never enlarged), as a QImage."""
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415 - lazy: PIL and numpy on the decoding threads, not before the first paint
 
-    from core.images import load_image
+    from core.images import load_image  # noqa: PLC0415 - as above
 
     image = load_image(path, draft_size=size)
     short = min(image.size)

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def _core_weights():
-    from core import weights  # lazy: imports torch, which the window's first paint does without
+    from core import weights  # noqa: PLC0415 - lazy: imports torch, which the window's first paint does without
 
     return weights
 
@@ -263,8 +263,9 @@ class WeightsFlow(QObject):
             self._banner.hide()
             self._banner_model = None
         official = getattr(dest, "name", None) == spec.weights_file  # core.weights installs only verified files there
-        self.message.emit(f"Imported weights for {spec.display_name}" + (" (the official file, hash verified)." if official
-                          else ": not the official file, so the model is labelled “imported”."))
+        self.message.emit(f"Imported weights for {spec.display_name}"
+                          + (" (the official file, hash verified)." if official
+                             else ": not the official file, so the model is labelled “imported”."))
         self.resolved.emit(spec.name, "default")
 
     @Slot(object)

@@ -26,6 +26,7 @@ import os
 from PySide6.QtCore import QObject, Signal, Slot
 
 from core.errors import Cancelled, StudioError, WeightsMissingError
+from gui import registry
 from gui.engine_worker import SHUTDOWN_WAIT_MS, EngineWorker, JobContext, error_text  # error_text re-exported
 from gui.jobs import Job  # noqa: F401 - re-exported: ``from gui.workers import Job``
 
@@ -44,8 +45,8 @@ def window_engine(device: str, **options):
     """The window's engine. ONNX Runtime only when asked (CONVNET_STUDIO_ONNX=1): on a 2-core CPU its thread
     pool next to the decode threads, and the export after each new model, cost the window its < 50 ms stall
     goal (26-76 ms against 23-38 ms eager, BENCHMARKS.md); the CLI uses it by default."""
-    from core import onnx_cpu  # lazy: imports torch, which waits for the first paint
-    from core.inference import InferenceEngine  # lazy: same
+    from core import onnx_cpu  # noqa: PLC0415 - lazy: imports torch, which waits for the first paint
+    from core.inference import InferenceEngine  # noqa: PLC0415 - as above
 
     wanted = os.environ.get(onnx_cpu.ENV, "").strip().lower() in {"1", "true", "yes", "on"}
     return InferenceEngine(device, onnx=wanted and onnx_cpu.enabled(), **options)
@@ -54,9 +55,7 @@ def window_engine(device: str, **options):
 def registry_job(ctx: JobContext) -> None:
     """Import the zoo (and with it torch) and send the registry to the GUI."""
     try:
-        from gui.registry import load_registry  # lazy: imports torch and the zoo after the first paint
-
-        ctx.emit("registryLoaded", load_registry(), final=True)
+        ctx.emit("registryLoaded", registry.load_registry(), final=True)  # imports torch and the zoo
     except Exception as exc:  # noqa: BLE001 - becomes a message in the window
         log.exception("loading the model registry failed")
         ctx.emit("registryFailed", error_text(exc), final=True)
@@ -97,7 +96,7 @@ def explain_job(kind: str, params: dict, ctx: JobContext) -> None:
     try:
         explainer = ctx.cache.get("explainer")
         if explainer is None:
-            from gui.explaining import Explainer  # lazy: imports torch
+            from gui.explaining import Explainer  # noqa: PLC0415 - lazy: imports torch
 
             explainer = ctx.cache["explainer"] = Explainer(ctx.engine)
         answer = getattr(explainer, kind)(**params)

@@ -82,7 +82,7 @@ class PhotosController(QObject):
         job.start(self._scans)
 
     def open_images_dialog(self) -> None:
-        from core.images import IMAGE_EXTENSIONS  # lazy: numpy and PIL, ~0.4 s before the first paint
+        from core.images import IMAGE_EXTENSIONS  # noqa: PLC0415 - lazy: numpy and PIL, ~0.4 s before the first paint
 
         patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS))
         paths, _ = QFileDialog.getOpenFileNames(self._window, "Open images", self._settings.last_dir,
@@ -234,6 +234,6 @@ class PhotosController(QObject):
 
 def _collect_images(paths: list[str]):
     """On the scan thread: core.images imports numpy and PIL, which the first paint does without."""
-    from core.images import collect_images  # lazy: numpy and PIL, ~0.4 s before the first paint
+    from core.images import collect_images  # noqa: PLC0415 - lazy: numpy and PIL, ~0.4 s before the first paint
 
     return collect_images(paths)

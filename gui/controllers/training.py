@@ -32,7 +32,8 @@ class TrainingController(QObject):
         self._catalog = catalog
         self._jobs = jobs
         self._choose_model = choose_model
-        self._engine_worker = engine_worker  # gui.engine_worker.EngineWorker: the wizard's evaluation shares the window's engine
+        # gui.engine_worker.EngineWorker: the wizard's evaluation shares the window's engine
+        self._engine_worker = engine_worker
         self._closed = False
         self.train_wizard = None  # gui.wizard.wizard.TrainWizard, once opened
         self.manage_dialog: ManageModelsDialog | None = None
@@ -41,7 +42,7 @@ class TrainingController(QObject):
         """Open the fine-tuning wizard (one at a time)."""
         if not self._catalog.ready or self._closed:
             return
-        from gui.wizard.wizard import TrainWizard  # lazy: torch and pyqtgraph, not before the first paint
+        from gui.wizard.wizard import TrainWizard  # noqa: PLC0415 - lazy: torch and pyqtgraph, not before the first paint
 
         wizard = self.train_wizard
         if wizard is None or not wizard.isVisible():

@@ -47,7 +47,7 @@ class ViewController(QObject):
         """Open the Compare window on the selected photos (every photo when none is selected)."""
         if not self._catalog.ready:
             return
-        from gui.compare_window import CompareWindow  # lazy: imports torch, not before the first paint
+        from gui.compare_window import CompareWindow  # noqa: PLC0415 - lazy: imports torch, not before the first paint
 
         gallery = self._view.gallery
         selected = [gallery.item(i.row()).path for i in self._view.selectionModel().selectedRows()]

@@ -92,7 +92,8 @@ class CompareChart(QWidget):
         self.plot.setLabel("bottom", "latency per photo (ms, log scale)")
         self.plot.setMinimumSize(260, 220)
         self.scatter = self.plot.plot([], [], pen=None, symbol="o")  # the one scatter, fed by setData
-        self.floor = pg.InfiniteLine(angle=0, movable=False, label="no accuracy", labelOpts={"position": 0.98, "anchors": [(1, 1), (1, 1)]})
+        self.floor = pg.InfiniteLine(angle=0, movable=False, label="no accuracy",
+                                     labelOpts={"position": 0.98, "anchors": [(1, 1), (1, 1)]})
         self.floor.hide()
         self.plot.addItem(self.floor)
         self.note = QLabel(self)

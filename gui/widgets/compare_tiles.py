@@ -217,7 +217,8 @@ class CompareTiles(QWidget):
             for widget in self._widgets:
                 self.grid.removeWidget(widget)
             for i, (tile, widget) in enumerate(zip(self._tiles, self._widgets)):
-                self.grid.addWidget(widget, i // cols, i % cols, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter)
+                self.grid.addWidget(widget, i // cols, i % cols,
+                                    Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter)
                 widget.show_tile(tile, side)
                 widget.show()
             self._columns = cols

@@ -76,7 +76,8 @@ class CardDelegate(QStyledItemDelegate):
         thumb = QRectF(card.left() + SPACING - 2, card.top() + SPACING - 2, self.shown, self.shown)
         self._paint_thumbnail(painter, thumb, item, pal)
         self._paint_chips(painter, thumb, item, pal, option.font)
-        text_rect = QRectF(thumb.left(), thumb.bottom() + SPACING, thumb.width(), card.bottom() - thumb.bottom() - SPACING)
+        text_rect = QRectF(thumb.left(), thumb.bottom() + SPACING, thumb.width(),
+                           card.bottom() - thumb.bottom() - SPACING)
         self._paint_caption(painter, text_rect, item, pal, option.font)
         painter.restore()
 
@@ -99,7 +100,8 @@ class CardDelegate(QStyledItemDelegate):
             painter.drawPixmap(target, pixmap, QRectF(pixmap.rect()))
             painter.setOpacity(1.0)
         elif item.state == State.FAILED or self.loader.failed(item.path, self.decode_size(dpr)):
-            icon_color = state_color("error", pal) if item.state == State.FAILED else pal.color(QPalette.ColorRole.PlaceholderText)
+            icon_color = (state_color("error", pal) if item.state == State.FAILED
+                          else pal.color(QPalette.ColorRole.PlaceholderText))
             side = 40
             icon_rect = QRect(int(rect.center().x() - side / 2), int(rect.center().y() - side / 2), side, side)
             painter.drawPixmap(icon_rect, render_svg("error", side, icon_color, dpr=dpr))
@@ -119,7 +121,8 @@ class CardDelegate(QStyledItemDelegate):
                       bottom_left=True)
         prediction = item.prediction
         if prediction is not None and prediction.ok and prediction.untrained:
-            draw_chip(painter, thumb, "untrained", small, state_background("warning", pal, 0.85), QColor(30, 24, 0), bottom_left=False)
+            draw_chip(painter, thumb, "untrained", small, state_background("warning", pal, 0.85), QColor(30, 24, 0),
+                      bottom_left=False)
 
     def _paint_caption(self, painter: QPainter, rect: QRectF, item: GalleryItem, pal: QPalette, font: QFont) -> None:
         line = line_height(font)
@@ -141,7 +144,8 @@ class CardDelegate(QStyledItemDelegate):
             filled = QRectF(bar.left(), bar.top(), max(5.0, bar.width() * top.prob), bar.height())
             painter.setBrush(pal.color(QPalette.ColorRole.Highlight))
             painter.drawRoundedRect(filled, 2.5, 2.5)
-            draw_text(painter, QRectF(second.right() - pct_w, second.top(), pct_w, line), pct, font, muted, Qt.AlignmentFlag.AlignRight)
+            draw_text(painter, QRectF(second.right() - pct_w, second.top(), pct_w, line), pct, font, muted,
+                      Qt.AlignmentFlag.AlignRight)
         elif item.state == State.FAILED:  # which file (the chip on the thumbnail says it failed), then why
             title, reason = failed_caption(item)
             draw_text(painter, first, title, bold, state_color("error", pal), elide=Qt.TextElideMode.ElideMiddle)
@@ -265,7 +269,8 @@ class GalleryView(QListView):
         area = QRectF(self.viewport().rect()).adjusted(SPACING * 2, SPACING * 2, -SPACING * 2, -SPACING * 2)
         accent = pal.color(QPalette.ColorRole.Highlight)
         muted = pal.color(QPalette.ColorRole.PlaceholderText)
-        pen = QPen(accent if self._drag_over else mix(pal.color(QPalette.ColorRole.Base), muted, 0.6), 2, Qt.PenStyle.DashLine)
+        pen = QPen(accent if self._drag_over else mix(pal.color(QPalette.ColorRole.Base), muted, 0.6), 2,
+                   Qt.PenStyle.DashLine)
         painter.setPen(pen)
         if self._drag_over:
             painter.setBrush(with_alpha(accent, 28))
@@ -283,6 +288,7 @@ class GalleryView(QListView):
         draw_text(painter, QRectF(area.left(), center.y() - SPACING, area.width(), line), "Drop photos or folders here",
               title, pal.color(QPalette.ColorRole.Text), Qt.AlignmentFlag.AlignHCenter)
         hint = "or open them with Ctrl+O (a folder: Ctrl+Shift+O) · paste an image with Ctrl+V"
-        draw_text(painter, QRectF(area.left(), center.y() - SPACING + line + SPACING // 2, area.width(), line_height(self.font())),
-              hint, self.font(), muted, Qt.AlignmentFlag.AlignHCenter)
+        hint_rect = QRectF(area.left(), center.y() - SPACING + line + SPACING // 2, area.width(),
+                           line_height(self.font()))
+        draw_text(painter, hint_rect, hint, self.font(), muted, Qt.AlignmentFlag.AlignHCenter)
         painter.end()

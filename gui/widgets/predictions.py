@@ -296,7 +296,8 @@ class PredictionsPane(QWidget):
         self.failure.setStyleSheet(f"QLabel#failure {{ background: {state_background('error', pal, 0.12).name()};"
                                    f" color: {warn_fg}; border: 1px solid {error}; border-radius: 8px;"
                                    f" padding: {SPACING * 2}px; }}")
-        self.note.setStyleSheet(f"QLabel#note {{ background: {warn_bg}; color: {warn_fg}; border: 1px solid {warn_edge};"
+        self.note.setStyleSheet(f"QLabel#note {{ background: {warn_bg}; color: {warn_fg};"
+                                f" border: 1px solid {warn_edge};"
                                 f" border-radius: 6px; padding: {SPACING}px; }}")
         colour = error if self.status.property("error") else muted
         self.status.setStyleSheet(f"color: {colour};")

@@ -73,7 +73,8 @@ class CountsChart(pg.PlotWidget):
         names = list(self._counts)
         colour = QColor(BAR)
         brushes = [pg.mkBrush(None) if n in self._excluded else pg.mkBrush(colour) for n in names]
-        pens = [pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine if n in self._excluded else Qt.PenStyle.SolidLine)
+        pens = [pg.mkPen(colour, width=1.5,
+                         style=Qt.PenStyle.DashLine if n in self._excluded else Qt.PenStyle.SolidLine)
                 for n in names]
         self.bars.setOpts(x=list(range(len(names))), height=list(self._counts.values()), width=0.7,
                           brushes=brushes or None, pens=pens or None)  # pyqtgraph fails on empty lists

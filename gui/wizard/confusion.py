@@ -34,10 +34,10 @@ class ConfusionModel(QAbstractTableModel):
         self.classes, self.matrix = list(classes), np.asarray(matrix)
         self.endResetModel()
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt name
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008 - Qt name and signature
         return 0 if parent.isValid() else len(self.classes)
 
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008
         return 0 if parent.isValid() else len(self.classes)
 
     def _share(self, row: int, col: int) -> float:

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from PySide6.QtCore import QThreadPool, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from core.errors import Cancelled, StudioError
 from core.text import plural
+from core.training import Callback, Trainer
 from gui.jobs import Job
 from gui.wizard.charts import LRCurve
 from gui.workers import error_text
@@ -28,9 +30,6 @@ IDLE_NOTE = "Not sure? Find LR tries a range of values on your data (a minute or
 
 def _find_lr(settings, split, *, report, cancel, on_step):
     """Job body: a Trainer on the plan's split; its progress events feed the job's progress and cancel."""
-    from core.errors import Cancelled
-    from core.training import Callback, Trainer
-
     class _Link(Callback):
         def progress(self, event) -> None:
             if event.phase != "lr_find":  # the sweep's own steps arrive through on_step
@@ -105,8 +104,6 @@ class LRPanel(QWidget):
             self.start()
 
     def start(self) -> None:
-        from core.errors import StudioError
-
         try:
             settings, split = self.make_inputs()
         except StudioError as exc:
@@ -175,8 +172,6 @@ class LRPanel(QWidget):
 
     def _on_failed(self, exc) -> None:
         if self.sender() is self._job:
-            from core.errors import Cancelled
-
             self.status.setText("Stopped." if isinstance(exc, Cancelled) else f"Could not find a learning rate: "
                                 f"{error_text(exc)}")
             if not self.curve.point_count():

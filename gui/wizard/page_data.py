@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from core.data import TINY_PIXELS, scan_folder
+from core.errors import Cancelled
 from core.text import noun, plural
 from gui.jobs import Job
 from gui.style import SPACING, state_color
@@ -36,15 +38,11 @@ MAX_PROBLEM_THUMBS = 60
 
 
 def _scan(folder: str, verify: bool, *, report, cancel):
-    from core.data import scan_folder
-
     return scan_folder(folder, verify=verify, progress=report, cancel=cancel)
 
 
 def problem_files(report) -> list[tuple[str, str, str]]:
     """(path, caption, tooltip) for unreadable files, duplicates and tiny images, worst first."""
-    from core.data import TINY_PIXELS
-
     out = [(u["path"], "unreadable", f"{u['path']}\ncannot be read: {u['reason']}") for u in report.unreadable]
     for group in report.duplicates:
         out += [(p, "duplicate", f"{p}\nsame content as {group[0]} (used once)") for p in group[1:]]
@@ -159,8 +157,6 @@ class DataPage(QWizardPage):
     def _on_failed(self, exc) -> None:
         if self.sender() is not self._job:
             return
-        from core.errors import Cancelled
-
         self.status.setText("Scan cancelled." if isinstance(exc, Cancelled) else f"Scan failed: {error_text(exc)}")
 
     def _on_job_finished(self) -> None:

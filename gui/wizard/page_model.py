@@ -22,6 +22,9 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from core.training import STRATEGIES
+from core.weights import cached_path
+from core.zoo import FAMILIES, list_specs
 from gui.style import SPACING, state_color
 from gui.widgets.model_picker import human_count, human_size, spec_tooltip
 from gui.wizard.plan import TrainingPlan
@@ -57,8 +60,6 @@ class ModelPage(QWizardPage):
         self.tree.currentItemChanged.connect(self._on_model_changed)
         self.strategies = QButtonGroup(self)
         strategy_box = QVBoxLayout()
-        from core.training import STRATEGIES
-
         for key, text in STRATEGIES.items():
             button = QRadioButton(f"{STRATEGY_LABELS[key]} — {text}", self)
             button.setObjectName(f"strategy_{key}")
@@ -92,8 +93,6 @@ class ModelPage(QWizardPage):
         self.set_strategy(self.plan.strategy)
 
     def _fill(self) -> None:
-        from core.zoo import FAMILIES, list_specs
-
         specs = list_specs()
         self.specs = {s.name: s for s in specs}
         self.tree.clear()
@@ -128,8 +127,6 @@ class ModelPage(QWizardPage):
         return items
 
     def cached(self, spec) -> bool:
-        from core.weights import cached_path
-
         return spec.pretrained and cached_path(spec) is not None
 
     def _weights_text(self, spec) -> str:

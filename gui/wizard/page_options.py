@@ -18,8 +18,13 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from core.errors import StudioError
+from core.inference import available_devices
+from core.training import PRESETS, find_bundle, preview
+from core.training.bundles import NAME_RE, check_name, unique_name
 from gui.jobs import Job
 from gui.style import SPACING, state_color
+from gui.thumbnails import to_qimage
 from gui.wizard.lr_panel import LRPanel
 from gui.wizard.plan import TrainingPlan
 
@@ -28,9 +33,6 @@ PREVIEW_PX = 72  # six of them side by side still fit the page at 800x600
 
 
 def _previews(path: str, preset: str, size: int):
-    from core.training import preview
-    from gui.thumbnails import to_qimage
-
     return [to_qimage(image) for image in preview(path, preset, size=size, count=PREVIEW_COUNT, seed=1)]
 
 
@@ -104,10 +106,6 @@ class OptionsPage(QWizardPage):
         self.image_size.valueChanged.connect(lambda _v: self._preview_timer.start())
 
     def initializePage(self) -> None:  # noqa: N802 - Qt name
-        from core.inference import available_devices
-        from core.training import PRESETS
-        from core.training.bundles import unique_name
-
         if self.augment.count() == 0:
             for key in PRESETS:
                 self.augment.addItem(key.capitalize(), key)
@@ -157,10 +155,6 @@ class OptionsPage(QWizardPage):
         return self.plan.settings(), self.plan.split()
 
     def _check_name(self, text: str) -> None:
-        from core.errors import StudioError
-        from core.training import find_bundle
-        from core.training.bundles import check_name
-
         warn = state_color("warning", self.palette()).name()
         try:
             check_name(text.strip())
@@ -169,18 +163,15 @@ class OptionsPage(QWizardPage):
             self.completeChanged.emit()
             return
         exists = find_bundle(text.strip()) is not None
-        self.name_note.setText(f"<span style='color:{warn}'>A saved model has that name: this one gets a new one (the last page can replace the old).</span>" if exists
+        self.name_note.setText(f"<span style='color:{warn}'>A saved model has that name: this one gets a new one"
+                               " (the last page can replace the old).</span>" if exists
                                else "Appears under “My models” in the main window.")
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:  # noqa: N802
-        from core.training.bundles import NAME_RE
-
         return self.lr_value() is not None and bool(NAME_RE.fullmatch(self.name.text().strip()))
 
     def validatePage(self) -> bool:  # noqa: N802
-        from core.errors import StudioError
-
         self.store()
         try:
             self.plan.settings()
@@ -198,8 +189,6 @@ class OptionsPage(QWizardPage):
     # -- augmentation preview -----------------------------------------------------------
 
     def _on_augment_changed(self, _index: int = 0) -> None:
-        from core.training import PRESETS
-
         self.augment_note.setText(PRESETS.get(self.augment.currentData(), ""))
         self._preview_timer.start()
 

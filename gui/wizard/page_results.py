@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
 
 from core.errors import StudioError
 from core.text import noun, plural
+from core.training import export_bundle, find_bundle
+from core.training.bundles import models_dir
 from core.training.storage import rename_saved_model
 from gui.jobs import Job
 from gui.style import SPACING, state_color
@@ -47,8 +49,6 @@ def _epochs(count) -> str:
 
 
 def _export(name: str, fmt: str, path: str, overwrite: bool = False) -> str:
-    from core.training import export_bundle
-
     return str(export_bundle(name, fmt, path, overwrite=overwrite))
 
 
@@ -251,13 +251,11 @@ class ResultsPage(QWizardPage):
 
     def _say(self, text: str, kind: str | None) -> None:
         colour = state_color(kind, self.palette()).name() if kind else None
-        self.message.setText(f"<span style='color:{colour}'>{html.escape(text)}</span>" if colour else html.escape(text))
+        self.message.setText(f"<span style='color:{colour}'>{html.escape(text)}</span>" if colour
+                             else html.escape(text))
 
 
 def _taken(name: str) -> bool:
-    from core.training import find_bundle
-    from core.training.bundles import models_dir
-
     return os.path.lexists(models_dir() / name) or find_bundle(name) is not None
 
 

@@ -6,9 +6,10 @@ of 56", "Decoding images: 30 of 200", "Validating: 120 of 200 images"). The log
 sits under the plots in a splitter and never shrinks below eight lines.
 
 The run starts when the page is shown (``TrainingRun``: the core Trainer in its
-own QThread, then the evaluation on an ``EngineWorker``). Every trainer event arrives as a queued signal of plain data; the
-plots buffer points and redraw at ~10 Hz, so the wizard stays responsive. The
-page is complete once the model is saved (completed or early-stopped run).
+own QThread, then the evaluation on an ``EngineWorker``). Every trainer event
+arrives as a queued signal of plain data; the plots buffer points and redraw at
+~10 Hz, so the wizard stays responsive. The page is complete once the model is
+saved (completed or early-stopped run).
 """
 
 from __future__ import annotations
