@@ -106,14 +106,14 @@ def _bundle_row(bundle) -> dict:
 
 
 def _saved_models() -> list[dict]:
-    from core.bundle_files import list_bundles  # lazy: the zoo imports torch (~2 s); `main.py --help` stays instant
+    from core.bundle_files import list_bundles  # noqa: PLC0415 - lazy: imports the zoo, so torch (~2 s)
 
     return [_bundle_row(bundle) for bundle in list_bundles()]
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from core.bundle_files import models_dir  # lazy: the zoo imports torch (~2 s); `main.py --help` stays instant
-    from core.zoo import list_specs  # lazy: as above
+    from core.bundle_files import models_dir  # noqa: PLC0415 - lazy: imports the zoo, so torch (~2 s)
+    from core.zoo import list_specs  # noqa: PLC0415 - as above
 
     rows = [_spec_row(spec) for spec in list_specs()]
     saved = _saved_models()
@@ -144,7 +144,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from core import weights, weights_store  # lazy: core.weights imports torch (~2 s)
+    from core import weights, weights_store  # noqa: PLC0415 - lazy: core.weights imports torch (~2 s)
 
     if args.action == "list":
         rows = weights.installed_rows()

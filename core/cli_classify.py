@@ -16,6 +16,9 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from PIL import Image
+
+from core import render
 from core.cli_common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -31,11 +34,12 @@ from core.cli_common import (
     weights_failure,
 )
 from core.errors import StudioError
+from core.images import collect_images, load_image
 from core.io import check_user_target, png_bytes, write_user_file
 from core.textout import json_text
 
-# core.images (Pillow, ~0.2 s), core.inference and core.explain (torch, 2-5 s) are imported inside the
-# commands that need them: `models`, `--help` and every other subcommand import this module at start-up.
+# core.inference and core.explain (torch, 2-5 s) are imported inside the commands that need them:
+# `models`, `--help` and every other subcommand import this module at start-up.
 
 UNTRAINED_NOTE = "note: {} runs with untrained (random) weights: its {} mean nothing"
 
@@ -44,8 +48,7 @@ UNTRAINED_NOTE = "note: {} runs with untrained (random) weights: its {} mean not
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from core.images import collect_images  # lazy: Pillow (~0.2 s) stays out of CLI start-up
-    from core.inference import InferenceEngine, Prediction  # lazy: torch (2-5 s) stays out of CLI start-up
+    from core.inference import InferenceEngine, Prediction  # noqa: PLC0415 - lazy: torch (2-5 s) stays out of CLI start-up
 
     spec = check_model(args.model)
     topk = resolve_topk(args.topk, spec.num_classes, spec.name)
@@ -93,7 +96,7 @@ def _stream(engine, spec, entries: list, weights: str, topk: int, load_failure: 
     If the model cannot be loaded, or a batch fails in a way the engine does not
     catch (out of memory), every image still waiting gets that reason.
     """
-    from core.inference import Prediction  # lazy: torch (2-5 s) stays out of CLI start-up
+    from core.inference import Prediction  # noqa: PLC0415 - lazy: torch (2-5 s) stays out of CLI start-up
 
     images = [path for path, known in entries if known is None]
     results = engine.classify_iter(images, model=spec.name, weights=weights, topk=topk,
@@ -163,9 +166,8 @@ OUTPUTS = ("features.png", "gradcam.png", "layers.json")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from core.explain import list_layers  # lazy: torch (2-5 s) stays out of CLI start-up
-    from core.images import load_image  # lazy: Pillow (~0.2 s) stays out of CLI start-up
-    from core.inference import InferenceEngine  # lazy: torch (2-5 s) stays out of CLI start-up
+    from core.explain import list_layers  # noqa: PLC0415 - lazy: torch (2-5 s) stays out of CLI start-up
+    from core.inference import InferenceEngine  # noqa: PLC0415 - as above
 
     spec = check_model(args.model)
     layers = list_layers(spec)
@@ -270,16 +272,14 @@ def _spatial_list(layers, limit: int = 12) -> str:
     return ", ".join(names) + more
 
 
-def explain_image(engine, spec, path, photo, *, weights: str, layer: str, cam_layer: str, cam_class: int | None) -> dict:
+def explain_image(engine, spec, path, photo, *, weights: str, layer: str, cam_layer: str,
+                  cam_class: int | None) -> dict:
     """Feature grid of ``layer`` and Grad-CAM overlay of one image: the report plus its pictures.
 
     Both come from ``core.explain.ExplainSession``, as in the window and Compare; the overlay is
     drawn over ``photo`` (decoded in full, not draft-mode) for a sharp ``gradcam.png``.
     """
-    from PIL import Image  # lazy: Pillow (~0.2 s) stays out of CLI start-up
-
-    from core import render  # lazy: Pillow (~0.2 s) stays out of CLI start-up
-    from core.explain import ExplainSession  # lazy: torch (2-5 s) stays out of CLI start-up
+    from core.explain import ExplainSession  # noqa: PLC0415 - lazy: torch (2-5 s) stays out of CLI start-up
 
     session = ExplainSession(engine, view_scale=None)
     maps = session.feature_maps(spec.name, weights, str(path), layer)

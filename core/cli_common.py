@@ -93,7 +93,7 @@ class _signals_held:
 
 def check_model(name: str):
     """The spec of a registry model or saved bundle; an unknown name is a usage error."""
-    from core.models import get_spec  # lazy: torch (~2 s) only for commands that name a model
+    from core.models import get_spec  # noqa: PLC0415 - lazy: torch (~2 s) only for commands that name a model
 
     try:
         return get_spec(name)
@@ -103,7 +103,7 @@ def check_model(name: str):
 
 def check_device(name: str) -> str:
     """``--device`` must exist here: asking for cuda or mps on a machine without one is a usage error."""
-    from core.records import available_devices  # lazy: imports torch (~2 s)
+    from core.records import available_devices  # noqa: PLC0415 - lazy: imports torch (~2 s)
 
     available = available_devices()
     if name not in available:
@@ -139,7 +139,7 @@ def whole_number(text: str) -> int:
 def weights_failure(spec, weights: str, exc: BaseException) -> str:
     """Why ``spec`` could not get its weights: for missing pretrained weights, the file, why it
     could not be downloaded, and the import command; otherwise the error itself."""
-    from core import weights as weights_mod  # lazy: imports torch (~2 s)
+    from core import weights as weights_mod  # noqa: PLC0415 - lazy: imports torch (~2 s)
 
     if weights != "default" or not spec.weights_file or not isinstance(exc, (DownloadError, WeightsMissingError)):
         return plain_error(exc, model=spec.name)

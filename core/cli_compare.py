@@ -50,8 +50,8 @@ def weights_note(spec, untrained: bool | None, requested: str, used=None) -> str
 
 def cmd_compare(args: argparse.Namespace) -> int:
     # lazy (here and in cmd_evaluate): core.cli imports this module; torch loads in run_cli, which handles Ctrl+C
-    from core.compare import compare_model
-    from core.inference import InferenceEngine, Prediction
+    from core.compare import compare_model  # noqa: PLC0415 - lazy: torch, see the comment above
+    from core.inference import InferenceEngine, Prediction  # noqa: PLC0415 - as above
 
     specs = model_list(args.models)
     fewest = min(specs, key=lambda spec: spec.num_classes)  # --topk must fit every model; its default shrinks
@@ -62,7 +62,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for err in collection.errors:
         eprint(f"error: {err}")
     if not collection.images:
-        raise StudioError("no images to compare on" + (" (none of the paths could be read)" if collection.errors else ""))
+        unreadable = " (none of the paths could be read)" if collection.errors else ""
+        raise StudioError("no images to compare on" + unreadable)
     paths = [str(p) for p in collection.images]
     progress = _step_printer()
     results: list[dict] = []
@@ -143,8 +144,8 @@ def _print_comparison(results: list[dict], paths: list[str]) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from core.evaluation import evaluate_folder, labelled_images  # lazy: torch, as in cmd_compare
-    from core.inference import InferenceEngine
+    from core.evaluation import evaluate_folder, labelled_images  # noqa: PLC0415 - lazy: torch, as in cmd_compare
+    from core.inference import InferenceEngine  # noqa: PLC0415 - as above
 
     specs = model_list(args.models)
     check_device(args.device)

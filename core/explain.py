@@ -50,7 +50,8 @@ class LayerInfo:
 
 class UnknownLayerError(StudioError):
     def __init__(self, layer: str, model: str) -> None:
-        super().__init__(f"model '{model}' has no layer '{layer}' (list them with: python main.py explain IMAGE --model {model} --out DIR, see layers.json)")
+        super().__init__(f"model '{model}' has no layer '{layer}' (list them with: python main.py explain IMAGE "
+                         f"--model {model} --out DIR, see layers.json)")
 
 
 class InputTooSmallError(StudioError):

@@ -306,7 +306,7 @@ def _identify(fp: IO[bytes], path: StrPath) -> ImageFile.ImageFile:
             if e.errno:
                 raise ImageError(path, _os_reason(e)) from None
             continue
-        except Exception as e:  # SyntaxError, struct.error, ValueError... from a broken header
+        except Exception as e:  # noqa: BLE001 - a plugin on a broken header raises anything (SyntaxError, struct.error...)
             reason = _header_reason(e, reason)
             continue
         if im.width <= 0 or im.height <= 0:
@@ -343,7 +343,7 @@ def _decode(im: ImageFile.ImageFile, path: StrPath, draft_size: int | None,
         raise ImageError(path, f"not enough memory to decode {size} pixels") from None
     except OSError as e:
         raise ImageError(path, _os_reason(e) if e.errno else _CORRUPT) from None
-    except Exception as e:  # ValueError, SyntaxError, EOFError, a warning turned error...
+    except Exception as e:  # noqa: BLE001 - a broken file raises anything (ValueError, EOFError, a warning as error...)
         raise ImageError(path, _header_reason(e, _CORRUPT)) from None
 
 
@@ -386,7 +386,7 @@ def _other_pillow_format(prefix: bytes) -> str | None:
             continue
         try:
             verdict = accept(prefix)
-        except Exception:
+        except Exception:  # noqa: BLE001 - only a hint: a plugin's accept() failing on odd bytes means no match
             continue
         if verdict and not isinstance(verdict, str):
             return fmt
@@ -417,7 +417,7 @@ def _orientation(im: Image.Image) -> int:
     try:
         with _pillow_warnings_ignored():
             value = im.getexif().get(0x0112, 1)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a corrupt EXIF block raises anything; it counts as orientation 1
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 

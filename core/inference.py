@@ -359,7 +359,8 @@ class InferenceEngine:
 
     # -- raw access for explain, compare and tests ----------------------------
 
-    def module(self, model: str, weights: str = "default", **download_opts) -> tuple[nn.Module, ModelSpec, LoadedModelInfo]:
+    def module(self, model: str, weights: str = "default",
+               **download_opts) -> tuple[nn.Module, ModelSpec, LoadedModelInfo]:
         """The loaded (eval, on-device) module; owned by the engine's thread."""
         loaded = self._get(model, weights, **download_opts)
         return loaded.module, loaded.spec, loaded.info

@@ -22,7 +22,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from core.errors import StudioError
 
@@ -98,7 +98,7 @@ def check_user_target(path: str | os.PathLike[str], *, overwrite: bool, hint: st
     return st
 
 
-Writer = Union[bytes, bytearray, memoryview, str, Callable[[object], None]]
+Writer = bytes | bytearray | memoryview | str | Callable[[object], None]
 
 
 def write_user_file(path: str | os.PathLike[str], data: Writer, *, overwrite: bool, hint: str = "") -> Path:

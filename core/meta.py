@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
+from torch.utils._device import _device_constructors  # the set torch.device("meta") uses
 
 from core.zoo.spec import ModelSpec
 
@@ -43,8 +44,6 @@ class _MetaNoInit(TorchFunctionMode):
 def _constructors() -> set:
     global _CONSTRUCTORS
     if _CONSTRUCTORS is None:
-        from torch.utils._device import _device_constructors  # the set torch.device("meta") uses
-
         _CONSTRUCTORS = frozenset(_device_constructors())
     return _CONSTRUCTORS
 

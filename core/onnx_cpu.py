@@ -28,8 +28,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core import paths
+from core import paths, weights
 from core.io import atomic_path
+from core.meta import build_on_meta
+from core.models import get_spec
+
+try:  # the TorchScript-based exporter, see _legacy_export
+    from torch.onnx._internal.torchscript_exporter.utils import export as _torchscript_export
+except ImportError:  # a torch that moved it
+    _torchscript_export = None
 
 log = logging.getLogger(__name__)
 ENV = "CONVNET_STUDIO_ONNX"
@@ -57,7 +64,7 @@ class OrtForward:
     """``logits = runner(batch)`` for a float32 NCHW CPU batch, through one ORT session."""
 
     def __init__(self, path: Path, threads: int) -> None:
-        import onnxruntime as ort
+        import onnxruntime as ort  # noqa: PLC0415 - optional extra (onnx): may not be installed
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
@@ -92,11 +99,9 @@ def _legacy_export():
     ``warnings.catch_warnings`` from a background thread would swap the whole
     process's warning filters under the other threads.
     """
-    try:
-        from torch.onnx._internal.torchscript_exporter.utils import export as legacy
-    except ImportError:  # a torch that moved it: the public door, warning and all
+    if _torchscript_export is None:  # a torch that moved it: the public door, warning and all
         return functools.partial(torch.onnx.export, dynamo=False)
-    return legacy
+    return _torchscript_export
 
 
 EXPORT_TIMEOUT_S = 600
@@ -125,10 +130,6 @@ def _child(argv: list[str]) -> int:
     torch.set_num_threads(1)
     if hasattr(os, "nice"):
         os.nice(10)  # background work: the window and the classification in the parent come first
-    from core import weights
-    from core.meta import build_on_meta
-    from core.models import get_spec
-
     spec = get_spec(model)
     module = weights.load_into(build_on_meta(spec), weights.load_state_dict_file(Path(weights_file)), spec)
     export(module.eval(), Path(out), int(input_size))

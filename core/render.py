@@ -28,7 +28,8 @@ _VIRIDIS_STOPS = np.array(
 )
 # Inferno-like "jet replacement" for heat maps: black -> purple -> orange -> yellow.
 _HEAT_STOPS = np.array(
-    [[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164]],
+    [[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39],
+     [252, 255, 164]],
     dtype=np.float32,
 )
 
@@ -80,7 +81,8 @@ def vector_image(values: torch.Tensor, *, cell: int = 8) -> np.ndarray:
 def overlay(image: Image.Image, heatmap: np.ndarray, *, opacity: float = 0.5) -> Image.Image:
     """The heat map (values in [0, 1]) blended over ``image`` at ``opacity``."""
     base = image.convert("RGB")
-    heat = Image.fromarray(HEAT[np.clip(heatmap * 255, 0, 255).astype(np.uint8)]).resize(base.size, Image.Resampling.BILINEAR)
+    heat = Image.fromarray(HEAT[np.clip(heatmap * 255, 0, 255).astype(np.uint8)])
+    heat = heat.resize(base.size, Image.Resampling.BILINEAR)
     return Image.blend(base, heat, max(0.0, min(1.0, opacity)))
 
 
@@ -110,7 +112,7 @@ def filter_tiles(weight: torch.Tensor, *, tile: int = 24, gap: int = 2) -> np.nd
 
 def filter_images(weight: torch.Tensor) -> np.ndarray:
     """First-convolution filters [out, 3, k, k] as RGB uint8 [out, k, k, 3], each min-max scaled."""
-    import torch
+    import torch  # noqa: PLC0415 - lazy: the GUI's views use this module before torch has loaded (first paint)
 
     w = weight.detach().float().cpu()
     if w.dim() != 4 or w.shape[1] != 3:
@@ -123,7 +125,7 @@ def filter_images(weight: torch.Tensor) -> np.ndarray:
 
 def first_conv(model: torch.nn.Module) -> tuple[str, torch.nn.Conv2d] | None:
     """The first convolution that reads the RGB input, if any."""
-    import torch
+    import torch  # noqa: PLC0415 - as in filter_images
 
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Conv2d) and module.in_channels == 3:

@@ -182,8 +182,14 @@ class _Walker:
     def op_TUPLE1(self, _a): self.stack[-1:] = [tuple(self.stack[-1:])]
     def op_TUPLE2(self, _a): self.stack[-2:] = [tuple(self.stack[-2:])]
     def op_TUPLE3(self, _a): self.stack[-3:] = [tuple(self.stack[-3:])]
-    def op_APPEND(self, _a): value = self.stack.pop(); self._list(self.stack[-1]).append(value)
-    def op_APPENDS(self, _a): items = self._pop_mark(); self._list(self.stack[-1]).extend(items)
+
+    def op_APPEND(self, _a):
+        value = self.stack.pop()
+        self._list(self.stack[-1]).append(value)
+
+    def op_APPENDS(self, _a):
+        items = self._pop_mark()
+        self._list(self.stack[-1]).extend(items)
 
     def op_DICT(self, _a):
         items = self._pop_mark()

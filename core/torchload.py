@@ -63,7 +63,8 @@ def plan_file(path: Path, *, max_bytes: int, what: str = "weights file") -> File
         raise WeightsError(f"{path} is {_size(info.st_size)}, more than the {_size(max_bytes)} allowed for a {what}")
     kind = file_kind(path)
     if kind == "pickle":
-        raise WeightsError(f"{path} is a plain Python pickle, not a PyTorch {what}; it may contain code and was refused")
+        raise WeightsError(f"{path} is a plain Python pickle, not a PyTorch {what}; "
+                           "it may contain code and was refused")
     if kind == "other":
         raise WeightsError(not_valid(path, what, "unknown format"))
     if kind == "zip":
@@ -133,7 +134,7 @@ def _torch_load(path: Path, *, mmap: bool, what: str) -> object:
                                f"({found.group(1)}); loading it was refused") from None
         raise WeightsError(not_valid(path, what, "it holds pickle instructions that are not allowed; "
                                                   "loading it was refused")) from None
-    except Exception as exc:  # torch raises RuntimeError, KeyError, EOFError, ... on junk
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, KeyError, EOFError, ... on junk: one WeightsError
         reason = str(exc).split(". ")[0].strip()[:200]
         reason = reason if len(reason) > 8 else f"corrupt data, {type(exc).__name__} {reason}".strip()
         raise WeightsError(not_valid(path, what, reason)) from None

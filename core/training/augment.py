@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2 as T
 
+from core.data import decode_sample, fit_image, to_pil
 from core.errors import StudioError
 from core.training.settings import AUGMENT_PRESETS
 
@@ -50,8 +51,6 @@ def preview(image: Image.Image | str | os.PathLike[str], preset: str, *, size: i
 
     Reproducible for a seed and leaves torch's global RNG untouched.
     """
-    from core.data import decode_sample, fit_image, to_pil
-
     array = fit_image(image, size) if isinstance(image, Image.Image) else decode_sample(os.fspath(image), size)
     tensor = torch.from_numpy(array.copy()).permute(2, 0, 1)
     augment = build_augment(preset, size)

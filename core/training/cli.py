@@ -134,7 +134,7 @@ def _lr(text: str) -> float | str:
 
 
 def _settings(args: argparse.Namespace) -> TrainSettings:
-    from core.models import get_spec  # lazy: imports torch, see the note at the top
+    from core.models import get_spec  # noqa: PLC0415 - lazy: imports torch, see the note at the top
 
     try:
         spec = get_spec(args.model)
@@ -188,8 +188,8 @@ def _stop_signals_interrupt() -> Iterator[None]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.training.bundles import check_name  # lazy: imports torch, see the note at the top
-    from core.training.trainer import Trainer  # lazy: as above
+    from core.training.bundles import check_name  # noqa: PLC0415 - lazy: imports torch, see the note at the top
+    from core.training.trainer import Trainer  # noqa: PLC0415 - as above
 
     reporter = ConsoleReporter(json_mode=args.json)
     _check_out(args)
@@ -245,14 +245,14 @@ def _check_out(args: argparse.Namespace) -> None:
 
 def _check_space(model: str, out: str | None) -> None:
     """Before the data scan: the checkpoints and bundle of this architecture must fit (float32 weights)."""
-    from core.models import get_spec  # lazy: imports torch, see the note at the top
+    from core.models import get_spec  # noqa: PLC0415 - lazy: imports torch, see the note at the top
 
     check_free_space(4 * get_spec(model).params, models_root=out)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from core.training.bundles import find_bundle  # lazy: imports torch, see the note at the top
-    from core.training.export import export_bundle  # lazy: as above
+    from core.training.bundles import find_bundle  # noqa: PLC0415 - lazy: imports torch, see the note at the top
+    from core.training.export import export_bundle  # noqa: PLC0415 - as above
 
     try:
         found = find_bundle(args.bundle)

@@ -21,6 +21,7 @@ from core.errors import StudioError
 from core.io import check_user_target, write_user_file
 from core.training.bundles import META_NAME, Bundle, load_bundle_model
 from core.training.settings import EXPORT_FORMATS
+from core.userfiles import read_small_file
 
 __all__ = ["FORMATS", "export_bundle", "ONNX_HINT"]
 
@@ -29,8 +30,6 @@ ONNX_HINT = "ONNX export needs the optional ONNX packages: pip install convnet-s
 
 
 def _meta_text(bundle: Bundle) -> str:
-    from core.userfiles import read_small_file
-
     return read_small_file(bundle.folder / META_NAME).decode("utf-8", errors="replace")
 
 
@@ -44,7 +43,7 @@ def export_bundle(name_or_path: str | os.PathLike[str], fmt: str, out: str | os.
         raise StudioError(f"unknown export format '{fmt}' (choose one of: {', '.join(FORMATS)})")
     if fmt == "onnx":
         try:
-            import onnx  # noqa: F401
+            import onnx  # noqa: F401, PLC0415 - optional extra (onnx): checked before the slow part
         except ImportError:
             raise StudioError(ONNX_HINT) from None
     out = Path(out)
@@ -71,7 +70,7 @@ def _torchscript(model: torch.nn.Module, example: torch.Tensor, bundle: Bundle, 
 
 def _onnx(model: torch.nn.Module, example: torch.Tensor, bundle: Bundle, out: Path, overwrite: bool,
           hint: str) -> Path:
-    import onnx
+    import onnx  # noqa: PLC0415 - optional extra (onnx), present: export_bundle checked
 
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)

@@ -13,6 +13,14 @@ import sys
 
 from core.cli_common import EXIT_OK, UsageError, emit, emit_json
 from core.cli_common import eprint as _eprint
+from core.training.storage import (
+    delete_run,
+    delete_saved_model,
+    human_size,
+    list_runs,
+    list_saved_models,
+    runs_root,
+)
 
 __all__ = ["register"]
 
@@ -29,8 +37,7 @@ def _table(rows: list[list[str]], header: list[str]) -> None:
 
 
 def cmd_models_saved(args: argparse.Namespace) -> int:
-    from core.training.bundles import models_dir
-    from core.training.storage import human_size, list_saved_models
+    from core.training.bundles import models_dir  # noqa: PLC0415 - lazy: imports torch (~2 s); core.cli imports this module
 
     models = list_saved_models()
     if args.json:
@@ -50,8 +57,6 @@ def cmd_models_saved(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    from core.training.storage import human_size, list_runs, runs_root
-
     runs = list_runs()
     if args.json:
         emit_json({"folder": str(runs_root()), "runs": [r.to_json() for r in runs],
@@ -79,8 +84,6 @@ def _confirm(question: str, yes: bool) -> bool:
 
 
 def _delete(args: argparse.Namespace, what: str, entries: list, delete) -> int:
-    from core.training.storage import human_size
-
     found = next((e for e in entries if e.name == args.name), None)
     if found is None:
         raise UsageError(f"no {what} called '{args.name}' (see the list: python main.py "
@@ -99,14 +102,10 @@ def _delete(args: argparse.Namespace, what: str, entries: list, delete) -> int:
 
 
 def cmd_models_delete(args: argparse.Namespace) -> int:
-    from core.training.storage import delete_saved_model, list_saved_models
-
     return _delete(args, "saved model", list_saved_models(), delete_saved_model)
 
 
 def cmd_runs_delete(args: argparse.Namespace) -> int:
-    from core.training.storage import delete_run, list_runs
-
     return _delete(args, "training run", list_runs(), delete_run)
 
 

@@ -309,9 +309,10 @@ class Runtime:
             except ValueError as exc:  # BatchNorm over a single value: one image whose maps shrank to 1x1
                 if "more than 1 value per channel" not in str(exc):
                     raise
-                raise TrainingError(f"{self.spec.display_name} cannot train on {plural(self.micro_batch, 'image')} per step "
-                                    f"at {self.image_size} pixels (its batch normalisation needs more than one "
-                                    "value): use a batch size of at least 2 or a larger image size") from None
+                raise TrainingError(f"{self.spec.display_name} cannot train on "
+                                    f"{plural(self.micro_batch, 'image')} per step at {self.image_size} pixels "
+                                    "(its batch normalisation needs more than one value): "
+                                    "use a batch size of at least 2 or a larger image size") from None
         self.step_lr = self.current_lr  # the rate this step used (the scheduler moves on below)
         self.scaler.step(self.optimizer)
         self.scaler.update()
@@ -336,7 +337,8 @@ class Runtime:
         self.model.eval()
         classes = len(self.data.classes)
         indices = list(range(self.dist.rank, len(self.data.val), self.dist.world_size))
-        loss_sum, hits, totals = 0.0, torch.zeros(classes, dtype=torch.float64), torch.zeros(classes, dtype=torch.float64)
+        loss_sum = 0.0
+        hits, totals = torch.zeros(classes, dtype=torch.float64), torch.zeros(classes, dtype=torch.float64)
         position = 0
         while position < len(indices):
             chunk = indices[position:position + max(self.micro_batch, 1)]
@@ -361,7 +363,8 @@ class Runtime:
         if count == 0:
             return None
         return {"val_loss": summed[0] / count, "val_acc": sum(hits_all) / count,
-                "per_class_acc": {c: (h / t if t else None) for c, h, t in zip(self.data.classes, hits_all, totals_all)}}
+                "per_class_acc": {c: (h / t if t else None)
+                                  for c, h, t in zip(self.data.classes, hits_all, totals_all)}}
 
     def report_skipped(self, samples, skipped: list[tuple[int, str]]) -> None:
         """Name each file a batch could not decode, once."""

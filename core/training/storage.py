@@ -60,7 +60,7 @@ def choose_name(wanted: str | None, default_base: str, *, models_root: str | os.
                 in_runs: bool = True, overwrite: bool = False) -> tuple[str, str | None]:
     """(name, the name asked for when it was taken). A name is free when neither a saved model
     nor (``in_runs``) a run folder has it; ``overwrite`` keeps ``wanted`` as it is."""
-    from core.training.bundles import unique_name  # lazy: torch (see top)
+    from core.training.bundles import unique_name  # noqa: PLC0415 - lazy: torch (see top)
 
     root = _models_root(models_root)
     others = (runs_root(),) if in_runs else ()
@@ -74,7 +74,7 @@ def choose_name(wanted: str | None, default_base: str, *, models_root: str | os.
 def claim_run_dir(run_dir: Path, *, overwrite: bool) -> bool:
     """Create ``run_dir`` for a new run; False when it exists (another run's), unless ``overwrite``:
     then the old run's checkpoints are removed first, so nothing of it mixes with the new one."""
-    from core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME  # lazy: torch (see top)
+    from core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME  # noqa: PLC0415 - lazy: torch (see top)
 
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,7 @@ def check_models_root(root: str | os.PathLike[str]) -> Path:
 def prune_run(run_dir: Path, *, status: str, name: str, epochs_done: int, step: int,
               metrics: dict[str, Any]) -> None:
     """Replace a finished run's checkpoints with a small ``run.json`` (the bundle holds the weights)."""
-    from core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME  # lazy: checkpoint imports torch (see top)
+    from core.training.checkpoint import BEST_NAME, CHECKPOINT_NAME  # noqa: PLC0415 - lazy: checkpoint imports torch (see top)
 
     record = {"format": "convnet-studio.run", "name": name, "status": status, "epochs_done": epochs_done,
               "step": step, "metrics": metrics,
@@ -244,7 +244,7 @@ def _mtime(path: Path) -> str:
 
 def list_saved_models(root: str | os.PathLike[str] | None = None) -> list[SavedModel]:
     """Every folder in the models folder with its size; unreadable ones too, with the reason."""
-    from core.training.bundles import read_bundle  # lazy: torch (see top)
+    from core.training.bundles import read_bundle  # noqa: PLC0415 - lazy: torch (see top)
 
     out = []
     for path in _entries(_models_root(root)):
@@ -278,7 +278,7 @@ def _run_record(path: Path) -> dict[str, Any]:
 
 def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunInfo]:
     """Every run folder with its size and whether it can still be resumed."""
-    from core.training.checkpoint import CHECKPOINT_NAME  # lazy: torch (see top)
+    from core.training.checkpoint import CHECKPOINT_NAME  # noqa: PLC0415 - lazy: torch (see top)
 
     out = []
     for path in _entries(Path(root) if root is not None else runs_root()):
@@ -343,7 +343,7 @@ def rename_saved_model(old: str, new: str, *, overwrite: bool = False) -> str:
     only with ``overwrite`` (the person confirmed it), and the renamed bundle is built in a temp folder,
     validated and then renamed into place, so a failure leaves ``old`` whole. ``old`` goes last.
     """
-    from core.training.bundles import META_NAME, check_name, find_bundle, read_bundle  # lazy: torch (see top)
+    from core.training.bundles import META_NAME, check_name, find_bundle, read_bundle  # noqa: PLC0415 - lazy: torch (see top)
 
     check_name(new)
     if new == old:

@@ -21,7 +21,7 @@ FAMILIES: tuple[str, ...] = ("AlexNet", "VGG", "NiN", "GoogLeNet", "ResNet", "De
 
 @functools.cache
 def _catalog() -> tuple[ModelSpec, ...]:
-    from core.zoo._catalog import build_catalog  # lazy: torchvision costs ~1 s; `import core.zoo` must not (test_zoo)
+    from core.zoo._catalog import build_catalog  # noqa: PLC0415 - lazy: torchvision (~1 s), not on `import core.zoo`
 
     specs = tuple(build_catalog())
     for spec in specs:

@@ -25,7 +25,8 @@ from core.zoo.spec import MIN_IMAGE_SIZE, ModelSpec, Preprocess, StateDict
 from core.zoo.wrc import adapt_resnet_state_dict, wrc_resnet18, wrc_resnet50
 
 _PAPERS: dict[str, tuple[int, str]] = {
-    "AlexNet": (2012, "ImageNet Classification with Deep Convolutional Neural Networks (Krizhevsky, Sutskever, Hinton)"),
+    "AlexNet": (2012, "ImageNet Classification with Deep Convolutional Neural Networks "
+                      "(Krizhevsky, Sutskever, Hinton)"),
     "VGG": (2014, "Very Deep Convolutional Networks for Large-Scale Image Recognition (Simonyan, Zisserman)"),
     "NiN": (2013, "Network In Network (Lin, Chen, Yan)"),
     "GoogLeNet": (2014, "Going Deeper with Convolutions (Szegedy et al.)"),
@@ -139,7 +140,8 @@ def _torchvision_spec(
 
 def _googlenet(*, num_classes: int = 1000) -> nn.Module:
     """GoogLeNet shaped like its pretrained file (input transform on, no auxiliary heads)."""
-    return tvm.googlenet(weights=None, num_classes=num_classes, aux_logits=False, transform_input=True, init_weights=True)
+    return tvm.googlenet(weights=None, num_classes=num_classes, aux_logits=False, transform_input=True,
+                         init_weights=True)
 
 
 def _vgg_specs() -> list[ModelSpec]:
@@ -190,7 +192,8 @@ def build_catalog() -> list[ModelSpec]:
             "googlenet", "GoogLeNet", "GoogLeNet", "inception5b", _GOOGLENET_STAGES,
             builder=_googlenet, adapt=_drop_googlenet_aux,  # 15 px would run: the app-wide floor applies
         ),
-        *(_torchvision_spec(f"resnet{d}", f"ResNet-{d}", "ResNet", "layer4", _RESNET_STAGES) for d in (18, 34, 50, 101, 152)),
+        *(_torchvision_spec(f"resnet{d}", f"ResNet-{d}", "ResNet", "layer4", _RESNET_STAGES)
+          for d in (18, 34, 50, 101, 152)),
         *(
             _torchvision_spec(f"densenet{d}", f"DenseNet-{d}", "DenseNet", "features.norm5", _DENSENET_STAGES,
                               adapt=_rename_legacy_densenet, min_input_size=29)

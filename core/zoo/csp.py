@@ -34,7 +34,8 @@ class _CrossStage(nn.Module):
         half = width // 2
         self.downsample = _conv_bn_relu(in_channels, width, kernel_size=3, stride=stride)
         # Bottleneck's output is planes * 4; base_width=256 makes its inner width = half too.
-        self.blocks = nn.Sequential(*(Bottleneck(half, half // Bottleneck.expansion, base_width=256) for _ in range(depth)))
+        self.blocks = nn.Sequential(*(Bottleneck(half, half // Bottleneck.expansion, base_width=256)
+                                      for _ in range(depth)))
         self.transition = _conv_bn_relu(width, width, kernel_size=1)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -70,8 +70,9 @@ def test_the_zoo_loads_nothing_of_training_or_saved_models() -> None:
     code = ("import importlib, pkgutil, sys, core.zoo\n"
             "for info in pkgutil.iter_modules(core.zoo.__path__): importlib.import_module('core.zoo.' + info.name)\n"
             "core.zoo.list_specs()\n"
-            "bad = sorted(m for m in sys.modules if m.startswith(('core.training', 'core.models', 'core.bundle_files',\n"
-            "                                                       'core.inference', 'core.weights')))\n"
+            "bad = sorted(m for m in sys.modules if m.startswith(('core.training', 'core.models',\n"
+            "                                                       'core.bundle_files', 'core.inference',\n"
+            "                                                       'core.weights')))\n"
             "print(bad); sys.exit(1 if bad else 0)\n")
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -567,7 +567,8 @@ class TestGuiCancel:
             window.activateWindow()
         worker = window.client.worker.runner  # the engine thread's side
         ended: list[tuple[int, float]] = []
-        worker.finished.connect(lambda rid, _cancelled: ended.append((rid, time.perf_counter())))  # direct: stamped on its thread
+        # direct: stamped on its thread
+        worker.finished.connect(lambda rid, _cancelled: ended.append((rid, time.perf_counter())))
 
         class Relay(QObject):  # lives on the GUI thread, so waitSignal's timer is never touched from the worker's
             ended = Signal(int)
