@@ -16,9 +16,6 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from PIL import Image
-
-from core import render
 from core.cli_common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -34,12 +31,11 @@ from core.cli_common import (
     weights_failure,
 )
 from core.errors import StudioError
-from core.images import collect_images, load_image
 from core.io import check_user_target, png_bytes, write_user_file
 from core.textout import json_text
 
-# core.inference and core.explain (torch, 2-5 s) are imported inside the commands that need them:
-# `models`, `--help` and every other subcommand import this module at start-up.
+# core.inference and core.explain (torch, 2-5 s), core.images and Pillow (numpy + Pillow, ~0.3 s) are imported
+# inside the commands that need them: `models`, `--help` and every other subcommand import this module at start-up.
 
 UNTRAINED_NOTE = "note: {} runs with untrained (random) weights: its {} mean nothing"
 
@@ -48,6 +44,7 @@ UNTRAINED_NOTE = "note: {} runs with untrained (random) weights: its {} mean not
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    from core.images import collect_images  # noqa: PLC0415 - lazy: numpy + Pillow (~0.3 s) stay out of CLI start-up
     from core.inference import InferenceEngine, Prediction  # noqa: PLC0415 - lazy: torch (2-5 s) stays out of CLI start-up
 
     spec = check_model(args.model)
@@ -167,6 +164,7 @@ OUTPUTS = ("features.png", "gradcam.png", "layers.json")
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from core.explain import list_layers  # noqa: PLC0415 - lazy: torch (2-5 s) stays out of CLI start-up
+    from core.images import load_image  # noqa: PLC0415 - lazy: numpy + Pillow (~0.3 s) stay out of CLI start-up
     from core.inference import InferenceEngine  # noqa: PLC0415 - as above
 
     spec = check_model(args.model)
@@ -279,6 +277,9 @@ def explain_image(engine, spec, path, photo, *, weights: str, layer: str, cam_la
     Both come from ``core.explain.ExplainSession``, as in the window and Compare; the overlay is
     drawn over ``photo`` (decoded in full, not draft-mode) for a sharp ``gradcam.png``.
     """
+    from PIL import Image  # noqa: PLC0415 - lazy: Pillow stays out of CLI start-up (numpy + Pillow ~0.3 s)
+
+    from core import render  # noqa: PLC0415 - as above
     from core.explain import ExplainSession  # noqa: PLC0415 - lazy: torch (2-5 s) stays out of CLI start-up
 
     session = ExplainSession(engine, view_scale=None)

@@ -26,7 +26,6 @@ from core.cli_common import (
     weights_failure,
 )
 from core.errors import Cancelled, StudioError
-from core.images import collect_images
 from core.textout import human_count
 
 
@@ -51,6 +50,7 @@ def weights_note(spec, untrained: bool | None, requested: str, used=None) -> str
 def cmd_compare(args: argparse.Namespace) -> int:
     # lazy (here and in cmd_evaluate): core.cli imports this module; torch loads in run_cli, which handles Ctrl+C
     from core.compare import compare_model  # noqa: PLC0415 - lazy: torch, see the comment above
+    from core.images import collect_images  # noqa: PLC0415 - lazy: numpy + Pillow (~0.3 s) stay out of CLI start-up
     from core.inference import InferenceEngine, Prediction  # noqa: PLC0415 - as above
 
     specs = model_list(args.models)
