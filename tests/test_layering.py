@@ -196,6 +196,7 @@ def test_core_sources_never_import_qt_or_gui() -> None:
     assert offenders == {}
 
 
+@pytest.mark.slow  # a child interpreter (~4 s); the fast lane has the import-linter contract "core is headless"
 @pytest.mark.subprocess
 def test_importing_the_whole_core_loads_no_qt() -> None:
     modules = [module_name(p) for p in (ROOT / "core").rglob("*.py") if p.name != "__init__.py"]

@@ -91,6 +91,7 @@ def test_usage_errors_exit_2(capsys, photos, args, message) -> None:
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # the fast lane checks usage errors in-process (run_cli)
 @pytest.mark.subprocess
 def test_a_usage_error_exits_2_from_the_process(photos) -> None:
     result = run("classify", str(photos[0]), "--topk", "0")

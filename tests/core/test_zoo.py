@@ -65,6 +65,8 @@ def test_import_is_cheap() -> None:
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
+@pytest.mark.slow  # a child interpreter (~4 s); the fast lane has the import-linter contract and the source check
+@pytest.mark.subprocess
 def test_the_zoo_loads_nothing_of_training_or_saved_models() -> None:
     """The registry is the bottom layer: every core.zoo module, used in full, imports no training or bundle code."""
     code = ("import importlib, pkgutil, sys, core.zoo\n"

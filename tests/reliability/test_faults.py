@@ -371,6 +371,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     ledger.record("fault", f"NaN {'training' if where == 'train' else 'validation'} loss", "survived", lost=0)
 
 
+@pytest.mark.slow  # a real fit (~5 s); the fast lane keeps the NaN and cancel faults
 def test_out_of_memory_once_retries_with_half_the_batch(digits: Path, tmp_path: Path, ledger) -> None:
     """A CUDA out-of-memory error (raised on the CPU by the model's forward, once in training and once in
     validation) halves the images per step each time; the run finishes with the same number of steps."""
