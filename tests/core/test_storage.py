@@ -12,9 +12,8 @@ import pytest
 from core.cli import run_cli
 from core.errors import StudioError
 from core.training import Trainer, TrainingError, TrainSettings, storage
-from core.training.bundles import models_dir, write_bundle
-from core.training.setup import replace_head
-from core.zoo import get_spec
+from core.training.bundles import models_dir
+from tests.support.bundles import write_tiny_bundle
 from tests.support.digits import write_digits
 
 SETTINGS = dict(model="resnet18", weights="none", strategy="scratch", batch_size=16, lr=3e-3, image_size=32,
@@ -29,12 +28,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _bundle(name: str) -> Path:
-    model = get_spec("resnet18").build()
-    replace_head(model, 2)
-    meta = {"architecture": "resnet18", "classes": ["a", "b"], "metrics": {"val_acc": 0.75},
-            "preprocess": {"resize_size": 32, "crop_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3,
-                           "interpolation": "bilinear"}}
-    return write_bundle(name, model.state_dict(), meta)
+    return write_tiny_bundle(name, val_acc=0.75)
 
 
 def _full_disk(monkeypatch: pytest.MonkeyPatch, free: int = 5 << 20) -> None:

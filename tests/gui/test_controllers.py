@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from pathlib import Path
 
 import pytest
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from core.training.bundles import write_bundle
-from core.training.setup import replace_head
-from core.zoo import get_spec, list_specs
+from core.zoo import list_specs
 from gui import registry
 from gui.actions import ACTIONS, connect_actions, create_actions
 from gui.catalog import ModelCatalog
@@ -22,17 +19,12 @@ from gui.gallery_model import State
 from gui.registry import MY_MODELS, Registry
 from gui.widgets.model_picker import ModelPicker
 from tests.gui.helpers import TIMEOUT_MS, choose_model, drop_paths, photos, wait_settled
+from tests.support.bundles import write_tiny_bundle
 
 pytestmark = pytest.mark.gui
 
 
-def _saved_bundle(name: str) -> Path:
-    model = get_spec("resnet18").build()
-    replace_head(model, 2)
-    meta = {"architecture": "resnet18", "classes": ["a", "b"], "metrics": {"val_acc": 0.5},
-            "preprocess": {"resize_size": 32, "crop_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3,
-                           "interpolation": "bilinear"}}
-    return write_bundle(name, model.state_dict(), meta)
+_saved_bundle = write_tiny_bundle
 
 
 def test_the_catalog_says_changed_then_loaded_once_and_relists_saved_models(qtbot, monkeypatch):

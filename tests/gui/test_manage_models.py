@@ -8,20 +8,12 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QThreadPool
 
-from core.training.bundles import models_dir, write_bundle
-from core.training.setup import replace_head
+from core.training.bundles import models_dir
 from core.training.storage import runs_root
-from core.zoo import get_spec
 from gui.manage_models import ManageModelsDialog
+from tests.support.bundles import write_tiny_bundle
 
-
-def _bundle(name: str) -> Path:
-    model = get_spec("resnet18").build()
-    replace_head(model, 2)
-    meta = {"architecture": "resnet18", "classes": ["a", "b"], "metrics": {"val_acc": 0.5},
-            "preprocess": {"resize_size": 32, "crop_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3,
-                           "interpolation": "bilinear"}}
-    return write_bundle(name, model.state_dict(), meta)
+_bundle = write_tiny_bundle
 
 
 @pytest.fixture
