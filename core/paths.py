@@ -12,7 +12,7 @@ from pathlib import Path
 import platformdirs
 
 __all__ = ["APP_DIR", "data_dir", "cache_dir", "models_dir", "runs_dir", "imported_weights_dir",
-           "weights_hash_cache", "decoded_cache_dir", "onnx_cache_dir", "pasted_images_dir"]
+           "weights_hash_cache", "decoded_cache_dir", "onnx_cache_dir", "pasted_images_dir", "bakeoffs_dir"]
 
 APP_DIR = "convnet-studio"  # the folder name under the platform's data and cache folders
 
@@ -35,6 +35,11 @@ def models_dir() -> Path:
 def runs_dir() -> Path:
     """Training runs: checkpoints while a run goes on, ``run.json`` once it ended."""
     return data_dir() / "runs"
+
+
+def bakeoffs_dir() -> Path:
+    """Bake-offs: one folder each (plan, run folders, saved bundles, results, leaderboard)."""
+    return data_dir() / "bakeoffs"
 
 
 def imported_weights_dir() -> Path:

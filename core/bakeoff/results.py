@@ -35,7 +35,8 @@ class JobResult:
     epochs_done: int = 0
     val_acc: float | None = None  # of the kept weights, exactly what `train` reports for the same run
     val_loss: float | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)  # per epoch: epoch, train_loss, val_loss, val_acc, seconds
+    # per epoch: epoch, train_loss, val_loss, val_acc, seconds
+    history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0  # wall time of the fit (learning-rate finder included)
     predictions: list[int] = field(default_factory=list)  # per validation image; -1: it could not be decoded
     confidences: list[float] = field(default_factory=list)  # probability of each prediction
@@ -66,6 +67,7 @@ class JobResult:
 
 
 def write_result(path: str | os.PathLike[str], result: JobResult) -> Path:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     return atomic_write_json(path, result.to_json())
 
 

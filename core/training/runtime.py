@@ -366,6 +366,29 @@ class Runtime:
                 "per_class_acc": {c: (h / t if t else None)
                                   for c, h, t in zip(self.data.classes, hits_all, totals_all)}}
 
+    def predict_val(self, model: nn.Module) -> tuple[list[int], list[float]]:
+        """``model``'s class and its probability for every validation image, in the split's order, with
+        the same inputs and forward as :meth:`validate` (so their accuracy is its ``val_acc``); an image
+        that cannot be decoded gets class -1. One process (the bake-off's evaluation)."""
+        model = model.to(self.device, memory_format=self.memory_format).eval()
+        preds: list[int] = [-1] * len(self.data.val)
+        confs: list[float] = [0.0] * len(self.data.val)
+        step = max(self.micro_batch, 1)
+        for start in range(0, len(self.data.val), step):
+            chunk = list(range(start, min(start + step, len(self.data.val))))
+            items = [self.val_set[i] for i in chunk]
+            kept = [i for i, item in zip(chunk, items) if item[0] is not None]
+            images, _labels, skipped = collate_samples(items)
+            self.report_skipped(self.data.val, skipped)
+            if images is None:
+                continue
+            with torch.no_grad(), self._autocast():
+                probs = torch.softmax(model(self.to_input(images)).float(), dim=1).cpu()
+            best, index = probs.max(dim=1)
+            for i, p, c in zip(kept, index.tolist(), best.tolist()):
+                preds[i], confs[i] = int(p), float(c)
+        return preds, confs
+
     def report_skipped(self, samples, skipped: list[tuple[int, str]]) -> None:
         """Name each file a batch could not decode, once."""
         for index, reason in skipped:
