@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from core.errors import StudioError
 from core.images import is_known_image
 from core.inference import InferenceEngine, Prediction
 from core.models import get_spec
+from core.scores import ClassScore, class_scores, confusion_matrix
 from core.walk import subfolders, walk_folder
 from core.weights_store import WeightsInfo
 
@@ -50,34 +51,6 @@ class ImagePrediction:
     @property
     def correct(self) -> bool:
         return self.pred == self.true
-
-
-@dataclass(frozen=True)
-class ClassScore:
-    name: str
-    precision: float | None  # None: nothing was predicted as this class
-    recall: float | None  # None: no image of this class
-    f1: float | None  # 2TP / (2TP + FP + FN); None when all three are 0
-    support: int
-
-
-def confusion_matrix(true: Sequence[int], pred: Sequence[int], n_classes: int) -> np.ndarray:
-    """int64 counts, rows the right class, columns the predicted one."""
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(true, dtype=np.intp), np.asarray(pred, dtype=np.intp)), 1)
-    return matrix
-
-
-def class_scores(matrix: np.ndarray, classes: Sequence[str]) -> list[ClassScore]:
-    """Precision, recall and F1 of each class from a confusion matrix (as sklearn.metrics computes them)."""
-    out = []
-    for i, name in enumerate(classes):
-        hits, predicted, support = int(matrix[i, i]), int(matrix[:, i].sum()), int(matrix[i].sum())
-        precision = hits / predicted if predicted else None
-        recall = hits / support if support else None
-        f1 = 2 * hits / (predicted + support) if predicted + support else None
-        out.append(ClassScore(name, precision, recall, f1, support))
-    return out
 
 
 @dataclass(frozen=True)
