@@ -47,6 +47,16 @@ class TrainingPlan:
     cache: str = _DEFAULT("cache")
     result: dict | None = None  # FitResult.to_json() plus "name", once trained
     evaluation: Any = None  # core.evaluation.Evaluation of the saved model on the validation images
+    # Bake-off ("Compare several architectures"): two or more models trained on the same split
+    models: list[str] = field(default_factory=list)  # the ticked models; empty: one model (``model``)
+    budget: str = "epochs"  # "epochs": the same epochs for all; "minutes": the same wall-clock time for all
+    minutes: float = 5.0  # per model, with budget "minutes"
+    bakeoff: Any = None  # core.bakeoff.plan.BakeoffPlan once it starts
+    leaderboard: Any = None  # core.bakeoff.leaderboard.Leaderboard once it has ended
+
+    @property
+    def is_bakeoff(self) -> bool:
+        return len(self.models) >= 2
 
     @property
     def classes(self) -> list[str]:
