@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Sequence
 
 from core import __version__
+from core.bakeoff.cli import register as register_bakeoff
 from core.cli_classify import cmd_classify, cmd_explain, explain_image  # noqa: F401  (explain_image: re-exported)
 from core.cli_common import (  # noqa: F401  (EXIT_*, UsageError: re-exported for callers of core.cli)
     EXIT_FAILED,
@@ -45,7 +46,7 @@ from core.textout import human_count, human_size
 from core.training.cli import register as register_training
 from core.training.manage_cli import register as register_storage
 
-SUBCOMMANDS = ("models", "classify", "weights", "explain", "compare", "evaluate", "train", "export", "runs")
+SUBCOMMANDS = ("models", "classify", "weights", "explain", "compare", "evaluate", "train", "export", "runs", "bakeoff")
 _eprint = eprint
 _check_model = check_model
 _progress_printer = progress_printer
@@ -253,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     register_training(sub)
+    register_bakeoff(sub)
     register_storage(sub, models_parser)  # models saved / models delete NAME / runs list / runs delete NAME
     return parser
 
