@@ -17,6 +17,7 @@ from typing import Any
 
 from core.cli_common import EXIT_FAILED, EXIT_OK, UsageError, emit_json
 from core.errors import StudioError, UnknownModelError
+from core.text import plural
 from core.textout import write_line
 from core.training.cli import DEVICES, _bounded, _lr, _setting, _stop_signals_interrupt
 from core.training.settings import (
@@ -144,7 +145,7 @@ def _header(plan, estimates: dict[str, Any], say: _Lines, resumed: bool) -> None
     for entry in plan.entries:
         took = estimates.get(entry.model)
         timing = f", ~{took.epoch_seconds:.0f} s per epoch by a timed probe" if took is not None else ""
-        say(f"  {entry.model:<{width}}  {entry.strategy:<8}  {entry.epochs} epochs{timing}  ({entry.reason})")
+        say(f"  {entry.model:<{width}}  {entry.strategy:<8}  {plural(entry.epochs, 'epoch')}{timing}  ({entry.reason})")
     if plan.budget == "minutes":
         say(f"budget: {plan.minutes:g} minutes per model")
     say(f"output folder: {plan.out}")

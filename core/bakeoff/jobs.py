@@ -21,6 +21,7 @@ import torch
 from core.bundle_files import read_bundle
 from core.errors import Cancelled, StudioError
 from core.models import get_spec
+from core.text import plural
 from core.training.bundles import load_bundle_model
 from core.training.callbacks import Callback
 from core.training.checkpoint import CHECKPOINT_NAME
@@ -48,7 +49,7 @@ class EpochLines(Callback):
 
     def fit_start(self, event: FitStart) -> None:
         start = f", resuming after epoch {event.start_epoch - 1}" if event.start_epoch > 1 else ""
-        print(f"{self.model}: training ({event.settings['strategy']}, {event.epochs} epochs, "
+        print(f"{self.model}: training ({event.settings['strategy']}, {plural(event.epochs, 'epoch')}, "
               f"{event.train_images} training / {event.val_images} validation images{start})",
               file=self.stream or sys.stdout, flush=True)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -170,7 +171,7 @@ def _pin(devices: Any, threads: int) -> None:
 
 
 def _job_in_process(job: ModelJob) -> JobResult:
-    return run_job(job, callbacks=[EpochLines(job.model)])
+    return run_job(job, callbacks=[EpochLines(job.model, sys.stderr)])  # stderr: the parent's stdout may be JSON
 
 
 def run_processes(jobs: list[ModelJob], count: int, *,
@@ -215,8 +216,14 @@ def _collect(job: ModelJob, get: Callable[[], JobResult]) -> JobResult:
         return result
 
 
+# Every task's workers can import this source tree (a session the caller started with ray.init() too); on a
+# cluster whose nodes have the project installed (or a Ray job's working_dir) the entry is harmless.
+# ${PYTHONPATH}: Ray appends to the node's own value instead of replacing it.
+_RAY_ENV = {"env_vars": {"PYTHONPATH": f"{Path(__file__).resolve().parents[2]}{os.pathsep}${{PYTHONPATH}}"}}
+
+
 def _ray_job(job: ModelJob) -> JobResult:
-    return run_job(job, callbacks=[EpochLines(job.model)])
+    return run_job(job, callbacks=[EpochLines(job.model, sys.stderr)])  # stderr: the driver's stdout may be JSON
 
 
 def run_ray(jobs: list[ModelJob], *, listener: BakeoffListener | None = None,
@@ -232,23 +239,30 @@ def run_ray(jobs: list[ModelJob], *, listener: BakeoffListener | None = None,
         raise StudioError("the Ray executor needs Ray: pip install 'convnet-studio[cluster]'") from None
     listener = listener or BakeoffListener()
     if not ray.is_initialized():
-        ray.init(address=address or os.environ.get("RAY_ADDRESS") or None,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}})
+        ray.init(address=address or os.environ.get("RAY_ADDRESS") or None)
     task = ray.remote(_ray_job)
+    # A task asking for more CPUs than any node has would wait for ever: ask for at most the largest node's
+    # (the job still runs job.threads torch threads, so the numbers are the same wherever it lands).
+    largest = max((node["Resources"].get("CPU", 0) for node in ray.nodes() if node.get("Alive")), default=0)
     refs = {}
     for job in jobs:
         cuda = job.train_settings.device in ("auto", "cuda") and torch.cuda.is_available()
-        options = {"num_cpus": max(1, job.threads or 1), "num_gpus": 1 if cuda else 0,
-                   "name": f"bakeoff-{job.model}"}
+        options = {"num_cpus": max(1, min(job.threads or 1, int(largest) or 1)), "num_gpus": 1 if cuda else 0,
+                   "name": f"bakeoff-{job.model}", "runtime_env": _RAY_ENV}
         refs[task.options(**options).remote(job)] = job
         listener.job_started(job.model)
     by_model: dict[str, JobResult] = {}
     pending = list(refs)
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        job = refs[ready[0]]
-        by_model[job.model] = _collect(job, lambda ref=ready[0]: ray.get(ref))
-        listener.job_ended(job.model, by_model[job.model])
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            job = refs[ready[0]]
+            by_model[job.model] = _collect(job, lambda ref=ready[0]: ray.get(ref))
+            listener.job_ended(job.model, by_model[job.model])
+    except KeyboardInterrupt:  # Ctrl+C: stop the tasks too (each keeps its last checkpoint for --resume)
+        for ref in pending:
+            ray.cancel(ref)
+        raise
     return [by_model[job.model] for job in jobs]
 
 
