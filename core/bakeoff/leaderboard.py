@@ -6,8 +6,9 @@ predictions on the validation images (an image that could not be decoded counts 
 95 % percentile-bootstrap interval; the trainer's own figure is kept beside it as ``val_acc``.
 
 Ranking: the finished models whose predictions cover the validation images, by accuracy, then
-macro-F1, then lower latency; every other model (failed, skipped, cancelled, or a result that does
-not match the split) follows unranked, in the order given, with its message.
+macro-F1, then the order the models were given (a measured latency is too noisy to decide a tie: the
+same bake-off ranks the same way every time it runs); every other model (failed, skipped, cancelled,
+or a result that does not match the split) follows unranked, in the order given, with its message.
 
 Significance: every pair of ranked models is compared with McNemar's exact test on the same images,
 Holm-corrected over all the pairs. :meth:`Leaderboard.statements` says, in this order, the winner
@@ -119,7 +120,8 @@ class Leaderboard:
         problems = {r.model: _problem(r, len(labels), len(classes)) if r.finished else None for r in results}
         usable = [r for r in results if r.finished and problems[r.model] is None]
         figures = {r.model: _figures(r, truth, len(classes), seed) for r in usable}
-        usable.sort(key=lambda r: _order_key(figures[r.model], r))
+        given = {r.model: i for i, r in enumerate(results)}
+        usable.sort(key=lambda r: _order_key(figures[r.model], given[r.model]))
         rows = [_row(r, figures[r.model], rank) for rank, r in enumerate(usable, 1)]
         rows += [_row(r, None, None, problems[r.model]) for r in results if r.model not in figures]
         board = cls(classes, len(labels), alpha, seed, rows)
@@ -264,10 +266,9 @@ def _figures(result: JobResult, truth: np.ndarray, n_classes: int, seed: int) ->
                     _number(stats.macro_f1(truth, pred, n_classes)), int(np.sum(pred < 0)))
 
 
-def _order_key(figures: _Figures, result: JobResult) -> tuple:
-    """Accuracy high to low, then macro-F1 high to low, then latency low to high (unknown last), then name."""
-    latency = result.latency_ms if result.latency_ms is not None else math.inf
-    return (-(figures.accuracy or 0.0), -(figures.macro_f1 or 0.0), latency, result.model)
+def _order_key(figures: _Figures, given: int) -> tuple:
+    """Accuracy high to low, then macro-F1 high to low, then the order given (stable from run to run)."""
+    return (-(figures.accuracy or 0.0), -(figures.macro_f1 or 0.0), given)
 
 
 def _row(result: JobResult, figures: _Figures | None, rank: int | None, problem: str | None = None) -> Row:

@@ -115,14 +115,16 @@ def test_statements_of_many_models_are_winner_against_each_then_neighbours() -> 
     assert len(board.statements()) == 1 + 7
 
 
-def test_ties_broken_by_macro_f1_then_latency() -> None:
+def test_ties_broken_by_macro_f1_then_the_order_given_never_by_a_timing() -> None:
     labels, paths = [0, 0, 0, 1], ["a", "b", "c", "d"]
     # both 3/4 right; all-cat: macro-F1 (6/7 + 0) / 2; two dogs: (4/5 + 2/3) / 2
     all_cat = finished("allcat", "AllCat", [0, 0, 0, 0])
     two_dogs_slow = finished("slow", "Slow", [0, 0, 1, 1], latency_ms=9.0)
     two_dogs_fast = finished("fast", "Fast", [0, 0, 1, 1], latency_ms=2.0)
     board = Leaderboard.build(["cat", "dog"], labels, paths, [all_cat, two_dogs_slow, two_dogs_fast])
-    assert [r.model for r in board.rows] == ["fast", "slow", "allcat"]
+    assert [r.model for r in board.rows] == ["slow", "fast", "allcat"]
+    again = Leaderboard.build(["cat", "dog"], labels, paths, [two_dogs_fast, two_dogs_slow, all_cat])
+    assert [r.model for r in again.rows] == ["fast", "slow", "allcat"]
     assert board.row("allcat").macro_f1 == pytest.approx(3 / 7)
     assert board.row("fast").macro_f1 == pytest.approx((4 / 5 + 2 / 3) / 2)
 
