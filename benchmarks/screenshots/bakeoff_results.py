@@ -83,8 +83,7 @@ def capture(out_dir: Path, source: Path | None, sizes: list[tuple[int, int]], *,
             if plan.leaderboard.disagreements:
                 page.open_disagreement(0)
                 page.gallery.setCurrentRow(0)
-                models = list(page.cam_panel.images)
-                if not wait_until(app, lambda: all(page.cam_panel.has_cam(m) for m in models), 300):
+                if not wait_until(app, lambda: all(map(page.cam_panel.has_cam, page.cam_panel.images)), 300):
                     raise SystemExit("the Grad-CAMs did not arrive in time")
                 page.tabs.setCurrentIndex(DISAGREE)
                 saved.append(_shot(app, wizard, out_dir / f"bakeoff_disagree{tag}{suffix}.png"))
