@@ -32,10 +32,14 @@ def common_settings(plan: TrainingPlan) -> dict[str, Any]:
             "cache": plan.cache}
 
 
+def min_image_size(models: list[str]) -> int:
+    """The smallest image size every one of ``models`` runs at."""
+    return max(get_spec(m).min_input_size for m in models)
+
+
 def bakeoff_image_size(plan: TrainingPlan, models: list[str]) -> int:
     """The one image size of the bake-off: the plan's, raised to the largest minimum of the models."""
-    floor = max(get_spec(m).min_input_size for m in models)
-    return max(plan.image_size, -(-floor // 8) * 8)
+    return max(plan.image_size, min_image_size(models))
 
 
 def base_settings(plan: TrainingPlan, models: list[str]) -> TrainSettings:

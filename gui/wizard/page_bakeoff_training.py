@@ -284,7 +284,7 @@ class BakeoffTrainingPage(QWizardPage):
         self._steps_done += 1
         self.plots.add_step(e["step"], e["loss"])
         if e["batch"] == 1:
-            self._set_state(model, f"training epoch {e['epoch']} of {e['epochs']}")
+            self._set_state(model, f"training epoch {e['epoch']} of {self._epochs.get(model, '?')}")
         self._update_bar(model)
 
     def _on_epoch(self, model: str, e: dict) -> None:

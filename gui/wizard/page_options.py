@@ -30,7 +30,7 @@ from core.training.bundles import NAME_RE, check_name, unique_name
 from gui.jobs import Job
 from gui.style import SPACING, state_color
 from gui.thumbnails import to_qimage
-from gui.wizard.bakeoff_estimate import bakeoff_image_size
+from gui.wizard.bakeoff_estimate import min_image_size
 from gui.wizard.bakeoff_options import EstimatePanel, delayed
 from gui.wizard.lr_panel import LRPanel
 from gui.wizard.plan import TrainingPlan
@@ -138,7 +138,7 @@ class OptionsPage(QWizardPage):
         self.epochs.setValue(p.epochs)
         self.batch.setValue(p.batch_size)
         self.lr.setText(f"{p.lr:g}")
-        floor = bakeoff_image_size(p, p.models) if p.is_bakeoff else p.min_image_size
+        floor = min_image_size(p.models) if p.is_bakeoff else p.min_image_size
         self.image_size.setMinimum(floor)  # clamps a smaller default (a 32 px data set for NiN)
         needs = "these models need" if p.is_bakeoff else f"{p.model} needs"
         self.image_size.setToolTip(f"{needs} images of at least {floor} pixels")
