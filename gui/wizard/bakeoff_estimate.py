@@ -93,8 +93,10 @@ def fitting(seconds: dict[str, float], minutes: float) -> list[str]:
 
 
 def duration(seconds: float) -> str:
-    """"45 s", "3 min", "1 h 20 min"."""
+    """"0.8 s", "45 s", "3 min", "1 h 20 min"."""
     seconds = max(0.0, seconds)
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     minutes = round(seconds / 60)

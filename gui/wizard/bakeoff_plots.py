@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
 
 from gui.wizard.charts import PlainLogAxis
 from gui.wizard.live_plots import ACC_PAD, PAD, REFRESH_MS, SMOOTHING, GrowingBuffer, log_range
@@ -23,6 +23,7 @@ from gui.wizard.live_plots import ACC_PAD, PAD, REFRESH_MS, SMOOTHING, GrowingBu
 MODEL_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#8e5bd6", "#7f7f7f",
                  "#b8a000", "#17becf")
 LOSS_COLOUR = "#3d7be0"
+LOSS_TITLE = "Training loss (log scale)"
 
 
 def model_colour(index: int) -> str:
@@ -35,10 +36,15 @@ class BakeoffPlots(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.acc_plot = _plot(self, "Validation accuracy (%), every model", "epoch")
-        self.loss_plot = _plot(self, "Training loss of the model now training (log scale)", "step", log_y=True)
+        self.loss_plot = _plot(self, LOSS_TITLE, "step", log_y=True)
         self.loss_plot.setLogMode(x=False, y=True)
         self.acc_plot.setYRange(-ACC_PAD, 100 + ACC_PAD, padding=0)
-        self.legend = self.acc_plot.addLegend(offset=(-8, 8), labelTextSize="9pt", verSpacing=-4)
+        self.legend = pg.LegendItem(colCount=2, horSpacing=14, verSpacing=-6, labelTextSize="9pt", frame=False)
+        acc_item = self.acc_plot.getPlotItem()
+        acc_item.layout.addItem(self.legend, 4, 1)  # under the epoch axis: it never covers a point
+        acc_item.legend = self.legend  # plot(name=...) adds its curve to it
+        self.legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        acc_item.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignHCenter)
         self.acc: dict[str, GrowingBuffer] = {}
         self.acc_curves: dict[str, pg.PlotDataItem] = {}
         self.loss = {"raw": GrowingBuffer(), "smooth": GrowingBuffer()}
@@ -79,8 +85,10 @@ class BakeoffPlots(QWidget):
         self._style_legend()
         self.start_model(0)
 
-    def start_model(self, steps: int) -> None:
+    def start_model(self, steps: int, label: str = "") -> None:
         """A new model trains: the loss plot starts again (``steps``: its whole run's optimizer steps)."""
+        title = f"Loss of {label} (log scale)" if label else LOSS_TITLE
+        self.loss_plot.setTitle(title, size="10pt", color=self.palette().color(QPalette.ColorRole.Text))
         for buffer in self.loss.values():
             buffer.clear()
         self._average, self._steps, self._run_steps = 0.0, 0, steps
@@ -161,9 +169,6 @@ class BakeoffPlots(QWidget):
         pal = self.palette()
         text = pal.color(QPalette.ColorRole.Text)
         self.legend.setLabelTextColor(text)
-        background = QColor(pal.color(QPalette.ColorRole.Base))
-        background.setAlpha(200)
-        self.legend.setBrush(pg.mkBrush(background))
         for _sample, label in self.legend.items:
             label.setText(label.text, color=text)
 

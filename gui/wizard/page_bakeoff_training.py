@@ -211,6 +211,15 @@ class BakeoffTrainingPage(QWizardPage):
             self.queue.setCellWidget(index, ACTIONS, self._actions(model))
             self.states[model] = "waiting"
             self._set_state(model, "waiting")
+        self._fit_queue_height()
+
+    def _fit_queue_height(self) -> None:
+        """The queue as tall as its rows (scrolling beyond six), so the plots get the rest of the page."""
+        self.queue.resizeRowsToContents()
+        header = self.queue.horizontalHeader().sizeHint().height() + 2 * self.queue.frameWidth()
+        row = self.queue.rowHeight(0) if self.queue.rowCount() else self.queue.verticalHeader().defaultSectionSize()
+        self.queue.setMaximumHeight(header + min(max(1, self.queue.rowCount()), 6) * row)
+        self.queue.setMinimumHeight(header + min(2, max(1, self.queue.rowCount())) * row)
 
     def _actions(self, model: str) -> QWidget:
         box = QWidget(self.queue)
@@ -266,7 +275,7 @@ class BakeoffTrainingPage(QWizardPage):
         self._steps_total = self._steps_done = 0
         self._set_state(model, "preparing…")
         self.row_pause[model].setEnabled(True)
-        self.plots.start_model(0)
+        self.plots.start_model(0, choose_label(model))
         self._update_bar(model)
 
     def _on_progress(self, model: str, phase: str, done: int, total: int) -> None:
@@ -277,7 +286,7 @@ class BakeoffTrainingPage(QWizardPage):
         self.states[model] = "training"
         self._epochs[model] = e["epochs"]
         self._steps_total = (e["epochs"] - e["start_epoch"] + 1) * e["steps_per_epoch"]
-        self.plots.start_model(e["epochs"] * e["steps_per_epoch"])
+        self.plots.start_model(e["epochs"] * e["steps_per_epoch"], choose_label(model))
         self._set_state(model, f"training epoch {e['start_epoch']} of {e['epochs']}")
 
     def _on_batch(self, model: str, e: dict) -> None:
