@@ -10,6 +10,11 @@ plots filling) and ``wizard_results.png`` (confusion matrix with the
 most-confused cell open), at ``--size`` (default 1280x800). Everything it writes (settings, the trained
 model, caches) stays in the temporary folder; it never touches the network.
 Needs scikit-learn (the ``test`` extra).
+
+``--bakeoff`` instead walks the bake-off path ("Compare several architectures": GoogLeNet, ResNet-18,
+DenseNet-121 and the weighted-residual ResNet-18 from scratch at 32 pixels) and saves
+``wizard_bakeoff_options.png`` (each model timed on this device, the total, the budget) and
+``wizard_bakeoff_training.png`` (mid-run: a validation-accuracy curve per model, the queue).
 """
 
 from __future__ import annotations
@@ -119,6 +124,71 @@ def capture(out_dir: Path, per_class: int, epochs: int, threads: int,
     return saved
 
 
+BAKEOFF_MODELS = ("googlenet", "resnet18", "densenet121", "wrc_resnet18")
+
+
+def capture_bakeoff(out_dir: Path, per_class: int, epochs: int, threads: int,
+                    size: tuple[int, int] = (1280, 800)) -> list[Path]:
+    work = Path(tempfile.mkdtemp(prefix="convnet-studio-bakeoff-shots-"))
+    for var in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
+        os.environ[var] = str(work / var.lower())
+    os.environ.setdefault("CONVNET_STUDIO_OFFLINE", "1")
+    os.environ["CONVNET_STUDIO_SETTINGS"] = str(work / "settings.ini")
+    import torch
+
+    torch.set_num_threads(threads)
+    from gui.app import create_app
+    from gui.wizard.wizard import BAKEOFF_TRAINING, DATA, TrainWizard
+
+    app = create_app()
+    folder = write_digits(work / "digits", per_class)
+    wizard = TrainWizard(device="cpu", bakeoff_out=str(work / "bakeoff"))
+    wizard.resize(*size)
+    wizard.show()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+
+    def shot(name: str) -> None:
+        app.processEvents()
+        target = out_dir / f"{name}.png"
+        wizard.grab().save(str(target))
+        saved.append(target)
+
+    try:
+        wizard.folder_page.set_folder(str(folder))
+        wizard.next()
+        assert wizard.currentId() == DATA
+        if not wait_until(app, wizard.data_page.isComplete, 120):
+            raise SystemExit("the scan did not finish in time")
+        wizard.next()
+        wizard.model_page.set_compare(True)
+        wizard.model_page.tick(BAKEOFF_MODELS)
+        wizard.next()
+        options = wizard.options_page
+        options.epochs.setValue(epochs)
+        options.batch.setValue(32)
+        options.image_size.setValue(32)
+        options.lr.setText("0.001")
+        options.val_share.setValue(30)
+        options.augment.setCurrentIndex(options.augment.findData("none"))
+        options.device.setCurrentText("cpu")
+        options.estimate.start(force=True)
+        if not wait_until(app, lambda: options.estimate.ready, 600):
+            raise SystemExit("the timing probe did not finish in time")
+        shot("wizard_bakeoff_options")
+        wizard.next()
+        assert wizard.currentId() == BAKEOFF_TRAINING
+        page = wizard.bakeoff_page
+        third = BAKEOFF_MODELS[2]
+        if not wait_until(app, lambda: page.plots.point_count(third) >= max(2, epochs // 2), 1800):
+            raise SystemExit("the bake-off did not get far enough in time")
+        page.plots.refresh()
+        shot("wizard_bakeoff_training")
+    finally:
+        wizard.shutdown()
+    return saved
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.screenshots.wizard",
                                      description=__doc__.splitlines()[0])
@@ -127,10 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--size", default="1280x800", help="window size WIDTHxHEIGHT (default 1280x800)")
+    parser.add_argument("--bakeoff", action="store_true",
+                        help="the bake-off path instead: wizard_bakeoff_options.png and wizard_bakeoff_training.png")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     width, height = (int(v) for v in args.size.lower().split("x"))
-    for path in capture(args.out, args.per_class, args.epochs, args.threads, (width, height)):
+    run = capture_bakeoff if args.bakeoff else capture
+    for path in run(args.out, args.per_class, args.epochs, args.threads, (width, height)):
         print(path)
     return 0
 

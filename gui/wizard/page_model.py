@@ -4,13 +4,18 @@ It says whether the model's pretrained ImageNet weights are on this machine
 (``core.weights.cached_path``). Head and fine-tune need them: without them
 training downloads them first, which fails offline, so the page offers
 Scratch (random initial weights) instead.
+
+"Compare several architectures" turns the tree into tick boxes for a bake-off
+(``gui.wizard.bakeoff_pick``): presets, and each model's strategy chosen from
+the weights on this machine, shown in its row.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -22,11 +27,13 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from core.bakeoff.plan import choose_strategy, common_image_size
 from core.training import STRATEGIES
 from core.weights import cached_path
 from core.zoo import FAMILIES, list_specs
 from gui.style import SPACING, state_color
 from gui.widgets.model_picker import human_count, human_size, spec_tooltip
+from gui.wizard.bakeoff_pick import BakeoffPicker
 from gui.wizard.plan import TrainingPlan
 
 STRATEGY_LABELS = {"head": "Train the head only", "finetune": "Fine-tune everything", "scratch": "Train from scratch"}
@@ -43,7 +50,7 @@ def default_image_size(model_size: int, report) -> int:
 
 
 class ModelPage(QWizardPage):
-    def __init__(self, plan: TrainingPlan, parent=None) -> None:
+    def __init__(self, plan: TrainingPlan, parent=None, *, pool: QThreadPool | None = None) -> None:
         super().__init__(parent)
         self.plan = plan
         self.specs: dict = {}
@@ -51,13 +58,21 @@ class ModelPage(QWizardPage):
         self.setSubTitle("Which network to start from, and how much of it to train.")
         self.tree = QTreeWidget(self)
         self.tree.setObjectName("modelTree")
-        self.tree.setHeaderLabels(["Model", "Year", "Parameters", "ImageNet acc@1", "Pretrained weights"])
+        self.tree.setHeaderLabels(["Model", "Year", "Parameters", "ImageNet acc@1", "Pretrained weights",
+                                   "Strategy", "Time"])
         self.tree.setRootIsDecorated(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, 5):
+        for col in range(1, 7):
             self.tree.header().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.currentItemChanged.connect(self._on_model_changed)
+        self.compare = QCheckBox("Compare several architectures (a bake-off: each trains on the same split)", self)
+        self.compare.setObjectName("compareModels")
+        self.compare.setToolTip("Tick any set of models; they train one after another on the same images, and "
+                                "the last page ranks them")
+        self.picker = BakeoffPicker(plan, self.tree, pool, NameRole, self)
+        self.picker.changed.connect(self._on_picks_changed)
+        self.compare.toggled.connect(self.set_compare)
         self.strategies = QButtonGroup(self)
         strategy_box = QVBoxLayout()
         for key, text in STRATEGIES.items():
@@ -77,10 +92,14 @@ class ModelPage(QWizardPage):
         note_row.addWidget(self.use_scratch, 0, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setSpacing(SPACING)
+        layout.addWidget(self.compare)
+        layout.addWidget(self.picker.row)
         layout.addWidget(self.tree, 1)
-        layout.addWidget(QLabel("<b>Strategy</b>", self))
+        self.strategy_title = QLabel("<b>Strategy</b>", self)
+        layout.addWidget(self.strategy_title)
         layout.addLayout(strategy_box)
         layout.addLayout(note_row)
+        self.picker.set_enabled(False)
 
     # -- filling ----------------------------------------------------------------------
 
@@ -91,6 +110,10 @@ class ModelPage(QWizardPage):
             self._refresh_weights()
         self.set_model(self.plan.model)
         self.set_strategy(self.plan.strategy)
+        self.picker.invalidate()  # the data or the epochs may have changed since
+        if self.plan.is_bakeoff:
+            self.compare.setChecked(True)
+            self.picker.tick(self.plan.models)
 
     def _fill(self) -> None:
         specs = list_specs()
@@ -120,11 +143,34 @@ class ModelPage(QWizardPage):
             item.setText(4, self._weights_text(self.specs[item.data(0, NameRole)]))
 
     def _model_items(self) -> list[QTreeWidgetItem]:
-        items = []
-        for g in range(self.tree.topLevelItemCount()):
-            group = self.tree.topLevelItem(g)
-            items += [group.child(i) for i in range(group.childCount())]
-        return items
+        return self.picker.items()
+
+    # -- bake-off ---------------------------------------------------------------------
+
+    def set_compare(self, on: bool) -> None:
+        """Tick boxes for several models (on), or one model and its strategy (off)."""
+        if self.compare.isChecked() != on:
+            self.compare.setChecked(on)  # toggled comes back here
+            return
+        for button in self.strategies.buttons():
+            button.setVisible(not on)
+        self.strategy_title.setVisible(not on)
+        self.picker.set_enabled(on)
+        self._update_note()
+        self.completeChanged.emit()
+
+    def ticked(self) -> list[str]:
+        return self.picker.ticked()
+
+    def tick(self, models) -> None:
+        self.picker.tick(models)
+
+    def _on_picks_changed(self) -> None:
+        self._update_note()
+        self.completeChanged.emit()
+
+    def shutdown(self) -> None:
+        self.picker.shutdown()
 
     def cached(self, spec) -> bool:
         return spec.pretrained and cached_path(spec) is not None
@@ -183,7 +229,9 @@ class ModelPage(QWizardPage):
         warn = state_color("warning", self.palette()).name()
         ok = state_color("ok", self.palette()).name()
         self.use_scratch.hide()
-        if spec is None:
+        if self.picker.enabled:
+            self.note.setText(self._bakeoff_note())
+        elif spec is None:
             self.note.setText("Pick a model.")
         elif not spec.pretrained:
             self.note.setText(f"{spec.display_name} has no pretrained weights: it trains from scratch, from "
@@ -201,13 +249,37 @@ class ModelPage(QWizardPage):
                 "weights file in the main window (File › Import Weights).")
             self.use_scratch.show()
 
+    def _bakeoff_note(self) -> str:
+        models = self.ticked()
+        if len(models) < 2:
+            return "Tick two or more models to compare (or a preset above)."
+        strategies = [choose_strategy(m)[0] for m in models]
+        scratch = strategies.count("scratch")
+        return (f"{len(models)} models will train one after another on the same images. Each starts from its "
+                f"ImageNet weights when they are on this machine (fine-tune), else from random weights (scratch): "
+                f"{len(models) - scratch} fine-tune, {scratch} from scratch. The next page estimates the time.")
+
     def isComplete(self) -> bool:  # noqa: N802
+        if self.picker.enabled:
+            return len(self.ticked()) >= 2
         return self.current_model() is not None and self.current_strategy() is not None
 
     def validatePage(self) -> bool:  # noqa: N802
+        if self.picker.enabled:
+            return self._validate_bakeoff()
+        self.plan.models = []
         name = self.current_model()
         if name != self.plan.model or not self.plan.name:
             self.plan.image_size = default_image_size(self.specs[name].input_size, self.plan.report)
             self.plan.name = ""  # named after folder and model on the next page
         self.plan.model, self.plan.strategy = name, self.current_strategy()
+        return True
+
+    def _validate_bakeoff(self) -> bool:
+        models = self.ticked()
+        if models != self.plan.models:
+            report = self.plan.report.without_classes(self.plan.excluded) if self.plan.report is not None else None
+            self.plan.image_size = common_image_size(models, report)
+        self.plan.models = models
+        self.plan.model, self.plan.strategy = models[0], choose_strategy(models[0])[0]
         return True

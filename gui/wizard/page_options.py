@@ -1,5 +1,10 @@
 """Page 4: training options — name, epochs, batch size, learning rate (with the finder), image size,
-augmentation (with a preview), early stopping, device. The commit page: "Start Training" leaves it."""
+augmentation (with a preview), early stopping, device. The commit page: "Start Training" leaves it.
+
+For a bake-off (several models) the name is not asked (each model's bundle is named after the folder
+and the model) and the learning-rate finder gives way to the time estimate per model and the budget
+(``gui.wizard.bakeoff_options.EstimatePanel``).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ from core.training.bundles import NAME_RE, check_name, unique_name
 from gui.jobs import Job
 from gui.style import SPACING, state_color
 from gui.thumbnails import to_qimage
+from gui.wizard.bakeoff_estimate import min_image_size
+from gui.wizard.bakeoff_options import EstimatePanel, delayed
 from gui.wizard.lr_panel import LRPanel
 from gui.wizard.plan import TrainingPlan
 
@@ -71,6 +78,7 @@ class OptionsPage(QWizardPage):
         self.augment_note = QLabel(self)
         self.augment_note.setWordWrap(True)
         form = QFormLayout()
+        self.form = form
         form.addRow("Save as", self.name)
         form.addRow("", self.name_note)
         form.addRow("Epochs", self.epochs)
@@ -86,6 +94,12 @@ class OptionsPage(QWizardPage):
         self.lr_panel.applied.connect(lambda value: self.lr.setText(f"{value:.3g}"))
         lr_box = QGroupBox("Learning-rate finder", self)
         QVBoxLayout(lr_box).addWidget(self.lr_panel)
+        self.lr_box = lr_box
+        self.estimate = EstimatePanel(plan, pool, self)
+        self.estimate.changed.connect(self.completeChanged)
+        self.estimate_box = QGroupBox("Time on this device", self)
+        QVBoxLayout(self.estimate_box).addWidget(self.estimate)
+        self._estimate_timer = delayed(self, self._start_estimate)
         self.previews = [QLabel(self) for _ in range(PREVIEW_COUNT)]
         preview_box = QGroupBox("Augmentation preview (one training image, as the network may see it)", self)
         preview_row = QHBoxLayout(preview_box)
@@ -96,6 +110,7 @@ class OptionsPage(QWizardPage):
         preview_row.addStretch(1)
         right = QVBoxLayout()
         right.addWidget(lr_box, 1)
+        right.addWidget(self.estimate_box, 1)
         right.addWidget(preview_box)
         layout = QHBoxLayout(self)
         layout.setSpacing(2 * SPACING)
@@ -104,6 +119,10 @@ class OptionsPage(QWizardPage):
         self._preview_timer = QTimer(self, singleShot=True, interval=250, timeout=self._start_preview)
         self.augment.currentIndexChanged.connect(self._on_augment_changed)
         self.image_size.valueChanged.connect(lambda _v: self._preview_timer.start())
+        for spin in (self.image_size, self.batch, self.val_share):
+            spin.valueChanged.connect(self._settings_changed)
+        self.device.currentIndexChanged.connect(self._settings_changed)
+        self.epochs.valueChanged.connect(self.estimate.set_epochs)
 
     def initializePage(self) -> None:  # noqa: N802 - Qt name
         if self.augment.count() == 0:
@@ -111,6 +130,7 @@ class OptionsPage(QWizardPage):
                 self.augment.addItem(key.capitalize(), key)
             self.device.addItems(available_devices())
         p = self.plan
+        self._show_bakeoff(p.is_bakeoff)
         if not p.name:
             folder = p.folder.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or "model"
             p.name = unique_name(f"{folder}-{p.model}")
@@ -118,8 +138,10 @@ class OptionsPage(QWizardPage):
         self.epochs.setValue(p.epochs)
         self.batch.setValue(p.batch_size)
         self.lr.setText(f"{p.lr:g}")
-        self.image_size.setMinimum(p.min_image_size)  # clamps a smaller default (a 32 px data set for NiN)
-        self.image_size.setToolTip(f"{p.model} needs images of at least {p.min_image_size} pixels")
+        floor = min_image_size(p.models) if p.is_bakeoff else p.min_image_size
+        self.image_size.setMinimum(floor)  # clamps a smaller default (a 32 px data set for NiN)
+        needs = "these models need" if p.is_bakeoff else f"{p.model} needs"
+        self.image_size.setToolTip(f"{needs} images of at least {floor} pixels")
         self.image_size.setValue(p.image_size)
         self.val_share.setValue(round(100 * p.val_fraction))
         self.patience.setValue(p.patience or 0)
@@ -127,6 +149,29 @@ class OptionsPage(QWizardPage):
         index = self.device.findText(p.device)
         self.device.setCurrentIndex(index if index >= 0 else 0)
         self._on_augment_changed()
+        if p.is_bakeoff:
+            self.estimate.load()
+            self.store()
+            self.estimate.start()
+
+    def _show_bakeoff(self, on: bool) -> None:
+        """A bake-off: no name, the time estimate and budget instead of the learning-rate finder."""
+        self.form.setRowVisible(self.name, not on)
+        self.form.setRowVisible(self.name_note, not on)
+        self.lr_box.setVisible(not on)
+        self.estimate_box.setVisible(on)
+        self.setTitle("Bake-off options" if on else "Training options")
+        self.setSubTitle("The same settings for every model; the time is measured on this device before anything "
+                         "trains." if on else "Sensible defaults are filled in; the learning rate matters most.")
+        self.setButtonText(QWizard.WizardButton.CommitButton, "Start Bake-off" if on else "Start Training")
+
+    def _settings_changed(self, *_args) -> None:
+        if self.plan.is_bakeoff and self.isVisible():
+            self._estimate_timer.start()
+
+    def _start_estimate(self) -> None:
+        self.store()
+        self.estimate.start()
 
     def cleanupPage(self) -> None:  # noqa: N802
         self.shutdown()
@@ -142,6 +187,8 @@ class OptionsPage(QWizardPage):
         p.image_size, p.val_fraction = self.image_size.value(), self.val_share.value() / 100
         p.patience = self.patience.value() or None
         p.augment, p.device = self.augment.currentData(), self.device.currentText()
+        if p.is_bakeoff:
+            self.estimate.store()
 
     def lr_value(self) -> float | None:
         try:
@@ -169,6 +216,8 @@ class OptionsPage(QWizardPage):
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:  # noqa: N802
+        if self.plan.is_bakeoff:
+            return self.lr_value() is not None
         return self.lr_value() is not None and bool(NAME_RE.fullmatch(self.name.text().strip()))
 
     def validatePage(self) -> bool:  # noqa: N802
@@ -177,14 +226,17 @@ class OptionsPage(QWizardPage):
             self.plan.settings()
             split = self.plan.split()
         except StudioError as exc:
-            self.name_note.setText(str(exc))
+            self._problem(str(exc))
             return False
         if not split.train or not split.val:
-            self.name_note.setText("Too few images to keep some for validation: lower the validation share or "
-                                   "add images.")
+            self._problem("Too few images to keep some for validation: lower the validation share or "
+                          "add images.")
             return False
         self.shutdown()
         return True
+
+    def _problem(self, text: str) -> None:
+        (self.estimate.total if self.plan.is_bakeoff else self.name_note).setText(text)
 
     # -- augmentation preview -----------------------------------------------------------
 
@@ -221,6 +273,8 @@ class OptionsPage(QWizardPage):
     def shutdown(self) -> None:
         self.lr_panel.shutdown()
         self._preview_timer.stop()
+        self._estimate_timer.stop()
+        self.estimate.shutdown()
 
 
 def _spin(low: int, high: int, value: int, name: str, *, suffix: str = "") -> QSpinBox:

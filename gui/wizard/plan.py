@@ -51,6 +51,7 @@ class TrainingPlan:
     models: list[str] = field(default_factory=list)  # the ticked models; empty: one model (``model``)
     budget: str = "epochs"  # "epochs": the same epochs for all; "minutes": the same wall-clock time for all
     minutes: float = 5.0  # per model, with budget "minutes"
+    estimates: dict = field(default_factory=dict)  # model -> core.bakeoff.probe.Estimate (the options page's)
     bakeoff: Any = None  # core.bakeoff.plan.BakeoffPlan once it starts
     leaderboard: Any = None  # core.bakeoff.leaderboard.Leaderboard once it has ended
 
