@@ -170,10 +170,25 @@ def test_bakeoff_walks_the_multi_model_path(qtbot, make_wizard, digits3, tmp_pat
         assert board.row(model).accuracy == pytest.approx(right / len(labels))
         assert tp.queue.item(TICKED.index(model), 3).text() == f"{100 * result.val_acc:.1f}%"
 
-    # 6 the results page gets the plan and the leaderboard
+    # 6 the results page: the leaderboard, the disagreement gallery, keep the winner, use it now
     wizard.next()
     assert wizard.currentId() == BAKEOFF_RESULTS
-    assert wizard.bakeoff_results_page.plan.leaderboard is board
+    page = wizard.bakeoff_results_page
+    assert page.plan.leaderboard is board
+    assert page.table.rowCount() == 3 and page.gallery.count() == len(board.disagreements)
+    winner = board.winner
+    assert winner == board.ranked[0].model
+    with qtbot.waitSignal(wizard.modelSaved, timeout=TIMEOUT_MS) as saved:
+        qtbot.mouseClick(page.keep_winner_button, Qt.MouseButton.LeftButton)
+    name = saved.args[0]
+    from core.bundle_files import find_bundle
+    from core.paths import models_dir
+
+    kept = find_bundle(name)
+    assert kept is not None and kept.folder.parent == models_dir().resolve() and kept.architecture == winner
+    with qtbot.waitSignal(wizard.useModelRequested, timeout=TIMEOUT_MS) as used:
+        qtbot.mouseClick(page.use_button, Qt.MouseButton.LeftButton)
+    assert used.args == [name]  # the winner, already kept: no second copy
     assert wizard.nextId() == -1
     wizard.accept()
 
