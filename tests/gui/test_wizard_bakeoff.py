@@ -86,6 +86,42 @@ def test_compare_switches_the_tree_to_tick_boxes_and_back(qtbot, make_wizard, di
     assert not mp.plan.is_bakeoff and mp.plan.model == "resnet18"
 
 
+def test_fitting_takes_the_quickest_models_while_their_runs_fit() -> None:
+    from gui.wizard.bakeoff_estimate import fitting
+
+    seconds = {"a": 30.0, "b": 90.0, "c": 200.0, "d": 0.5}
+    assert fitting(seconds, 2) == ["d", "a"]  # 120.5 s > 120 s: b does not fit after d and a
+    assert fitting(seconds, 2.1) == ["d", "a", "b"] and fitting(seconds, 0.001) == []
+    assert fitting(seconds, 6) == ["d", "a", "b", "c"]
+
+
+@pytest.mark.slow
+def test_everything_that_fits_times_resnet18_and_ticks_by_flops(qtbot, make_wizard, digits3):
+    from core.models import get_spec
+    from gui.wizard.bakeoff_estimate import REFERENCE, fitting
+
+    mp = _to_model_page(qtbot, make_wizard(device="cpu"), digits3)
+    qtbot.mouseClick(mp.compare, Qt.MouseButton.LeftButton)
+    picker = mp.picker
+    picker.minutes.setValue(1)
+    qtbot.mouseClick(picker.fits_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(picker.seconds) and picker.fits_button.isEnabled(), timeout=TIMEOUT_MS)
+    seconds = picker.seconds
+    assert set(seconds) == {item.data(0, Qt.ItemDataRole.UserRole + 1) for item in mp._model_items()}
+    # every estimate is the timed ResNet-18 scaled by GFLOPs at the image size (both at least the minimum)
+    size = max(mp.plan.image_size, get_spec(REFERENCE).min_input_size)
+    for model in ("resnet50", "vgg16"):
+        spec, ref = get_spec(model), get_spec(REFERENCE)
+        flops = spec.gflops * (max(size, spec.min_input_size) / spec.preprocess.crop_size) ** 2
+        assert seconds[model] / seconds[REFERENCE] == pytest.approx(flops / (ref.gflops * (size / 224) ** 2))
+    assert mp.ticked() == [m for m in mp.ticked() if m in fitting(seconds, 1)]
+    assert sorted(mp.ticked()) == sorted(fitting(seconds, 1))
+    assert sum(seconds[m] for m in mp.ticked()) <= 60
+    picker.minutes.setValue(24 * 60)  # a day: every model fits; no second timing
+    qtbot.mouseClick(picker.fits_button, Qt.MouseButton.LeftButton)
+    assert sorted(mp.ticked()) == sorted(seconds) and "fit" in picker.status.text()
+
+
 @pytest.mark.slow
 def test_bakeoff_walks_the_multi_model_path(qtbot, make_wizard, digits3, tmp_path, monkeypatch):
     from core.bakeoff.results import read_result
