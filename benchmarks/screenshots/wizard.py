@@ -13,6 +13,7 @@ Needs scikit-learn (the ``test`` extra).
 
 ``--bakeoff`` instead walks the bake-off path ("Compare several architectures": GoogLeNet, ResNet-18,
 DenseNet-121 and the weighted-residual ResNet-18 from scratch at 32 pixels) and saves
+``wizard_bakeoff_models.png`` (the model page's tick boxes, each model's strategy and why),
 ``wizard_bakeoff_options.png`` (each model timed on this device, the total, the budget) and
 ``wizard_bakeoff_training.png`` (mid-run: a validation-accuracy curve per model, the queue).
 """
@@ -163,6 +164,8 @@ def capture_bakeoff(out_dir: Path, per_class: int, epochs: int, threads: int,
         wizard.next()
         wizard.model_page.set_compare(True)
         wizard.model_page.tick(BAKEOFF_MODELS)
+        app.processEvents()
+        shot("wizard_bakeoff_models")
         wizard.next()
         options = wizard.options_page
         options.epochs.setValue(epochs)
