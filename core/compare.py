@@ -10,9 +10,7 @@ a memory budget), so comparing ten networks never holds ten in memory.
 from __future__ import annotations
 
 import math
-import statistics
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from core.explain import ExplainSession
 from core.inference import InferenceEngine, Prediction
 from core.models import get_spec
 from core.render import overlay
+from core.timing import median_forward_ms
 from core.weights_store import WeightsInfo
 
 ProgressFn = Callable[[int, int, str], None]  # (step done, steps total, what is running)
@@ -77,19 +76,7 @@ def measure_latency(engine: InferenceEngine, model: str, weights: str, sample: t
     ``cancel`` is checked before every run; setting it raises Cancelled.
     """
     module, _, _ = engine.module(model, weights)
-    batch = engine.on_device(sample[None])
-    times = []
-    with torch.inference_mode():
-        for i in range(runs + 1):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("latency measurement")
-            start = time.perf_counter()
-            module(batch)
-            if engine.device == "cuda":
-                torch.cuda.synchronize()
-            if i:
-                times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return median_forward_ms(module, engine.on_device(sample[None]), runs=runs, cancel=cancel)
 
 
 def available_weights(model: str) -> str:

@@ -9,7 +9,6 @@ with the job's settings and the bake-off's split, so a model's figures equal tra
 
 from __future__ import annotations
 
-import statistics
 import sys
 import threading
 import time
@@ -22,6 +21,7 @@ from core.bundle_files import read_bundle
 from core.errors import Cancelled, StudioError
 from core.models import get_spec
 from core.text import plural
+from core.timing import median_forward_ms
 from core.training.bundles import load_bundle_model
 from core.training.callbacks import Callback
 from core.training.checkpoint import CHECKPOINT_NAME
@@ -61,19 +61,9 @@ class EpochLines(Callback):
 
 
 def measure_latency(model: torch.nn.Module, size: int, device: torch.device, runs: int = LATENCY_RUNS) -> float:
-    """Median milliseconds of one image's forward pass (after one untimed warm-up)."""
+    """Median milliseconds of one image's forward pass at ``size`` pixels on ``device`` (as Compare times)."""
     model = model.to(device).eval()
-    x = torch.zeros(1, 3, size, size, device=device)
-    times = []
-    with torch.inference_mode():
-        for i in range(runs + 1):
-            start = time.perf_counter()
-            model(x)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            if i:
-                times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return median_forward_ms(model, torch.zeros(1, 3, size, size, device=device), runs=runs)
 
 
 def _checkpoint(job: ModelJob) -> bool:

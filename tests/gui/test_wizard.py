@@ -32,24 +32,6 @@ def digits_folder(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def make_wizard(qtbot):
-    from gui.wizard.wizard import TrainWizard
-
-    made = []
-
-    def make(**kwargs) -> TrainWizard:
-        wizard = TrainWizard(**kwargs)
-        qtbot.addWidget(wizard)
-        made.append(wizard)
-        return wizard
-
-    yield make
-    for wizard in made:
-        wizard.shutdown()
-        assert not wizard.training, "training thread still running after shutdown"
-
-
 def _prepared(wizard, folder: Path, *, epochs: int, batch: int = 8):
     """Fill the plan as pages 1-4 would (for tests that start on the training page)."""
     from core.data import scan_folder

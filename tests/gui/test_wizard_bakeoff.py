@@ -28,25 +28,6 @@ def digits3(tmp_path: Path) -> Path:
     return write_digit_classes(tmp_path / "digits", CLASSES, 8)
 
 
-@pytest.fixture
-def make_wizard(qtbot):
-    from gui.wizard.wizard import TrainWizard
-
-    made = []
-
-    def make(**kwargs) -> TrainWizard:
-        wizard = TrainWizard(**kwargs)
-        wizard.confirm_stop = lambda: True  # a failing test's widget teardown must not wait on a question
-        qtbot.addWidget(wizard)
-        made.append(wizard)
-        return wizard
-
-    yield make
-    for wizard in made:
-        wizard.shutdown()
-        assert not wizard.training, "a training thread still runs after shutdown"
-
-
 def _to_model_page(qtbot, wizard, folder: Path):
     from gui.wizard.wizard import MODEL
 
