@@ -6,7 +6,12 @@ starts from a small one that fine-tunes quickly on a CPU.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_TRAIN_MODEL"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_TRAIN_MODEL", "BAKEOFF_PRESETS"]
 
 DEFAULT_MODEL = "resnet50"  # classify, explain, the window's model picker
 DEFAULT_TRAIN_MODEL = "resnet18"  # train, the fine-tuning wizard (TrainSettings.model)
+# the bake-off's presets (``bakeoff --models fast``, the wizard's buttons): small enough for a CPU first
+BAKEOFF_PRESETS: dict[str, tuple[str, ...]] = {
+    "fast": ("alexnet", "resnet18", "googlenet"),
+    "classics": ("alexnet", "vgg11_bn", "nin", "googlenet", "resnet18", "densenet121"),
+}

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from core.cli_common import EXIT_FAILED, EXIT_OK, UsageError, emit_json
+from core.defaults import BAKEOFF_PRESETS
 from core.errors import StudioError, UnknownModelError
 from core.text import plural
 from core.textout import write_line
@@ -32,7 +33,7 @@ from core.training.settings import (
 
 __all__ = ["register", "cmd_bakeoff", "PRESET_NAMES"]
 
-PRESET_NAMES = ("fast", "classics")  # core.bakeoff.plan.PRESETS (which imports torch); a test keeps them equal
+PRESET_NAMES = tuple(BAKEOFF_PRESETS)
 STRATEGY_CHOICES = ("auto", "head", "finetune", "scratch")
 # TrainSettings fields common to every model, from the options of the same names
 COMMON = ("batch_size", "lr", "optimizer", "schedule", "label_smoothing", "augment", "val_fraction", "patience",
@@ -50,13 +51,12 @@ class _Lines:
 
 
 def _models(text: str | None) -> list[str]:
-    from core.bakeoff.plan import PRESETS  # noqa: PLC0415 - lazy: imports torch, see the note at the top
-    from core.models import get_spec  # noqa: PLC0415 - as above
+    from core.models import get_spec  # noqa: PLC0415 - lazy: imports torch, see the note at the top
 
     if not text:
         raise UsageError(f"give the models: --models a,b,c or a preset ({', '.join(PRESET_NAMES)})")
-    if text.strip().lower() in PRESETS:
-        return list(PRESETS[text.strip().lower()])
+    if text.strip().lower() in BAKEOFF_PRESETS:
+        return list(BAKEOFF_PRESETS[text.strip().lower()])
     models = [name.strip() for name in text.split(",") if name.strip()]
     for name in models:
         try:

@@ -27,6 +27,7 @@ from typing import Any
 
 from core import paths
 from core.data import DataSplit, ScanReport, scan_folder, split_samples
+from core.defaults import BAKEOFF_PRESETS
 from core.errors import StudioError, UnknownModelError
 from core.io import atomic_write_json
 from core.models import get_spec
@@ -41,10 +42,7 @@ PLAN_NAME = "bakeoff.json"
 FORMAT = "convnet-studio.bakeoff"
 FORMAT_VERSION = 1
 MAX_PLAN_BYTES = 256 * 1024**2  # the split lists every image: ~200 bytes each
-PRESETS: dict[str, tuple[str, ...]] = {
-    "fast": ("alexnet", "resnet18", "googlenet"),
-    "classics": ("alexnet", "vgg11_bn", "nin", "googlenet", "resnet18", "densenet121"),
-}
+PRESETS = BAKEOFF_PRESETS
 PRESET_LABELS = {"fast": "Fast", "classics": "The classics"}
 STRATEGY_CHOICES = ("auto", *STRATEGIES)
 # Settings that are the bake-off's to set per model (the rest are common to every model).

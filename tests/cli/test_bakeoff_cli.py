@@ -135,5 +135,10 @@ def test_resume_needs_a_bakeoff_folder_and_nothing_else(capsys, digits3: Path, t
     assert code == 2 and "give the FOLDER" in err and json.loads(out)["exit_code"] == 2
 
 
-def test_the_presets_named_in_the_help_are_the_plans() -> None:
-    assert PRESET_NAMES == tuple(PRESETS)
+def test_a_preset_name_plans_its_models(capsys) -> None:
+    from core.bakeoff.cli import _models
+
+    assert _models(" Fast ") == ["alexnet", "resnet18", "googlenet"] == list(PRESETS["fast"])
+    assert _models("classics") == list(PRESETS["classics"]) and len(PRESETS["classics"]) == 6
+    code, out, _ = run_cli_captured(capsys, "bakeoff", "--help")
+    assert code == 0 and all(name in out for name in PRESET_NAMES)
