@@ -20,7 +20,7 @@ from core.defaults import BAKEOFF_PRESETS
 from core.errors import StudioError, UnknownModelError
 from core.text import plural
 from core.textout import write_line
-from core.training.cli import DEVICES, _bounded, _lr, _setting, _stop_signals_interrupt
+from core.training.cli import DEVICES, add_setting, bounded_int, lr_value, stop_signals_interrupt
 from core.training.settings import (
     AUGMENT_PRESETS,
     CACHE_MODES,
@@ -176,7 +176,7 @@ def cmd_bakeoff(args: argparse.Namespace) -> int:
         plan, estimates = _new_plan(args, say)
     _header(plan, estimates, say, resumed=bool(args.resume))
     try:
-        with _stop_signals_interrupt():
+        with stop_signals_interrupt():
             board = run_bakeoff(plan, executor=args.executor, jobs=args.jobs, listener=_listener(say),
                                 callbacks_for=lambda job: [EpochLines(job.model, say.stream)])
     except KeyboardInterrupt as stop:
@@ -219,32 +219,32 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"comma-separated registry names (alexnet,resnet18,googlenet) or a preset: "
                         f"{', '.join(PRESET_NAMES)}")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=_bounded(*LIMITS["epochs"]), default=None,
+    budget.add_argument("--epochs", type=bounded_int(*LIMITS["epochs"]), default=None,
                         help=f"the same epochs for every model (default: {TrainSettings.default('epochs')})")
     budget.add_argument("--minutes", type=_minutes, default=None,
                         help="the same wall-clock time for every model: each one's epochs from a timed probe")
-    p.add_argument("--image-size", type=_bounded(*IMAGE_SIZE_RANGE), default=None,
+    p.add_argument("--image-size", type=bounded_int(*IMAGE_SIZE_RANGE), default=None,
                    help="pixels, the same for every model (default: the images' typical size, at most 224)")
     p.add_argument("--strategy", default="auto", choices=list(STRATEGY_CHOICES),
                    help="auto (default: fine-tune where the ImageNet weights are here, else scratch) | head | "
                         "finetune | scratch")
-    _setting(p, "--seed", "seed", help="the split's and every model's seed")
+    add_setting(p, "--seed", "seed", help="the split's and every model's seed")
     p.add_argument("--out", default=None, help="a new or empty folder for the bake-off (default: in the app's data)")
     p.add_argument("--resume", default=None, metavar="OUT", help="go on with the bake-off in folder OUT")
     p.add_argument("--executor", default="local", choices=["local", "ray"],
                    help="local (default) or ray: each model a Ray task, on the cluster at RAY_ADDRESS")
-    p.add_argument("--jobs", type=_bounded(1, 64), default=1,
+    p.add_argument("--jobs", type=bounded_int(1, 64), default=1,
                    help="local: models trained at once in worker processes (one per GPU when there are K)")
-    _setting(p, "--batch-size", "batch_size")
-    _setting(p, "--lr", "lr", type=_lr, help="learning rate, or auto (default) for the lr finder")
-    _setting(p, "--optimizer", "optimizer", choices=list(OPTIMIZERS))
-    _setting(p, "--schedule", "schedule", choices=list(SCHEDULES))
-    _setting(p, "--label-smoothing", "label_smoothing", type=float)
-    _setting(p, "--augment", "augment", choices=list(AUGMENT_PRESETS))
-    _setting(p, "--val-fraction", "val_fraction", type=float)
-    _setting(p, "--patience", "patience", help="stop a model after P epochs without improvement")
-    _setting(p, "--device", "device", choices=DEVICES)
-    _setting(p, "--workers", "num_workers", dest="num_workers", help="data loader processes per model")
-    _setting(p, "--cache", "cache", choices=list(CACHE_MODES), help="where decoded images are kept")
+    add_setting(p, "--batch-size", "batch_size")
+    add_setting(p, "--lr", "lr", type=lr_value, help="learning rate, or auto (default) for the lr finder")
+    add_setting(p, "--optimizer", "optimizer", choices=list(OPTIMIZERS))
+    add_setting(p, "--schedule", "schedule", choices=list(SCHEDULES))
+    add_setting(p, "--label-smoothing", "label_smoothing", type=float)
+    add_setting(p, "--augment", "augment", choices=list(AUGMENT_PRESETS))
+    add_setting(p, "--val-fraction", "val_fraction", type=float)
+    add_setting(p, "--patience", "patience", help="stop a model after P epochs without improvement")
+    add_setting(p, "--device", "device", choices=DEVICES)
+    add_setting(p, "--workers", "num_workers", dest="num_workers", help="data loader processes per model")
+    add_setting(p, "--cache", "cache", choices=list(CACHE_MODES), help="where decoded images are kept")
     p.add_argument("--json", action="store_true", help="print the leaderboard as one JSON document")
     p.set_defaults(func=cmd_bakeoff)

@@ -42,7 +42,8 @@ from core.training.storage import check_free_space, check_models_root
 # The parser (core.cli) imports this module for every command, `--help` and usage errors included: the
 # modules that import torch (~2-4 s) are imported inside the commands that need them, each marked "lazy".
 
-__all__ = ["register", "cmd_train", "cmd_export"]
+__all__ = ["register", "cmd_train", "cmd_export", "DEVICES", "add_setting", "bounded_int", "lr_value",
+           "stop_signals_interrupt"]
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 
@@ -124,7 +125,7 @@ class ConsoleReporter(Callback):
             _eprint(f"note: {plural(hidden, 'more skipped file')} not named here (--json lists every one)")
 
 
-def _lr(text: str) -> float | str:
+def lr_value(text: str) -> float | str:
     if text == "auto":
         return text
     try:
@@ -165,7 +166,7 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _stop_signals_interrupt() -> Iterator[None]:
+def stop_signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP raise :class:`Terminated` in the main thread for the duration (then restored).
 
     Raised between Python statements, it unwinds like Ctrl+C: a checkpoint being written is abandoned
@@ -208,7 +209,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         _check_space(settings.model, args.out)
         trainer = Trainer(settings, **options)
     try:
-        with _stop_signals_interrupt():
+        with stop_signals_interrupt():
             result = trainer.fit()
     except KeyboardInterrupt as stop:
         reporter._clear()
@@ -281,7 +282,7 @@ def _whole(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
 
 
-def _bounded(low: int, high: int):
+def bounded_int(low: int, high: int):
     """An argparse type: a whole number from ``low`` to ``high``, with both in the message."""
 
     def parse(text: str) -> int:
@@ -293,11 +294,11 @@ def _bounded(low: int, high: int):
     return parse
 
 
-def _setting(p: argparse.ArgumentParser, flag: str, field: str, **options: Any) -> None:
+def add_setting(p: argparse.ArgumentParser, flag: str, field: str, **options: Any) -> None:
     """An option for the TrainSettings field ``field``: its default is the field's, a whole number is
     checked against ``LIMITS[field]`` (so the CLI cannot disagree with the settings it builds)."""
     if field in LIMITS:
-        options.setdefault("type", _bounded(*LIMITS[field]))
+        options.setdefault("type", bounded_int(*LIMITS[field]))
     p.add_argument(flag, default=TrainSettings.default(field), **options)
 
 
@@ -305,32 +306,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     model = TrainSettings.default("model")
     p = sub.add_parser("train", help="train a classifier on a folder with one subfolder per class")
     p.add_argument("folder", nargs="?", help="class subfolders, or train/ and val/ folders of them")
-    _setting(p, "--model", "model", help=f"registry name or saved model (default: {model})")
-    _setting(p, "--weights", "weights", choices=list(WEIGHTS),
+    add_setting(p, "--model", "model", help=f"registry name or saved model (default: {model})")
+    add_setting(p, "--weights", "weights", choices=list(WEIGHTS),
              help="start from pretrained weights (default) or random ones")
     p.add_argument("--strategy", default=None, choices=list(STRATEGIES),  # None: chosen from --weights (_settings)
                    help="head | finetune | scratch (default: finetune, or scratch without pretrained weights)")
-    _setting(p, "--epochs", "epochs")
-    _setting(p, "--batch-size", "batch_size")
-    _setting(p, "--lr", "lr", type=_lr, help="learning rate, or auto (default) for the lr finder")
-    _setting(p, "--optimizer", "optimizer", choices=list(OPTIMIZERS))
-    _setting(p, "--schedule", "schedule", choices=list(SCHEDULES))
-    _setting(p, "--label-smoothing", "label_smoothing", type=float)
-    _setting(p, "--image-size", "image_size", type=_bounded(*IMAGE_SIZE_RANGE),
+    add_setting(p, "--epochs", "epochs")
+    add_setting(p, "--batch-size", "batch_size")
+    add_setting(p, "--lr", "lr", type=lr_value, help="learning rate, or auto (default) for the lr finder")
+    add_setting(p, "--optimizer", "optimizer", choices=list(OPTIMIZERS))
+    add_setting(p, "--schedule", "schedule", choices=list(SCHEDULES))
+    add_setting(p, "--label-smoothing", "label_smoothing", type=float)
+    add_setting(p, "--image-size", "image_size", type=bounded_int(*IMAGE_SIZE_RANGE),
              help="pixels (default: the model's input size; each model has a minimum: `models --json`)")
-    _setting(p, "--val-fraction", "val_fraction", type=float)
-    _setting(p, "--augment", "augment", choices=list(AUGMENT_PRESETS))
-    _setting(p, "--patience", "patience", help="stop after P epochs without improvement")
-    _setting(p, "--name", "name", help="name of the saved model (default: FOLDER-MODEL)")
+    add_setting(p, "--val-fraction", "val_fraction", type=float)
+    add_setting(p, "--augment", "augment", choices=list(AUGMENT_PRESETS))
+    add_setting(p, "--patience", "patience", help="stop after P epochs without improvement")
+    add_setting(p, "--name", "name", help="name of the saved model (default: FOLDER-MODEL)")
     p.add_argument("--out", default=None, help="folder to save the model in (default: the app's models folder)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the saved model and run called --name (default: a new name such as NAME-2)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="go on from the checkpoint in a run folder")
-    _setting(p, "--device", "device", choices=DEVICES)
-    _setting(p, "--seed", "seed")
-    _setting(p, "--workers", "num_workers", dest="workers",
+    add_setting(p, "--device", "device", choices=DEVICES)
+    add_setting(p, "--seed", "seed")
+    add_setting(p, "--workers", "num_workers", dest="workers",
              help=f"data loader processes (default: {TrainSettings.default('num_workers')})")
-    _setting(p, "--cache", "cache", choices=list(CACHE_MODES), help="where decoded images are kept")
+    add_setting(p, "--cache", "cache", choices=list(CACHE_MODES), help="where decoded images are kept")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_train)
 
