@@ -145,8 +145,13 @@ class BakeoffResultsPage(QWizardPage):
         best = ranked[0]
         rest = len(board.rows) - len(ranked)
         extra = f" ({rest} {noun(rest, 'model')} did not finish)" if rest else ""
-        return (f"<b>{html.escape(best.display_name)} wins</b> with {100 * best.accuracy:.1f}% of "
-                f"{board.images} validation images right{extra}. "
+        ties = [row.display_name for row in ranked[1:] if not board.comparison(best.model, row.model).significant]
+        verdict = (f"<b>{html.escape(best.display_name)} ranks first</b>" if ties else
+                   f"<b>{html.escape(best.display_name)} wins</b>")
+        if ties:
+            extra += (f"; on these images it is not distinguishable from {html.escape(', '.join(ties))}, so "
+                      f"either would do")
+        return (f"{verdict} with {100 * best.accuracy:.1f}% of {board.images} validation images right{extra}. "
                 f"{len(board.disagreements)} {noun(len(board.disagreements), 'image')} got different answers.")
 
     def refresh_table(self) -> None:

@@ -97,6 +97,11 @@ def test_the_table_shows_every_models_figures_and_sorts_by_number(qtbot, page):
         text = table.item(table.row_of(model), ACCURACY).text()
         assert f"{100 * accuracy:.1f}%" in text and f"{100 * row.ci_low:.1f}–{100 * row.ci_high:.1f}" in text
         assert row.ci_low <= accuracy <= row.ci_high
+    # the summary says "wins" only when the first model is significantly better than every other
+    first, others = board.ranked[0], board.ranked[1:]
+    clear = all(board.comparison(first.model, row.model).significant for row in others)
+    assert (f"{first.display_name} wins" in page.summary.text()) == clear
+    assert (f"{first.display_name} ranks first" in page.summary.text()) == (not clear)
     winner = table.row_of(board.winner)
     assert table.item(winner, MODEL).font().bold()
     assert not table.item(1 - winner, MODEL).font().bold()
