@@ -68,7 +68,8 @@ def rough_seconds(plan: TrainingPlan, models: list[str], *, cancel: threading.Ev
                   ) -> dict[str, float]:
     """Seconds of a whole run (``plan.epochs`` epochs, learning-rate finder included) per model, roughly:
     ResNet-18 timed once, scaled by each model's GFLOPs per image at its image size (worker thread)."""
-    size = common_image_size([REFERENCE], plan.report.without_classes(plan.excluded), plan.image_size)
+    # the image size is chosen on the next page: estimate at the one the bake-off would start with
+    size = common_image_size([REFERENCE], plan.report.without_classes(plan.excluded))
     base = TrainSettings(data=plan.folder, seed=0, image_size=size, epochs=plan.epochs, **common_settings(plan))
     reference = probe(REFERENCE, strategy="scratch", split=plan.split(), settings=base, cancel=cancel)
     per_flop = reference.total_seconds(plan.epochs) / _flops(REFERENCE, size)
