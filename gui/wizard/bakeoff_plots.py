@@ -12,12 +12,12 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
 
 from gui.wizard.charts import PlainLogAxis
-from gui.wizard.live_plots import ACC_PAD, PAD, REFRESH_MS, SMOOTHING, GrowingBuffer, log_range
+from gui.wizard.live_plots import ACC_PAD, PAD, SMOOTHING, GrowingBuffer, Redraws, log_range
 
 # Distinct in light and dark palettes and for the common colour-vision deficiencies (Okabe-Ito, then more).
 MODEL_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#8e5bd6", "#7f7f7f",
@@ -53,11 +53,9 @@ class BakeoffPlots(QWidget):
             curve.setClipToView(True)
             curve.setDownsampling(auto=True, method="peak")
         self._average, self._steps = 0.0, 0
-        self._changed: set[str] = set()
-        self._dirty = False
         self._max_epochs = 1
         self._run_steps = 0
-        self._timer = QTimer(self, interval=REFRESH_MS, timeout=self.refresh)
+        self.redraws = Redraws(self._redraw, self)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.acc_plot, 3)
@@ -108,21 +106,15 @@ class BakeoffPlots(QWidget):
             self._touch(model)
 
     def _touch(self, *series: str) -> None:
-        self._changed.update(series)
-        self._dirty = True
-        if not self._timer.isActive():
-            self._timer.start()
+        self.redraws.touch(*series)
 
     def stop(self) -> None:
-        self._timer.stop()
-        self.refresh()
+        self.redraws.stop()
 
     def refresh(self) -> None:
-        if not self._dirty:
-            self._timer.stop()
-            return
-        self._dirty = False
-        changed, self._changed = self._changed, set()
+        self.redraws.flush()
+
+    def _redraw(self, changed: set[str]) -> None:
         for name in changed:
             if name in self.loss:
                 self.loss_curves[name].setData(self.loss[name].x, self.loss[name].y)

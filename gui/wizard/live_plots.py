@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
 
@@ -98,6 +98,38 @@ def nice_log(value: float, *, down: bool) -> float:
     return max(m for m in marks if m <= value + 1e-9) if down else min(m for m in marks if m >= value - 1e-9)
 
 
+class Redraws(QObject):
+    """Coalesced redraws at ~10 Hz: ``touch(series...)`` marks what got points; a timer hands the changed
+    names to ``redraw`` at most every REFRESH_MS, and stops itself when nothing changed since."""
+
+    def __init__(self, redraw, parent: QObject) -> None:
+        super().__init__(parent)
+        self.redraw = redraw  # called with the set of series names that got points (maybe empty)
+        self._changed: set[str] = set()
+        self._dirty = False
+        self._timer = QTimer(self, interval=REFRESH_MS, timeout=self.flush)
+
+    def touch(self, *series: str) -> None:
+        """Something to redraw (the ``series`` that got points, or only the ranges)."""
+        self._changed.update(series)
+        self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def flush(self) -> None:
+        if not self._dirty:
+            self._timer.stop()  # idle: the next point starts it again
+            return
+        self._dirty = False
+        changed, self._changed = self._changed, set()
+        self.redraw(changed)
+
+    def stop(self) -> None:
+        """Last redraw, then no more timer ticks (the run has ended)."""
+        self._timer.stop()
+        self.flush()
+
+
 class TrainingPlots(QWidget):
     """Feed it with ``add_step``/``add_epoch``; ``reset`` before a new run."""
 
@@ -124,12 +156,10 @@ class TrainingPlots(QWidget):
         for name in ("loss_raw", "loss_smooth", "lr"):  # one point per step: draw what is in view, per pixel
             self.curves[name].setClipToView(True)
             self.curves[name].setDownsampling(auto=True, method="peak")
-        self._changed: set[str] = set()  # series with points not yet handed to their curve
         self._average = 0.0
         self._steps = 0
         self._run_steps = 0  # optimizer steps the whole run will take, once known
-        self._dirty = False
-        self._timer = QTimer(self, interval=REFRESH_MS, timeout=self.refresh)
+        self.redraws = Redraws(self._redraw, self)
         self.legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # centred, not spread
         loss_item.layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignHCenter)
         self._grid = QGridLayout(self)
@@ -204,23 +234,16 @@ class TrainingPlots(QWidget):
         self._fit_ranges()
 
     def _touch(self, *series: str) -> None:
-        """Something to redraw (the ``series`` that got points, or only the ranges)."""
-        self._changed.update(series)
-        self._dirty = True
-        if not self._timer.isActive():
-            self._timer.start()
+        self.redraws.touch(*series)
 
     def stop(self) -> None:
         """Last refresh, then no more timer ticks (the run has ended)."""
-        self._timer.stop()
-        self.refresh()
+        self.redraws.stop()
 
     def refresh(self) -> None:
-        if not self._dirty:
-            self._timer.stop()  # idle: the next point starts it again
-            return
-        self._dirty = False
-        changed, self._changed = self._changed, set()
+        self.redraws.flush()
+
+    def _redraw(self, changed: set[str]) -> None:
         for name in changed:
             buffer = self.buffers[name]
             self.curves[name].setData(buffer.x, buffer.y)
