@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from core.bakeoff.cli import PRESET_NAMES
 from core.bakeoff.plan import PRESETS
 from core.bakeoff.results import read_result
 from tests.support.cli import ROOT, run_cli_captured, run_main
-from tests.support.digits import write_digits
+from tests.support.digits import write_digit_classes
 
 MODELS = "resnet18,googlenet"
 OPTIONS = ["--models", MODELS, "--epochs", "3", "--image-size", "32", "--lr", "0.003", "--batch-size", "8",
@@ -26,11 +25,7 @@ ENV = {"OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
 
 @pytest.fixture(scope="module")
 def digits3(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root, _ = write_digits(tmp_path_factory.mktemp("bakeoff-cli") / "digits", size=32, per_class=10)
-    for folder in root.iterdir():
-        if folder.name not in ("0", "1", "2"):
-            shutil.rmtree(folder)
-    return root
+    return write_digit_classes(tmp_path_factory.mktemp("bakeoff-cli") / "digits", ("0", "1", "2"), 10, size=32)
 
 
 @pytest.fixture(scope="module")

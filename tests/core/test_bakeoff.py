@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from core.bakeoff.results import read_result
 from core.bakeoff.runner import BakeoffControl, BakeoffListener, run_bakeoff
 from core.training.settings import TrainSettings
 from core.training.trainer import Trainer
-from tests.support.digits import write_digits
+from tests.support.digits import write_digit_classes
 
 MODELS = ["resnet18", "googlenet"]
 COMMON = dict(lr=0.003, batch_size=8, augment="none", image_size=32)
@@ -31,11 +30,7 @@ SEED = 3
 
 @pytest.fixture(scope="module")
 def digits3(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root, _ = write_digits(tmp_path_factory.mktemp("bakeoff") / "digits", size=32, per_class=12)
-    for folder in root.iterdir():
-        if folder.name not in ("0", "1", "2"):
-            shutil.rmtree(folder)
-    return root
+    return write_digit_classes(tmp_path_factory.mktemp("bakeoff") / "digits", ("0", "1", "2"), 12, size=32)
 
 
 def _plan(folder: Path, out: Path, models=MODELS, epochs: int = 2, **extra):
