@@ -33,7 +33,7 @@ def small_digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_digits_from_scratch_reach_95_percent_and_classify_held_out_images(tmp_path: Path) -> None:
     digits, held_out = write_digits(tmp_path / "digits", size=32, held_out=3)
     trained = run("train", str(digits), "--model", "resnet18", "--weights", "none", "--strategy", "scratch",
-                  "--epochs", "5", "--batch-size", "64", "--lr", "0.003", "--image-size", "64",
+                  "--epochs", "5", "--batch-size", "64", "--lr", "0.003", "--image-size", "32",
                   "--augment", "none", "--name", "digits", "--json")
     assert trained.returncode == 0, trained.stderr[-3000:]
     report = json.loads(trained.stdout)
