@@ -32,13 +32,15 @@ def write_images(root: Path, names: list[str]) -> Path:
 
 
 def snapshot(root: Path) -> tuple[dict[str, bytes], set[str]]:
-    """(every file's bytes by relative path, every folder), the state folder left out."""
+    """(every file's bytes by relative path, every folder), the state folder left out; links as their target."""
     files, folders = {}, set()
     for path in root.rglob("*"):
         rel = path.relative_to(root).as_posix()
         if rel.split("/")[0] == STATE_DIR:
             continue
-        if path.is_dir():
+        if path.is_symlink():
+            files[rel] = b"a link to " + os.readlink(path).encode()
+        elif path.is_dir():
             folders.add(rel)
         else:
             files[rel] = path.read_bytes()
