@@ -39,9 +39,11 @@ def class_symbol(index: int) -> str:
     return CLASS_SYMBOLS[(index // len(CLASS_COLOURS)) % len(CLASS_SYMBOLS)]
 
 
-def point_size(count: int) -> float:
-    """Symbol diameter in pixels: smaller as the map fills up."""
-    return 10.0 if count <= 300 else 8.0 if count <= 1500 else 6.0 if count <= 6000 else 4.0
+def point_size(count: int, plot_px: float = 500.0) -> float:
+    """Symbol diameter in pixels: smaller as the map fills up, larger (up to half again) on a large plot
+    (``plot_px``: its shorter side)."""
+    base = 10.0 if count <= 300 else 8.0 if count <= 1500 else 6.0 if count <= 6000 else 4.0
+    return round(2 * base * min(1.5, max(1.0, plot_px / 500.0))) / 2
 
 
 def inside_polygon(xs: np.ndarray, ys: np.ndarray, polygon: Sequence[tuple[float, float]]) -> np.ndarray:

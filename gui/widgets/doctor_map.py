@@ -120,6 +120,7 @@ class DoctorMap(QWidget):
         self.hover_card = HoverCard(self)
         self._lay_out()
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.view_box.sigResized.connect(self._on_resized)
         self.plot.installEventFilter(self)
         self.plot.viewport().installEventFilter(self)
 
@@ -161,7 +162,6 @@ class DoctorMap(QWidget):
         self._index = {p.path: i for i, p in enumerate(self._points)}
         self._selected = np.zeros(len(self._points), dtype=bool)
         self._highlighted = np.zeros(len(self._points), dtype=bool)
-        self._size = point_size(len(self._points))
         self.set_title(title)
         self.set_note(note)
         self._hide_hover()
@@ -175,9 +175,14 @@ class DoctorMap(QWidget):
         self.title_label.setText(title)
         self.title_label.setVisible(bool(title))
 
-    def set_note(self, note: str) -> None:
+    def set_note(self, note: str, *, keep_room: bool = False) -> None:
+        """The plain line above the plot; ``keep_room`` keeps its line when empty (so that maps side by side
+        start at the same height)."""
         self.note_label.setText(note)
-        self.note_label.setVisible(bool(note))
+        self.note_label.setVisible(bool(note) or keep_room)
+
+    def note(self) -> str:
+        return self.note_label.text()
 
     def set_empty_text(self, text: str) -> None:
         """What an empty map says (e.g. "Computing the map…")."""
@@ -318,6 +323,13 @@ class DoctorMap(QWidget):
         self.plot.viewport().setCursor(cursor)
         self._update_status()
 
+    def _on_resized(self, _view_box=None) -> None:
+        size = point_size(len(self._points), min(self.view_box.width(), self.view_box.height()))
+        if size != self._size:
+            self._size = size
+            self._draw_points()
+            self._draw_overlays()
+
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         if self.view_box.lassoing:
             return
@@ -381,6 +393,7 @@ class DoctorMap(QWidget):
 
     def _show_points(self) -> None:
         self.stack.setCurrentWidget(self.plot if self._points else self.empty_label)
+        self._size = point_size(len(self._points), min(self.view_box.width(), self.view_box.height()))
         self._draw_points()
         self._draw_overlays()
         self._update_legend()
@@ -406,14 +419,14 @@ class DoctorMap(QWidget):
             return
         brushes = self._class_brushes(0.85)[self._labels]
         if self._selected.any():
-            brushes[~self._selected] = self._class_brushes(0.25)[self._labels[~self._selected]]
+            brushes[~self._selected] = self._class_brushes(0.35)[self._labels[~self._selected]]
         self.points_item.setData(pos=self._xy, brush=list(brushes), symbol=list(self._symbols()),
                                  size=self._size, pen=self._point_pen)
 
     def _draw_overlays(self) -> None:
         chosen = self._selected
         self.selected_item.setData(pos=self._xy[chosen], brush=list(self._class_brushes(1.0)[self._labels[chosen]]),
-                                   symbol=list(self._symbols()[chosen]), size=self._size + 3, pen=self._ring_pen)
+                                   symbol=list(self._symbols()[chosen]), size=self._size + 2, pen=self._ring_pen)
         self.highlight_item.setData(pos=self._xy[self._highlighted], symbol="o", size=self._size + 8,
                                     pen=self._flag_pen, brush=pg.mkBrush(None))
 
@@ -435,7 +448,7 @@ class DoctorMap(QWidget):
     def _update_status(self) -> None:
         chosen = int(self._selected.sum())
         if chosen:
-            text = f"{chosen:,} of {len(self._points):,} images selected \u00b7 Esc or a click on empty space clears"
+            text = f"{chosen:,} of {len(self._points):,} images selected \u00b7 Esc clears"
         elif self.lasso_button.isChecked():
             text = "Lasso on: drag round a group of points to select them (L turns it off)"
         else:
@@ -448,7 +461,7 @@ class DoctorMap(QWidget):
         base, text = pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text)
         self.plot.setBackground(base)
         self._point_pen = pg.mkPen(base, width=0.8)
-        self._ring_pen = pg.mkPen(text, width=2)
+        self._ring_pen = pg.mkPen(text, width=1.5)
         self._flag_pen = pg.mkPen(state_color("error", pal), width=2)
         self.lasso_curve.setPen(pg.mkPen(text, width=1.5, style=Qt.PenStyle.DashLine))
         weak = pal.color(QPalette.ColorRole.PlaceholderText).name()
@@ -482,23 +495,37 @@ class MapPair(QWidget):
         layout.addWidget(self.left, 1)
         layout.addWidget(self.right, 1)
         self.right.hide()
+        self._highlighted: list[str] = []
+        self._highlight_label = "flagged"
         for this, other in ((self.left, self.right), (self.right, self.left)):
             this.openRequested.connect(self.openRequested)
             this.selectionChanged.connect(lambda paths, other=other: self._mirror(other, paths))
 
     def set_left(self, points: Sequence[MapPoint], classes: Sequence[str], title: str = "", note: str = "") -> None:
+        """The left map (its selection starts empty, mirrored on the right; the rings of ``highlight`` stay)."""
         self.left.set_points(points, classes, title, note)
-        self.right.select(self.left.selected(), notify=False)
+        self.left.highlight(self._highlighted, self._highlight_label)
+        self._align_notes()
 
     def set_right(self, points: Sequence[MapPoint], classes: Sequence[str], title: str = "", note: str = "") -> None:
+        """The right map, shown; it takes over the left one's selection and rings."""
         self.right.set_points(points, classes, title, note)
         self.right.select(self.left.selected(), notify=False)
-        self.right.highlight(self.left.highlighted(), self.left._highlight_label)
+        self.right.highlight(self._highlighted, self._highlight_label)
         self.right.show()
+        self._align_notes()
 
     def clear_right(self) -> None:
         self.right.set_points([], [])
         self.right.hide()
+        self._align_notes()
+
+    def _align_notes(self) -> None:
+        """Both plots start at the same height: a map without a note keeps an empty line when the other has one."""
+        shown = [side for side in (self.left, self.right) if not side.isHidden()]
+        room = any(side.note() for side in shown)
+        for side in shown:
+            side.set_note(side.note(), keep_room=room)
 
     def set_thumbnail_provider(self, provider: ThumbnailProvider | ThumbnailLoader | None) -> None:
         for side in (self.left, self.right):
@@ -516,9 +543,9 @@ class MapPair(QWidget):
         self.select([], notify=notify)
 
     def highlight(self, paths: Iterable[str], label: str = "flagged") -> None:
-        paths = list(paths)
+        self._highlighted, self._highlight_label = list(paths), label
         for side in (self.left, self.right):
-            side.highlight(paths, label)
+            side.highlight(self._highlighted, label)
 
     def _mirror(self, other: DoctorMap, paths: list[str]) -> None:
         other.select(paths, notify=False)
