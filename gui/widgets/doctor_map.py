@@ -15,15 +15,14 @@ points costs one vectorised distance, not a search through graphics items.
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QPalette, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStackedLayout, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QPalette, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QStackedLayout, QVBoxLayout, QWidget
 
 from core.doctor.report import MapPoint
 from gui.map_pieces import (
@@ -36,11 +35,16 @@ from gui.map_pieces import (
     MapViewBox,
     PointsItem,
     ThumbnailProvider,
+    class_brushes,
     class_colour,
     class_symbol,
+    class_symbols,
     inside_polygon,
+    legend_html,
     paths_in_polygon,
     point_size,
+    tool_button,
+    wrapped_label,
 )
 from gui.style import SPACING, state_color
 from gui.thumbnails import ThumbnailLoader
@@ -77,21 +81,14 @@ class DoctorMap(QWidget):
     # -- building ---------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.title_label = QLabel(self)
-        self.title_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.title_label.setWordWrap(True)
-        font = self.title_label.font()
-        font.setBold(True)
-        self.title_label.setFont(font)
-        self.fit_button = self._tool_button("Fit", "Show every point (zoomed with the wheel, moved by dragging)")
+        self.title_label = wrapped_label(self, bold=True)
+        self.fit_button = tool_button(self, "Fit", "Show every point (zoomed with the wheel, moved by dragging)")
         self.fit_button.clicked.connect(self.fit_view)
-        self.lasso_button = self._tool_button("Lasso", "Draw round a group of points to select them (L; or hold "
-                                              "Shift while dragging). Esc clears the selection.")
+        self.lasso_button = tool_button(self, "Lasso", "Draw round a group of points to select them (L; or hold "
+                                        "Shift while dragging). Esc clears the selection.")
         self.lasso_button.setCheckable(True)
         self.lasso_button.toggled.connect(self._on_lasso_toggled)
-        self.note_label = QLabel(self)
-        self.note_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.note_label.setWordWrap(True)
+        self.note_label = wrapped_label(self)
         self.view_box = MapViewBox(self)
         self.plot = pg.PlotWidget(self, viewBox=self.view_box)
         self.plot.setObjectName("doctorMapPlot")
@@ -109,27 +106,16 @@ class DoctorMap(QWidget):
                                   self.lasso_curve)):
             item.setZValue(z)
             self.plot.addItem(item, ignoreBounds=item is not self.points_item)
-        self.empty_label = QLabel("No map yet.", self)
+        self.empty_label = wrapped_label(self, "No map yet.")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setWordWrap(True)
-        self.legend_label = QLabel(self)
-        self.legend_label.setTextFormat(Qt.TextFormat.RichText)
-        self.legend_label.setWordWrap(True)
-        self.status_label = QLabel(self)
-        self.status_label.setWordWrap(True)
+        self.legend_label = wrapped_label(self, rich=True)
+        self.status_label = wrapped_label(self)
         self.hover_card = HoverCard(self)
         self._lay_out()
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.view_box.sigResized.connect(self._on_resized)
         self.plot.installEventFilter(self)
         self.plot.viewport().installEventFilter(self)
-
-    def _tool_button(self, text: str, tip: str) -> QToolButton:
-        button = QToolButton(self)
-        button.setText(text)
-        button.setToolTip(tip)
-        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        return button
 
     def _lay_out(self) -> None:
         top = QHBoxLayout()
@@ -371,7 +357,8 @@ class DoctorMap(QWidget):
         view = self.view_box
         t = view.childTransform() * view.sceneTransform() * self.plot.viewportTransform()  # brings the range up to date
         xs, ys = self._xy[:, 0], self._xy[:, 1]
-        return t.m11() * xs + t.m21() * ys + t.m31(), t.m12() * xs + t.m22() * ys + t.m32()
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN in, NaN out: such a point is never hit
+            return t.m11() * xs + t.m21() * ys + t.m31(), t.m12() * xs + t.m22() * ys + t.m32()
 
     def _point_at(self, viewport_pos: QPoint | QPointF) -> int | None:
         """The point under ``viewport_pos`` (the nearest, within its disc and a few pixels), or None."""
@@ -379,15 +366,18 @@ class DoctorMap(QWidget):
             return None
         px, py = self._pixel_positions()
         distance = np.hypot(px - viewport_pos.x(), py - viewport_pos.y())
+        distance[~np.isfinite(distance)] = np.inf  # a point without a place (NaN from a bad report) is never hit
         nearest = int(np.argmin(distance))
         return nearest if distance[nearest] <= self._size / 2 + HIT_SLACK_PX else None
 
     # -- drawing --------------------------------------------------------------------------
 
     def fit_view(self) -> None:
-        if not self._points:
+        """Every point in view (the Fit button)."""
+        placed = self._xy[np.isfinite(self._xy).all(axis=1)]
+        if not len(placed):
             return
-        low, high = self._xy.min(axis=0), self._xy.max(axis=0)
+        low, high = placed.min(axis=0), placed.max(axis=0)
         span = np.maximum(high - low, 1e-9 + 1e-6 * np.abs(high))
         self.view_box.setRange(xRange=(low[0], low[0] + span[0]), yRange=(low[1], low[1] + span[1]), padding=0.06)
 
@@ -400,17 +390,13 @@ class DoctorMap(QWidget):
         self._update_status()
 
     def _class_brushes(self, alpha: float) -> np.ndarray:
-        count = max(len(self._classes), int(self._labels.max()) + 1 if len(self._labels) else 0, 1)
-        brushes = np.empty(count, dtype=object)
-        for i in range(count):
-            colour = QColor(class_colour(i))
-            colour.setAlphaF(alpha)
-            brushes[i] = pg.mkBrush(colour)
-        return brushes
+        return class_brushes(self._class_count(), alpha)
 
     def _symbols(self) -> np.ndarray:
-        count = max(len(self._classes), int(self._labels.max()) + 1 if len(self._labels) else 0, 1)
-        return np.array([class_symbol(i) for i in range(count)], dtype=object)[self._labels]
+        return class_symbols(self._class_count())[self._labels]
+
+    def _class_count(self) -> int:
+        return max(len(self._classes), int(self._labels.max()) + 1 if len(self._labels) else 0, 1)
 
     def _draw_points(self) -> None:
         """Every point in its class colour; faded behind a selection so that the selection stands out."""
@@ -431,18 +417,12 @@ class DoctorMap(QWidget):
                                     pen=self._flag_pen, brush=pg.mkBrush(None))
 
     def _update_legend(self) -> None:
-        weak = self.palette().color(QPalette.ColorRole.PlaceholderText).name()
-        entries = []
-        for i, (name, count, colour) in enumerate(self.legend_entries()):
-            glyph = GLYPHS[class_symbol(i)]
-            label = html.escape(name).replace(" ", "&nbsp;")
-            entries.append(f"<span style='color:{colour}'>{glyph}</span>&nbsp;{label}"
-                           f"&nbsp;<span style='color:{weak}'>{count}</span>")
+        entries = [(GLYPHS[class_symbol(i)], name, count, colour)
+                   for i, (name, count, colour) in enumerate(self.legend_entries())]
         if self._highlighted.any():
             flag = self._flag_pen.color().name()
-            entries.append(f"<span style='color:{flag}'>\u25ef</span>&nbsp;{html.escape(self._highlight_label)}"
-                           f"&nbsp;<span style='color:{weak}'>{int(self._highlighted.sum())}</span>")
-        self.legend_label.setText("&nbsp;&nbsp; ".join(entries))
+            entries.append(("\u25ef", self._highlight_label, int(self._highlighted.sum()), flag))
+        self.legend_label.setText(legend_html(entries, self.palette().color(QPalette.ColorRole.PlaceholderText).name()))
         self.legend_label.setVisible(bool(entries))
 
     def _update_status(self) -> None:
