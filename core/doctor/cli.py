@@ -26,6 +26,7 @@ from core.training.cli import DEVICES
 __all__ = ["register", "cmd_doctor"]
 
 DEFAULT_TOP = 20
+KINDS = {"pretrained": "pretrained weights", "saved": "your saved model", "random": "random weights"}
 
 
 class _Say:
@@ -91,8 +92,10 @@ def proposed_fixes(report, digests: dict[str, str]) -> list[Any]:
 
 def _report_lines(report, top: int) -> list[str]:
     root = report.folder
-    lines = [f"doctor: {root}: {plural(len(report.points), 'image')} in {plural(len(report.classes), 'class')}, "
-             f"seen through {report.source.display_name} ({report.source.kind}), {report.seconds:.1f} s"
+    classes = plural(len(report.classes), "class", "classes")
+    lines = [f"doctor: {root}: {plural(len(report.points), 'image')} in {classes}, "
+             f"seen through {report.source.display_name} ({KINDS.get(report.source.kind, report.source.kind)}), "
+             f"{report.seconds:.1f} s"
              + (f" ({report.cached} embeddings from the cache)" if report.cached else "")]
     if report.source.note:
         lines.append(f"note: {report.source.note}")
