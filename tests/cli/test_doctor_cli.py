@@ -68,3 +68,34 @@ def test_usage_and_input_errors_are_one_clear_line(capsys, folder: Path, tmp_pat
                                              for a in args))
     assert got == code, err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_the_json_report_proposes_fixes_that_apply_as_they_are(capsys, tmp_path: Path) -> None:
+    """The report's proposed fixes are a fixes file: applied unedited, every likely label error moves to its
+    suggested class, the proposed ignore marks are what training's scan then leaves out, outliers are kept."""
+    from core.data import scan_folder
+
+    folder = write_digit_classes(tmp_path / "digits", ("0", "1", "2"), 12)
+    (folder / "2" / "copy.png").write_bytes((folder / "0" / "0000.png").read_bytes())
+    code, out, err = run_cli_captured(capsys, "doctor", str(folder), "--model", "resnet18", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["source"]["kind"] == "random" and "means little" in report["source"]["note"]
+    assert len(report["points"]) == 36 and report["classes"] == ["0", "1", "2"]
+    pair = next(d for d in report["duplicates"] if d["exact"])
+    assert sorted(Path(p).name for p in pair["paths"]) == ["0000.png", "copy.png"]
+    by_path = {f["path"]: f for f in report["fixes"]}
+    assert {by_path[Path(o["path"]).relative_to(folder).as_posix()]["action"] for o in report["outliers"]} <= {
+        "keep", "move", "ignore"}
+    moves = {f["path"]: f["to"] for f in report["fixes"] if f["action"] == "move"}
+    assert moves == {Path(i["path"]).relative_to(folder).as_posix(): i["suggested"] for i in report["label_issues"]}
+    reviewed = tmp_path / "reviewed.json"
+    reviewed.write_text(out)
+    code, applied, err = run_cli_captured(capsys, "doctor", str(folder), "--apply", str(reviewed), "--json")
+    assert code == 0, err
+    batch = json.loads(applied)
+    assert len(batch["moved"]) == len(moves) and len(batch["kept"]) >= len(report["outliers"]) - len(moves)
+    ignored = [f["path"] for f in report["fixes"] if f["action"] == "ignore"]
+    assert batch["ignored"] == ignored
+    assert scan_folder(folder).ignored == len(ignored)
