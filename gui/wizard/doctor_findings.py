@@ -1,0 +1,201 @@
+"""The doctor's findings as tabs of rows: likely label errors, near-duplicates, outliers, and the fixes
+marked so far.
+
+Each row shows the image's thumbnail (decoded off the GUI thread by the wizard's ``ThumbnailLoader``),
+its file name and the numbers that matter; a last column says the fix marked for it. Rows select
+several at a time; ``selectionChanged(paths)`` says which images the current tab has selected.
+Double-click opens the image in the system viewer. Near-duplicates are groups: the first image is the
+row, the others its children.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyle, QTabWidget, QTreeWidget, QTreeWidgetItem
+
+from gui.thumbnails import ThumbnailLoader
+from gui.wizard.doctor_pending import Mark, PendingFixes, class_folder
+
+PathRole = Qt.ItemDataRole.UserRole + 1
+ICON = 40
+MAX_ROWS = 500  # per tab; the worst come first
+LABELS, DUPLICATES, OUTLIERS, PENDING = range(4)
+
+
+def fix_text(mark: Mark | None) -> str:
+    if mark is None:
+        return ""
+    return f"move → {mark.to_class}" if mark.action == "move" else mark.action
+
+
+class FindingsTabs(QTabWidget):
+    selectionChanged = Signal(list)  # absolute paths selected in the current tab
+
+    def __init__(self, loader: ThumbnailLoader, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("doctorFindings")
+        self.loader = loader
+        self.labels = self._tree(["Image", "Folder class", "Suggested", "Confidence", "Fix"], "labelIssues")
+        self.duplicates = self._tree(["Image", "Class", "Similarity", "Where", "Fix"], "nearDuplicates")
+        self.outliers = self._tree(["Image", "Class", "Score", "Fix"], "outliers")
+        self.pending = self._tree(["Image", "Folder class", "Fix"], "pendingFixes")
+        for tree, title in ((self.labels, "Likely label errors"), (self.duplicates, "Near-duplicates"),
+                            (self.outliers, "Outliers"), (self.pending, "Pending fixes")):
+            self.addTab(tree, title)
+        self._rows: dict[str, dict[str, list[QTreeWidgetItem]]] = {}  # tree's objectName -> path -> rows
+        self.loader.ready.connect(self._on_thumbnail)
+        self.currentChanged.connect(lambda _i: self._emit_selection())
+
+    def _tree(self, headers: list[str], name: str) -> QTreeWidget:
+        tree = QTreeWidget(self)
+        tree.setObjectName(name)
+        tree.setHeaderLabels(headers)
+        tree.setRootIsDecorated(name == "nearDuplicates")
+        tree.setIconSize(QSize(ICON, ICON))
+        tree.setUniformRowHeights(True)
+        tree.setAlternatingRowColors(True)
+        tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        header = tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, len(headers)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        tree.itemSelectionChanged.connect(self._emit_selection)
+        tree.itemDoubleClicked.connect(self._open)
+        return tree
+
+    # -- filling ----------------------------------------------------------------------
+
+    def set_report(self, report, pending: PendingFixes) -> None:
+        """Fill the three finding tabs from a ``DoctorReport`` (None: empty)."""
+        for tree in (self.labels, self.duplicates, self.outliers):
+            tree.clear()
+            self._rows[tree.objectName()] = {}
+        if report is not None:
+            for issue in report.label_issues[:MAX_ROWS]:
+                self._row(self.labels, issue.path, [issue.given, issue.suggested, f"{100 * issue.confidence:.0f}%"])
+            for group in report.duplicates[:MAX_ROWS]:
+                self._group(group)
+            for outlier in report.outliers[:MAX_ROWS]:
+                self._row(self.outliers, outlier.path, [outlier.given, f"{outlier.score:.2f}"])
+        self.set_pending(pending)
+        self._titles(report)
+
+    def _group(self, group) -> None:
+        where = "train ↔ val" if group.across_split else "same part"
+        similarity = "identical" if group.exact else f"{100 * group.similarity:.0f}%"
+        first, *others = group.paths
+        top = self._row(self.duplicates, first, [class_folder(first), similarity, where])
+        for path in others:
+            self._row(top, path, [class_folder(path), "", ""])
+        top.setExpanded(True)
+
+    def _row(self, parent, path: str, cells: list[str]) -> QTreeWidgetItem:
+        item = QTreeWidgetItem(parent, [os.path.basename(path), *cells, ""])
+        item.setData(0, PathRole, path)
+        item.setToolTip(0, path)
+        tree = item.treeWidget()
+        for col in range(1, tree.columnCount()):
+            if tree.headerItem().text(col) in ("Confidence", "Similarity", "Score"):
+                item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._rows.setdefault(tree.objectName(), {}).setdefault(path, []).append(item)
+        self._set_icon(path, [item])
+        return item
+
+    def set_pending(self, pending: PendingFixes) -> None:
+        """The fix column of every row, and the pending tab's rows."""
+        for tree in (self.labels, self.duplicates, self.outliers):
+            for path, items in self._rows.get(tree.objectName(), {}).items():
+                for item in items:
+                    item.setText(tree.columnCount() - 1, fix_text(pending.get(path)))
+        self.pending.clear()
+        self._rows[self.pending.objectName()] = {}
+        for mark in pending.marks():
+            self._row(self.pending, mark.path, [class_folder(mark.path), fix_text(mark)])
+        counts = pending.counts()
+        self.setTabText(PENDING, f"Pending fixes ({len(pending)})" if len(pending) else "Pending fixes")
+        self.pending.setToolTip(", ".join(f"{n} {a}" for a, n in counts.items()))
+
+    def _titles(self, report) -> None:
+        if report is None:
+            counts = ("", "", "")
+        else:
+            counts = (f" ({len(report.label_issues)})", f" ({len(report.duplicates)})", f" ({len(report.outliers)})")
+        for index, (title, count) in enumerate(zip(("Likely label errors", "Near-duplicates", "Outliers"), counts)):
+            self.setTabText(index, title + count)
+
+    # -- thumbnails ---------------------------------------------------------------------
+
+    def _set_icon(self, path: str, items: list[QTreeWidgetItem]) -> None:
+        pixmap = self.loader.pixmap(path, ICON)
+        if pixmap is None and self.loader.failed(path, ICON):
+            icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        elif pixmap is None:
+            return  # ``ready`` follows
+        else:
+            icon = QIcon(_fit(pixmap))
+        for item in items:
+            item.setIcon(0, icon)
+
+    def _on_thumbnail(self, path: str) -> None:
+        items = [item for rows in self._rows.values() for item in rows.get(path, ())]
+        if items:
+            self._set_icon(path, items)
+
+    # -- selection ------------------------------------------------------------------------
+
+    def current_tree(self) -> QTreeWidget:
+        return self.currentWidget()
+
+    def selected_paths(self) -> list[str]:
+        tree = self.current_tree()
+        return list(dict.fromkeys(item.data(0, PathRole) for item in tree.selectedItems()))
+
+    def row_paths(self, tab: int) -> list[str]:
+        """Every path in a tab, top to bottom (children after their group's first image)."""
+        tree = self.widget(tab)
+        out = []
+        for i in range(tree.topLevelItemCount()):
+            top = tree.topLevelItem(i)
+            out.append(top.data(0, PathRole))
+            out += [top.child(j).data(0, PathRole) for j in range(top.childCount())]
+        return out
+
+    def select_rows(self, tab: int, paths: list[str]) -> None:
+        """Show ``tab`` with the rows of ``paths`` selected."""
+        self.setCurrentIndex(tab)
+        tree = self.widget(tab)
+        wanted = set(paths)
+        tree.blockSignals(True)
+        tree.clearSelection()
+        for path, items in self._rows.get(tree.objectName(), {}).items():
+            for item in items:
+                item.setSelected(path in wanted)
+        tree.blockSignals(False)
+        self._emit_selection()
+
+    def clear_selection(self) -> None:
+        for index in range(self.count()):
+            tree = self.widget(index)
+            tree.blockSignals(True)
+            tree.clearSelection()
+            tree.blockSignals(False)
+
+    def _emit_selection(self) -> None:
+        self.selectionChanged.emit(self.selected_paths())
+
+    def _open(self, item: QTreeWidgetItem, _column: int) -> None:
+        path = item.data(0, PathRole)
+        if path and os.path.exists(path):
+            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+
+def _fit(pixmap: QPixmap) -> QPixmap:
+    """Small images (a 32-pixel digit) scaled up to the icon size with crisp pixels."""
+    if max(pixmap.width(), pixmap.height()) >= ICON:
+        return pixmap
+    return pixmap.scaled(ICON, ICON, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)

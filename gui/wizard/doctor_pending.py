@@ -1,0 +1,118 @@
+"""The doctor page's plain-data side (no Qt): the fixes a person has marked but not yet applied, and the
+doctor's report brought up to date after fixes were applied.
+
+``PendingFixes`` holds one mark per image (move to a class, ignore, keep; a later mark replaces an
+earlier one), a step history for "take back the last mark", and turns the marks into
+``core.doctor.fixes.Fix`` records (paths relative to the folder, the scan's content digest).
+``after_fixes`` returns the report as it stands once moves, ignores and keeps are on disk: moved
+images carry their new path and class, ignored ones leave the map and the lists, reviewed ones
+(moved or kept) leave the lists of suggestions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from core.doctor.fixes import Fix
+from core.doctor.report import DoctorReport
+
+ACTIONS = ("move", "ignore", "keep")
+
+
+@dataclass(frozen=True)
+class Mark:
+    path: str  # absolute, as in the scan
+    action: str  # "move" | "ignore" | "keep"
+    to_class: str = ""  # for "move"
+
+
+class PendingFixes:
+    """Marks by path, in the order they were made."""
+
+    def __init__(self) -> None:
+        self._marks: dict[str, Mark] = {}
+        self._steps: list[dict[str, Mark | None]] = []  # per mark() call: each path's mark before it
+
+    def __len__(self) -> int:
+        return len(self._marks)
+
+    def __contains__(self, path: str) -> bool:
+        return path in self._marks
+
+    def get(self, path: str) -> Mark | None:
+        return self._marks.get(path)
+
+    def marks(self) -> list[Mark]:
+        return list(self._marks.values())
+
+    def mark(self, paths: list[str], action: str, to_class: str = "", *, class_of=None) -> int:
+        """Mark ``paths``; a move to the class an image is already in is left out. Returns how many changed."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown fix action {action!r}")
+        step: dict[str, Mark | None] = {}
+        for path in dict.fromkeys(paths):
+            if action == "move" and class_of is not None and class_of(path) == to_class:
+                continue
+            new = Mark(path, action, to_class if action == "move" else "")
+            if self._marks.get(path) == new:
+                continue
+            step[path] = self._marks.get(path)
+            self._marks.pop(path, None)  # a changed mark moves to the end
+            self._marks[path] = new
+        if step:
+            self._steps.append(step)
+        return len(step)
+
+    def remove(self, paths: list[str]) -> int:
+        step = {p: self._marks.pop(p) for p in paths if p in self._marks}
+        if step:
+            self._steps.append(step)
+        return len(step)
+
+    def take_back(self) -> bool:
+        """Undo the last ``mark``/``remove``; False when there is nothing to take back."""
+        if not self._steps:
+            return False
+        for path, before in self._steps.pop().items():
+            self._marks.pop(path, None)
+            if before is not None:
+                self._marks[path] = before
+        return True
+
+    def clear(self) -> None:
+        self._marks.clear()
+        self._steps.clear()
+
+    def counts(self) -> Counter:
+        return Counter(m.action for m in self._marks.values())
+
+    def fixes(self, folder: str, digests: dict[str, str]) -> list[Fix]:
+        """The marks as ``Fix`` records for ``apply_fixes`` (paths relative to ``folder``, POSIX)."""
+        root = Path(folder)
+        return [Fix(path=Path(m.path).relative_to(root).as_posix(), action=m.action, to_class=m.to_class or None,
+                    digest=digests.get(m.path, "")) for m in self._marks.values()]
+
+
+def class_folder(path: str) -> str:
+    """The class an image is filed under: its folder's name."""
+    return os.path.basename(os.path.dirname(path))
+
+
+def after_fixes(report: DoctorReport, moved: dict[str, str], ignored: set[str], kept: set[str]) -> DoctorReport:
+    """``report`` once ``moved`` (old → new absolute path), ``ignored`` and ``kept`` are applied."""
+    index = {name: i for i, name in enumerate(report.classes)}
+    reviewed = set(moved) | ignored | kept
+
+    def point(p):
+        new = moved.get(p.path)
+        return p if new is None else replace(p, path=new, label=index.get(class_folder(new), p.label))
+
+    return replace(
+        report,
+        points=[point(p) for p in report.points if p.path not in ignored],
+        label_issues=[i for i in report.label_issues if i.path not in reviewed],
+        duplicates=[g for g in report.duplicates if reviewed.isdisjoint(g.paths)],
+        outliers=[o for o in report.outliers if o.path not in reviewed])

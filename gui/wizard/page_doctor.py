@@ -1,0 +1,533 @@
+"""The optional doctor step between the data check and the model: the folder seen through a network's eyes.
+
+Reached from the data page's "Examine with the Doctor…" button (the data page's Next goes straight to
+the model page). The page runs ``core.doctor.examine.run_doctor`` on the wizard's pool (``DoctorTask``)
+with a progress bar and Cancel, then shows the map (``DoctorMap``; "Compare with…" draws a second
+model's map beside it) and the findings (likely label errors, near-duplicates, outliers). The person
+marks fixes on rows or on a lasso selection of the map (Move to a class, Ignore, Keep; keys M, I, K;
+Ctrl+Z takes back the last mark, or with none pending undoes the last applied batch); nothing changes
+on disk until "Apply Fixes…" is confirmed. Fixes are applied as journalled moves
+(``core.doctor.fixes``), the folder is scanned again (``folderChanged``: the data page shows the new
+counts) and the report on the plan (``plan.doctor``, read by the results page) follows the moves.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections import Counter
+
+from PySide6.QtCore import Qt, QThreadPool, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+    QWizardPage,
+)
+
+from core.models import saved_models
+from core.text import noun, plural
+from core.zoo import list_specs
+from gui.style import SPACING, state_color
+from gui.widgets.doctor_map import MapPair
+from gui.wizard.doctor_findings import LABELS, FindingsTabs
+from gui.wizard.doctor_pending import PendingFixes, after_fixes, class_folder
+from gui.wizard.doctor_worker import DoctorTask, apply_and_rescan, examine, second_map, undo_and_rescan
+from gui.wizard.plan import TrainingPlan
+
+JOURNAL = os.path.join(".convnet-studio", "fixes.jsonl")
+STAGES = {"scan": "Scanning the folder", "embed": "Computing embeddings", "embeddings": "Computing embeddings",
+          "map": "Drawing the map", "project": "Drawing the map", "labels": "Looking for label errors",
+          "label_issues": "Looking for label errors", "duplicates": "Looking for near-duplicates",
+          "outliers": "Looking for outliers", "apply": "Applying fixes"}
+KIND_TEXT = {"pretrained": "pretrained on ImageNet", "saved": "your saved model", "random": "random weights"}
+THUMB_PX = 96
+
+
+class DoctorPage(QWizardPage):
+    folderChanged = Signal()  # fixes were applied or undone; plan.report is the new scan
+
+    def __init__(self, plan: TrainingPlan, pool: QThreadPool, loader, parent=None) -> None:
+        super().__init__(parent)
+        self.plan = plan
+        self.pool = pool
+        self.loader = loader
+        self.pending = PendingFixes()
+        self.selection: list[str] = []
+        self._task: DoctorTask | None = None
+        self._task_kind = ""  # "examine", "compare", "apply" or "undo" while a task runs
+        self._examined = None  # the scan report the doctor's report belongs to
+        self._examining = None  # the scan report of the examination running now
+        self._applying: list = []  # the marks of the batch being applied
+        self._before_apply: list = []  # the doctor's report before each batch this page applied
+        self.setTitle("The Doctor: the folder through a network's eyes")
+        self.setSubTitle("Optional. Likely label errors, near-duplicates and outliers; nothing changes on disk "
+                         "until you apply fixes.")
+        self._build()
+        self._shortcuts()
+        self._set_busy("")
+
+    # -- layout -----------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.model_combo = QComboBox(self)
+        self.model_combo.setObjectName("doctorModel")
+        self.model_combo.setToolTip("The network whose embeddings place the images (a pretrained or saved model "
+                                    "sees far more than random weights)")
+        self.examine_button = QPushButton("Examine", self)
+        self.examine_button.clicked.connect(self.start_examine)
+        self.progress = QProgressBar(self)
+        self.progress.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.status = QLabel(self)
+        self.status.setObjectName("doctorStatus")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Look through:", self))
+        top.addWidget(self.model_combo)
+        top.addWidget(self.examine_button)
+        top.addWidget(self.progress)
+        top.addWidget(self.cancel_button)
+        top.addWidget(self.status, 1)
+        self.note = QLabel(self)
+        self.note.setObjectName("doctorSourceNote")
+        self.note.setWordWrap(True)
+        self.note.setTextFormat(Qt.TextFormat.RichText)
+        self.findings = FindingsTabs(self.loader, self)
+        self.findings.selectionChanged.connect(self._on_rows_selected)
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.addWidget(self._map_box())
+        split.addWidget(self.findings)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
+        self.split = split
+        layout = QVBoxLayout(self)
+        layout.setSpacing(SPACING)
+        layout.addLayout(top)
+        layout.addWidget(self.note)
+        layout.addWidget(split, 1)
+        layout.addLayout(self._action_row())
+        layout.addLayout(self._apply_row())
+
+    def _map_box(self) -> QWidget:
+        box = QWidget(self)
+        self.compare_combo = QComboBox(box)
+        self.compare_combo.setObjectName("doctorCompareModel")
+        self.compare_button = QPushButton("Compare", box)
+        self.compare_button.setToolTip("Draw the same folder as another network sees it, beside this map")
+        self.compare_button.clicked.connect(self.start_compare)
+        self.hide_compare = QPushButton("Hide", box)
+        self.hide_compare.clicked.connect(self.close_compare)
+        self.hide_compare.hide()
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Compare with:", box))
+        row.addWidget(self.compare_combo, 1)
+        row.addWidget(self.compare_button)
+        row.addWidget(self.hide_compare)
+        self.maps = MapPair(box)
+        self.map = self.maps.left
+        self.map.set_thumbnail_provider(lambda path: self.loader.pixmap(path, THUMB_PX))
+        self.map.selectionChanged.connect(self._on_map_selected)
+        self.map.openRequested.connect(_open_file)
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.maps, 1)
+        return box
+
+    def _action_row(self) -> QHBoxLayout:
+        self.selection_label = QLabel(self)
+        self.move_class = QComboBox(self)
+        self.move_class.setObjectName("doctorMoveClass")
+        self.move_button = QPushButton("Move (M)", self)
+        self.move_button.setToolTip("Mark the selected images to move to the class on the left (M)")
+        self.move_button.clicked.connect(self.move_selection)
+        self.ignore_button = QPushButton("Ignore (I)", self)
+        self.ignore_button.setToolTip("Mark the selected images to be left out of training; they stay where "
+                                      "they are (I)")
+        self.ignore_button.clicked.connect(lambda: self.mark_selection("ignore"))
+        self.keep_button = QPushButton("Keep (K)", self)
+        self.keep_button.setToolTip("The selected images are right as they are: no longer suggested (K)")
+        self.keep_button.clicked.connect(lambda: self.mark_selection("keep"))
+        row = QHBoxLayout()
+        row.addWidget(self.selection_label, 1)
+        row.addWidget(QLabel("Move to:", self))
+        row.addWidget(self.move_class)
+        row.addWidget(self.move_button)
+        row.addWidget(self.ignore_button)
+        row.addWidget(self.keep_button)
+        return row
+
+    def _apply_row(self) -> QHBoxLayout:
+        self.message = QLabel(self)
+        self.message.setObjectName("doctorMessage")
+        self.message.setWordWrap(True)
+        self.undo_button = QPushButton("Undo Last Fixes", self)
+        self.undo_button.setToolTip("Move the images of the last applied batch back where they were")
+        self.undo_button.clicked.connect(self.undo_last_fixes)
+        self.apply_button = QPushButton("Apply Fixes…", self)
+        self.apply_button.setObjectName("applyFixes")
+        self.apply_button.clicked.connect(self.apply_pending)
+        row = QHBoxLayout()
+        row.addWidget(self.message, 1)
+        row.addWidget(self.undo_button)
+        row.addWidget(self.apply_button)
+        return row
+
+    def _shortcuts(self) -> None:
+        for key, slot in (("M", self.move_selection), ("I", lambda: self.mark_selection("ignore")),
+                          ("K", lambda: self.mark_selection("keep")), (QKeySequence.StandardKey.Undo, self.take_back)):
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
+
+    # -- page life --------------------------------------------------------------------
+
+    def initializePage(self) -> None:  # noqa: N802 - Qt name
+        if self.model_combo.count() == 0:
+            self._fill_models()
+        self._fill_classes()
+        self._update_undo()
+        if self.plan.doctor is None or self._examined is not self.plan.report:
+            self.pending.clear()
+            self.start_examine()
+        else:
+            self._show_report()
+
+    def cleanupPage(self) -> None:  # noqa: N802 - Back pressed
+        self.cancel()
+
+    def validatePage(self) -> bool:  # noqa: N802 - Next: an examination still running is abandoned
+        if self._task_kind in ("examine", "compare"):
+            self.cancel()
+        return True
+
+    def isComplete(self) -> bool:  # noqa: N802 - not while files are being moved
+        return self._task_kind not in ("apply", "undo")
+
+    def shutdown(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _fill_models(self) -> None:
+        self.model_combo.addItem("Automatic (the best network on this machine)", None)
+        for combo in (self.model_combo, self.compare_combo):
+            if combo.count():
+                combo.insertSeparator(combo.count())
+            for spec in list_specs():
+                combo.addItem(spec.display_name, spec.name)
+            saved = saved_models()
+            if saved:
+                combo.insertSeparator(combo.count())
+            for model in saved:
+                combo.addItem(f"{model.display_name} (saved)", model.name)
+
+    def _fill_classes(self) -> None:
+        current = self.move_class.currentText()
+        self.move_class.clear()
+        self.move_class.addItems(list(self.plan.report.classes) if self.plan.report is not None else [])
+        if current:
+            self.move_class.setCurrentText(current)
+
+    # -- tasks --------------------------------------------------------------------------
+
+    def _run(self, kind: str, fn, *args) -> DoctorTask:
+        self.cancel()
+        task = DoctorTask(fn, *args, parent=self)
+        task.progressed.connect(self._on_progress)
+        task.returned.connect(self._on_returned)
+        task.errored.connect(self._on_errored)
+        task.finished.connect(self._on_finished)
+        self._task = task
+        self._set_busy(kind)
+        task.start(self.pool)
+        return task
+
+    def cancel(self) -> None:
+        """Stop an examination or a second map (applying fixes runs to its end)."""
+        if self._task is not None and self._task_kind in ("examine", "compare"):
+            self._task.cancel()
+            self._task = None  # its late signals are ignored
+            self.status.setText("Cancelled.")
+            self._set_busy("")
+
+    def start_examine(self) -> DoctorTask | None:
+        if self.plan.report is None:
+            return None
+        scan = self.plan.report.without_classes(self.plan.excluded)
+        self._examining = self.plan.report
+        self.status.setText("Starting…")
+        return self._run("examine", examine, self.plan.folder, scan, self.model_combo.currentData(),
+                         self.plan.device, self.plan.val_fraction)
+
+    def start_compare(self) -> DoctorTask | None:
+        if self.plan.report is None or self._task_kind:
+            return None
+        scan = self.plan.report.without_classes(self.plan.excluded)
+        self.status.setText("Starting the second map…")
+        return self._run("compare", second_map, scan, self.compare_combo.currentData(), self.plan.device,
+                         self.plan.val_fraction)
+
+    def close_compare(self) -> None:
+        self.maps.clear_right()
+        self.hide_compare.hide()
+
+    def _on_progress(self, stage: str, done: int, total: int) -> None:
+        if self.sender() is not self._task:
+            return
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(min(done, max(1, total)))
+        words = STAGES.get(stage, stage.replace("_", " ").capitalize())
+        self.status.setText(f"{words}… {done}/{total}" if total > 1 else f"{words}…")
+
+    def _on_returned(self, result) -> None:
+        if self.sender() is not self._task:
+            return
+        {"examine": self._on_examined, "compare": self._on_compared, "apply": self._on_applied,
+         "undo": self._on_undone}[self._task_kind](result)
+
+    def _on_errored(self, message: str) -> None:
+        if self.sender() is self._task:
+            what = {"apply": "Applying the fixes", "undo": "Undoing"}.get(self._task_kind, "The examination")
+            self._say(f"{what} failed: {message}", "error")
+            self.status.setText("Failed.")
+
+    def _on_finished(self, outcome: str) -> None:
+        if self.sender() is not self._task:
+            return
+        if outcome == "cancelled":
+            self.status.setText("Cancelled.")
+        self._task = None
+        self._set_busy("")
+
+    def _set_busy(self, kind: str) -> None:
+        self._task_kind = kind
+        busy = bool(kind)
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(kind in ("examine", "compare"))
+        if not busy:
+            self.progress.reset()
+        for widget in (self.examine_button, self.compare_button, self.model_combo, self.compare_combo):
+            widget.setEnabled(not busy)
+        self.examine_button.setText("Examine Again" if self.plan.doctor is not None else "Examine")
+        self._update_actions()
+        self.completeChanged.emit()
+
+    # -- results ----------------------------------------------------------------------------
+
+    def _on_examined(self, report) -> None:
+        self.plan.doctor = report
+        self._examined = self._examining
+        self._before_apply.clear()
+        self.close_compare()
+        self._show_report()
+
+    def _on_compared(self, second) -> None:
+        source = second.source
+        self.maps.set_right(second.points, self.plan.doctor.classes if self.plan.doctor else self.plan.classes,
+                            f"{source.display_name} ({KIND_TEXT.get(source.kind, source.kind)})", source.note)
+        self.hide_compare.show()
+        self.status.setText(f"Beside it: {source.display_name}.")
+
+    def _show_report(self) -> None:
+        report = self.plan.doctor
+        source = report.source
+        title = f"{source.display_name} ({KIND_TEXT.get(source.kind, source.kind)})"
+        self.maps.set_left(report.points, report.classes, title, source.note)
+        self.findings.set_report(report, self.pending)
+        self.selection = []
+        self._update_actions()
+        self.status.setText(self._summary(report))
+        self.note.setText(self._note_html(source))
+        self.note.setVisible(bool(source.note) or source.kind == "random")
+
+    def _summary(self, report) -> str:
+        across = sum(1 for d in report.duplicates if d.across_split)
+        dupes = plural(len(report.duplicates), "near-duplicate group")
+        return (f"{plural(len(report.points), 'image')} in {report.seconds:.0f} s: "
+                f"{plural(len(report.label_issues), 'likely label error')}, {dupes}"
+                + (f" ({across} across the split)" if across else "")
+                + f", {plural(len(report.outliers), 'outlier')}.")
+
+    def _note_html(self, source) -> str:
+        text = html.escape(source.note or "")
+        if source.kind == "random":
+            warn = state_color("warning", self.palette()).name()
+            return f"<span style='color:{warn}'>⚠ Random weights:</span> {text}"
+        return f"Seen through <b>{html.escape(source.display_name)}</b>. {text}"
+
+    # -- marking ----------------------------------------------------------------------------
+
+    def _on_rows_selected(self, paths: list[str]) -> None:
+        self.selection = paths
+        self.map.highlight(paths)
+        issue = next((i for i in (self.plan.doctor.label_issues if self.plan.doctor else [])
+                      if len(paths) == 1 and i.path == paths[0]), None)
+        if issue is not None:
+            self.move_class.setCurrentText(issue.suggested)  # the doctor's suggestion, ready to accept with M
+        self._update_actions()
+
+    def _on_map_selected(self, paths: list[str]) -> None:
+        self.selection = list(paths)
+        self.findings.clear_selection()
+        self._update_actions()
+
+    def move_selection(self) -> int:
+        return self.mark_selection("move", self.move_class.currentText())
+
+    def mark_selection(self, action: str, to_class: str = "") -> int:
+        if not self.selection or self._task_kind in ("apply", "undo") or (action == "move" and not to_class):
+            return 0
+        changed = self.pending.mark(self.selection, action, to_class, class_of=class_folder)
+        self._pending_changed()
+        return changed
+
+    def take_back(self) -> None:
+        """Ctrl+Z: take back the last mark; with no mark pending, undo the last applied batch."""
+        if self.pending.take_back():
+            self._pending_changed()
+        elif not len(self.pending) and self.undo_button.isEnabled():
+            self.undo_last_fixes()
+
+    def _pending_changed(self) -> None:
+        self.findings.set_pending(self.pending)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        count = len(self.selection)
+        self.selection_label.setText(f"{plural(count, 'image')} selected" if count
+                                     else "Select rows, or lasso points on the map (Shift-drag).")
+        can_mark = count > 0 and self._task_kind not in ("apply", "undo")
+        for button in (self.move_button, self.ignore_button, self.keep_button):
+            button.setEnabled(can_mark)
+        self.move_button.setEnabled(can_mark and self.move_class.count() > 0)
+        n = len(self.pending)
+        self.apply_button.setText(f"Apply {plural(n, 'Fix', 'Fixes')}…" if n else "Apply Fixes…")
+        self.apply_button.setEnabled(n > 0 and not self._task_kind)
+        self._update_undo()
+
+    def _update_undo(self) -> None:
+        journal = os.path.join(self.plan.folder, JOURNAL) if self.plan.folder else ""
+        self.undo_button.setEnabled(bool(journal) and os.path.isfile(journal) and not self._task_kind)
+
+    # -- applying ---------------------------------------------------------------------------
+
+    def confirm_apply(self, counts: Counter) -> bool:
+        """Ask before files are moved (tests replace this method)."""
+        parts = [f"{plural(counts['move'], 'image')} moved to another class folder" if counts["move"] else "",
+                 f"{plural(counts['ignore'], 'image')} ignored (left in place, left out of training)"
+                 if counts["ignore"] else "",
+                 f"{plural(counts['keep'], 'image')} kept as {noun(counts['keep'], 'it is', 'they are')}"
+                 if counts["keep"] else ""]
+        answer = QMessageBox.question(
+            self, "Apply fixes?",
+            f"Apply {plural(sum(counts.values()), 'fix', 'fixes')} to {self.plan.folder}?\n\n"
+            + "\n".join(f"• {p}" for p in parts if p)
+            + "\n\nNothing is deleted; every move is recorded in the folder's journal, and Undo Last Fixes "
+              "moves the whole batch back.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def apply_pending(self) -> DoctorTask | None:
+        if not len(self.pending) or self._task_kind or not self.confirm_apply(self.pending.counts()):
+            return None
+        digests = {s.path: s.digest for s in self.plan.report.samples}
+        fixes = self.pending.fixes(self.plan.folder, digests)
+        self._applying = self.pending.marks()
+        self._say(f"Applying {plural(len(fixes), 'fix', 'fixes')}…", None)
+        return self._run("apply", apply_and_rescan, self.plan.folder, fixes)
+
+    def undo_last_fixes(self) -> DoctorTask | None:
+        if self._task_kind:
+            return None
+        self._say("Undoing the last fixes…", None)
+        return self._run("undo", undo_and_rescan, self.plan.folder)
+
+    def _on_applied(self, outcome) -> None:
+        batch, root = outcome.batch, self.plan.folder
+        moved = {_absolute(root, old): _absolute(root, new) for old, new in moved_pairs(batch)}
+        ignored = {_absolute(root, p) for p in ignored_paths(batch)}
+        kept = {m.path for m in self._applying if m.action == "keep"}
+        if self.plan.doctor is not None:
+            self._before_apply.append(self.plan.doctor)
+            self.plan.doctor = after_fixes(self.plan.doctor, moved, ignored, kept)
+        self.pending.clear()
+        self._after_disk_change(outcome)
+        self._say(applied_text(batch), "warning" if skipped_items(batch) else "ok")
+
+    def _on_undone(self, outcome) -> None:
+        batch, root = outcome.batch, self.plan.folder
+        if self._before_apply:
+            self.plan.doctor = self._before_apply.pop()
+        elif self.plan.doctor is not None:
+            moved = {_absolute(root, old): _absolute(root, new) for old, new in moved_pairs(batch)}
+            self.plan.doctor = after_fixes(self.plan.doctor, moved, set(), set())
+        self._after_disk_change(outcome)
+        self._say(f"Undone: {plural(len(moved_pairs(batch)), 'image')} moved back"
+                  + (f", {plural(len(ignored_paths(batch)), 'image')} no longer ignored" if ignored_paths(batch)
+                     else "") + ".", "ok")
+
+    def _after_disk_change(self, outcome) -> None:
+        if outcome.report is not None:
+            self.plan.report = outcome.report
+            self.plan.excluded &= set(outcome.report.classes)
+            self._examined = outcome.report
+        else:
+            self._say(f"The folder could not be scanned again: {outcome.scan_error}", "error")
+        self._fill_classes()
+        if self.plan.doctor is not None:
+            self._show_report()
+        self.folderChanged.emit()
+
+    def _say(self, text: str, kind: str | None) -> None:
+        colour = state_color(kind, self.palette()).name() if kind else None
+        self.message.setText(f"<span style='color:{colour}'>{html.escape(text)}</span>" if colour
+                             else html.escape(text))
+
+    def show_tab(self, tab: int = LABELS) -> None:
+        self.findings.setCurrentIndex(tab)
+
+
+def _absolute(root: str, relative: str) -> str:
+    return os.path.join(root, *relative.split("/"))
+
+
+def _open_file(path: str) -> None:
+    if path and os.path.exists(path):
+        QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+
+# -- reading an AppliedBatch (core.doctor.fixes) -------------------------------------------------------
+
+
+def moved_pairs(batch) -> list[tuple[str, str]]:
+    """(old, new) relative POSIX paths of the images a batch moved."""
+    return [(m.path, m.to) for m in batch.moved]
+
+
+def ignored_paths(batch) -> list[str]:
+    return [m.path for m in batch.ignored]
+
+
+def skipped_items(batch) -> list[tuple[str, str]]:
+    """(path, reason) of the fixes a batch left out."""
+    return [(s.path, s.reason) for s in batch.skipped]
+
+
+def applied_text(batch) -> str:
+    moved, ignored, skipped = moved_pairs(batch), ignored_paths(batch), skipped_items(batch)
+    text = f"Done: {plural(len(moved), 'image')} moved, {plural(len(ignored), 'image')} ignored."
+    if skipped:
+        shown = "; ".join(f"{os.path.basename(p)} ({reason})" for p, reason in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        text += f" {plural(len(skipped), 'fix', 'fixes')} skipped: {shown}{more}."
+    return text
