@@ -218,6 +218,15 @@ class DoctorPage(QWizardPage):
             self._task.cancel()
             self._task = None
 
+    def choose_model(self, name: str | None) -> bool:
+        """Look through ``name`` (None: the doctor's own choice) from the next examination on."""
+        if self.model_combo.count() == 0:
+            self._fill_models()
+        index = 0 if name is None else self.model_combo.findData(name)
+        if index >= 0:
+            self.model_combo.setCurrentIndex(index)
+        return index >= 0
+
     def _fill_models(self) -> None:
         self.model_combo.addItem("Automatic (the best network on this machine)", None)
         for combo in (self.model_combo, self.compare_combo):
