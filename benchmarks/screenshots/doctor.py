@@ -84,7 +84,7 @@ def capture(out_dir: Path, per_class: int, epochs: int, threads: int, sizes: lis
             raise SystemExit(f"{model} is not among the doctor's models")
         wizard.data_page.doctor_button.click()
         assert wizard.currentId() == DOCTOR
-        if not wait_until(app, lambda: wizard.plan.doctor is not None and not page._task_kind, 900):
+        if not wait_until(app, lambda: wizard.plan.doctor is not None and not page.busy, 900):
             raise SystemExit(f"the doctor did not finish in time: {page.status.text()} {page.message.text()}")
         report = wizard.plan.doctor
         top = [Path(i.path).name for i in report.label_issues[: len(flipped)]]

@@ -5,7 +5,8 @@ Each row shows the image's thumbnail (decoded off the GUI thread by the wizard's
 its file name and the numbers that matter; a last column says the fix marked for it. Rows select
 several at a time; ``selectionChanged(paths)`` says which images the current tab has selected.
 Double-click opens the image in the system viewer. Near-duplicates are groups: the first image is the
-row, the others its children.
+row, the others its children. ``MarkBar`` is the row of actions on the selected images (Move to a class,
+Ignore, Keep, Unmark); ``fill_model_combo`` lists the registry's models and the saved ones.
 """
 
 from __future__ import annotations
@@ -14,8 +15,23 @@ import os
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyle, QTabWidget, QTreeWidget, QTreeWidgetItem
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QStyle,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QWidget,
+)
 
+from core.models import saved_models
+from core.text import plural
+from core.zoo import list_specs
 from gui.thumbnails import ThumbnailLoader
 from gui.wizard.doctor_pending import Mark, PendingFixes, class_folder
 
@@ -199,3 +215,49 @@ def _fit(pixmap: QPixmap) -> QPixmap:
     if max(pixmap.width(), pixmap.height()) >= ICON:
         return pixmap
     return pixmap.scaled(ICON, ICON, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+
+
+class MarkBar(QWidget):
+    """What can be done with the selected images; the page connects the buttons."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.selection_label = QLabel(self)
+        self.move_class = QComboBox(self)
+        self.move_class.setObjectName("doctorMoveClass")
+        self.move_button = QPushButton("Move (M)", self)
+        self.move_button.setToolTip("Mark the selected images to move to the class on the left (M)")
+        self.ignore_button = QPushButton("Ignore (I)", self)
+        self.ignore_button.setToolTip("Mark the selected images to be left out of training; they stay where "
+                                      "they are (I)")
+        self.keep_button = QPushButton("Keep (K)", self)
+        self.keep_button.setToolTip("The selected images are right as they are: no longer suggested (K)")
+        self.unmark_button = QPushButton("Unmark", self)
+        self.unmark_button.setToolTip("Take the marks off the selected images (Delete)")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.selection_label, 1)
+        row.addWidget(QLabel("Move to:", self))
+        for widget in (self.move_class, self.move_button, self.ignore_button, self.keep_button, self.unmark_button):
+            row.addWidget(widget)
+
+    def update_for(self, selection: list[str], pending: PendingFixes, *, enabled: bool) -> None:
+        count = len(selection)
+        self.selection_label.setText(f"{plural(count, 'image')} selected" if count
+                                     else "Select rows, or lasso points on the map (Shift-drag).")
+        can_mark = enabled and count > 0
+        for button in (self.ignore_button, self.keep_button):
+            button.setEnabled(can_mark)
+        self.move_button.setEnabled(can_mark and self.move_class.count() > 0)
+        self.unmark_button.setEnabled(can_mark and any(path in pending for path in selection))
+
+
+def fill_model_combo(combo: QComboBox) -> None:
+    """The registry's models, then the saved ones ("(saved)"), with the model's name as item data."""
+    for spec in list_specs():
+        combo.addItem(spec.display_name, spec.name)
+    saved = saved_models()
+    if saved:
+        combo.insertSeparator(combo.count())
+    for model in saved:
+        combo.addItem(f"{model.display_name} (saved)", model.name)

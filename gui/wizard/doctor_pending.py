@@ -18,6 +18,7 @@ from pathlib import Path
 
 from core.doctor.fixes import Fix
 from core.doctor.report import DoctorReport
+from core.text import noun, plural
 
 ACTIONS = ("move", "ignore", "keep")
 
@@ -116,3 +117,58 @@ def after_fixes(report: DoctorReport, moved: dict[str, str], ignored: set[str], 
         label_issues=[i for i in report.label_issues if i.path not in reviewed],
         duplicates=[g for g in report.duplicates if reviewed.isdisjoint(g.paths)],
         outliers=[o for o in report.outliers if o.path not in reviewed])
+
+
+def absolute(root: str, relative: str) -> str:
+    """A journal's relative POSIX path as an absolute path under ``root``."""
+    return os.path.join(root, *relative.split("/"))
+
+
+def summary_text(report: DoctorReport) -> str:
+    """One line: how many images were looked at, and what was found."""
+    across = sum(1 for d in report.duplicates if d.across_split)
+    dupes = plural(len(report.duplicates), "near-duplicate group")
+    return (f"{plural(len(report.points), 'image')} in {report.seconds:.0f} s: "
+            f"{plural(len(report.label_issues), 'likely label error')}, {dupes}"
+            + (f" ({across} across the split)" if across else "")
+            + f", {plural(len(report.outliers), 'outlier')}.")
+
+
+def confirm_text(counts, folder: str) -> str:
+    """The question asked before fixes are applied: how many moves, ignores and keeps, and that nothing is lost."""
+    parts = [f"{plural(counts['move'], 'image')} moved to another class folder" if counts["move"] else "",
+             f"{plural(counts['ignore'], 'image')} ignored (left in place, left out of training)"
+             if counts["ignore"] else "",
+             f"{plural(counts['keep'], 'image')} kept as {noun(counts['keep'], 'it is', 'they are')}"
+             if counts["keep"] else ""]
+    return (f"Apply {plural(sum(counts.values()), 'fix', 'fixes')} to {folder}?\n\n"
+            + "\n".join(f"• {p}" for p in parts if p)
+            + "\n\nNothing is deleted; every move is recorded in the folder's journal, and Undo Last Fixes "
+              "moves the whole batch back.")
+
+
+# -- reading an AppliedBatch (core.doctor.fixes) -------------------------------------------------------
+
+
+def moved_pairs(batch) -> list[tuple[str, str]]:
+    """(old, new) relative POSIX paths of the images a batch moved."""
+    return [(m.path, m.to) for m in batch.moved]
+
+
+def ignored_paths(batch) -> list[str]:
+    return [m.path for m in batch.ignored]
+
+
+def skipped_items(batch) -> list[tuple[str, str]]:
+    """(path, reason) of the fixes a batch left out."""
+    return [(s.path, s.reason) for s in batch.skipped]
+
+
+def applied_text(batch) -> str:
+    moved, ignored, skipped = moved_pairs(batch), ignored_paths(batch), skipped_items(batch)
+    text = f"Done: {plural(len(moved), 'image')} moved, {plural(len(ignored), 'image')} ignored."
+    if skipped:
+        shown = "; ".join(f"{os.path.basename(p)} ({reason})" for p, reason in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        text += f" {plural(len(skipped), 'fix', 'fixes')} skipped: {shown}{more}."
+    return text

@@ -32,13 +32,22 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from core.models import saved_models
-from core.text import noun, plural
-from core.zoo import list_specs
+from core.text import plural
 from gui.style import SPACING, state_color
 from gui.widgets.doctor_map import MapPair
-from gui.wizard.doctor_findings import LABELS, FindingsTabs
-from gui.wizard.doctor_pending import PendingFixes, after_fixes, class_folder
+from gui.wizard.doctor_findings import LABELS, FindingsTabs, MarkBar, fill_model_combo
+from gui.wizard.doctor_pending import (
+    PendingFixes,
+    absolute,
+    after_fixes,
+    applied_text,
+    class_folder,
+    confirm_text,
+    ignored_paths,
+    moved_pairs,
+    skipped_items,
+    summary_text,
+)
 from gui.wizard.doctor_worker import DoctorTask, apply_and_rescan, examine, second_map, undo_and_rescan
 from gui.wizard.plan import TrainingPlan
 
@@ -114,7 +123,13 @@ class DoctorPage(QWizardPage):
         layout.addLayout(top)
         layout.addWidget(self.note)
         layout.addWidget(split, 1)
-        layout.addLayout(self._action_row())
+        self.mark_bar = MarkBar(self)
+        self.mark_bar.move_button.clicked.connect(self.move_selection)
+        self.mark_bar.ignore_button.clicked.connect(lambda: self.mark_selection("ignore"))
+        self.mark_bar.keep_button.clicked.connect(lambda: self.mark_selection("keep"))
+        self.mark_bar.unmark_button.clicked.connect(self.unmark_selection)
+        self.move_class = self.mark_bar.move_class
+        layout.addWidget(self.mark_bar)
         layout.addLayout(self._apply_row())
 
     def _map_box(self) -> QWidget:
@@ -143,29 +158,6 @@ class DoctorPage(QWizardPage):
         layout.addWidget(self.maps, 1)
         return box
 
-    def _action_row(self) -> QHBoxLayout:
-        self.selection_label = QLabel(self)
-        self.move_class = QComboBox(self)
-        self.move_class.setObjectName("doctorMoveClass")
-        self.move_button = QPushButton("Move (M)", self)
-        self.move_button.setToolTip("Mark the selected images to move to the class on the left (M)")
-        self.move_button.clicked.connect(self.move_selection)
-        self.ignore_button = QPushButton("Ignore (I)", self)
-        self.ignore_button.setToolTip("Mark the selected images to be left out of training; they stay where "
-                                      "they are (I)")
-        self.ignore_button.clicked.connect(lambda: self.mark_selection("ignore"))
-        self.keep_button = QPushButton("Keep (K)", self)
-        self.keep_button.setToolTip("The selected images are right as they are: no longer suggested (K)")
-        self.keep_button.clicked.connect(lambda: self.mark_selection("keep"))
-        row = QHBoxLayout()
-        row.addWidget(self.selection_label, 1)
-        row.addWidget(QLabel("Move to:", self))
-        row.addWidget(self.move_class)
-        row.addWidget(self.move_button)
-        row.addWidget(self.ignore_button)
-        row.addWidget(self.keep_button)
-        return row
-
     def _apply_row(self) -> QHBoxLayout:
         self.message = QLabel(self)
         self.message.setObjectName("doctorMessage")
@@ -184,7 +176,8 @@ class DoctorPage(QWizardPage):
 
     def _shortcuts(self) -> None:
         for key, slot in (("M", self.move_selection), ("I", lambda: self.mark_selection("ignore")),
-                          ("K", lambda: self.mark_selection("keep")), (QKeySequence.StandardKey.Undo, self.take_back)):
+                          ("K", lambda: self.mark_selection("keep")), (QKeySequence.StandardKey.Undo, self.take_back),
+                          (QKeySequence.StandardKey.Delete, self.unmark_selection)):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
@@ -210,6 +203,11 @@ class DoctorPage(QWizardPage):
             self.cancel()
         return True
 
+    @property
+    def busy(self) -> bool:
+        """An examination, a second map, or applying/undoing fixes is running."""
+        return bool(self._task_kind)
+
     def isComplete(self) -> bool:  # noqa: N802 - not while files are being moved
         return self._task_kind not in ("apply", "undo")
 
@@ -229,16 +227,9 @@ class DoctorPage(QWizardPage):
 
     def _fill_models(self) -> None:
         self.model_combo.addItem("Automatic (the best network on this machine)", None)
-        for combo in (self.model_combo, self.compare_combo):
-            if combo.count():
-                combo.insertSeparator(combo.count())
-            for spec in list_specs():
-                combo.addItem(spec.display_name, spec.name)
-            saved = saved_models()
-            if saved:
-                combo.insertSeparator(combo.count())
-            for model in saved:
-                combo.addItem(f"{model.display_name} (saved)", model.name)
+        self.model_combo.insertSeparator(1)
+        fill_model_combo(self.model_combo)
+        fill_model_combo(self.compare_combo)
 
     def _fill_classes(self) -> None:
         current = self.move_class.currentText()
@@ -355,17 +346,9 @@ class DoctorPage(QWizardPage):
         self.findings.set_report(report, self.pending)
         self.selection = []
         self._update_actions()
-        self.status.setText(self._summary(report))
+        self.status.setText(summary_text(report))
         self.note.setText(self._note_html(source))
         self.note.setVisible(bool(source.note) or source.kind == "random")
-
-    def _summary(self, report) -> str:
-        across = sum(1 for d in report.duplicates if d.across_split)
-        dupes = plural(len(report.duplicates), "near-duplicate group")
-        return (f"{plural(len(report.points), 'image')} in {report.seconds:.0f} s: "
-                f"{plural(len(report.label_issues), 'likely label error')}, {dupes}"
-                + (f" ({across} across the split)" if across else "")
-                + f", {plural(len(report.outliers), 'outlier')}.")
 
     def _note_html(self, source) -> str:
         text = html.escape(source.note or "")
@@ -400,6 +383,13 @@ class DoctorPage(QWizardPage):
         self._pending_changed()
         return changed
 
+    def unmark_selection(self) -> int:
+        if self._task_kind in ("apply", "undo"):
+            return 0
+        removed = self.pending.remove(self.selection)
+        self._pending_changed()
+        return removed
+
     def take_back(self) -> None:
         """Ctrl+Z: take back the last mark; with no mark pending, undo the last applied batch."""
         if self.pending.take_back():
@@ -412,13 +402,7 @@ class DoctorPage(QWizardPage):
         self._update_actions()
 
     def _update_actions(self) -> None:
-        count = len(self.selection)
-        self.selection_label.setText(f"{plural(count, 'image')} selected" if count
-                                     else "Select rows, or lasso points on the map (Shift-drag).")
-        can_mark = count > 0 and self._task_kind not in ("apply", "undo")
-        for button in (self.move_button, self.ignore_button, self.keep_button):
-            button.setEnabled(can_mark)
-        self.move_button.setEnabled(can_mark and self.move_class.count() > 0)
+        self.mark_bar.update_for(self.selection, self.pending, enabled=self._task_kind not in ("apply", "undo"))
         n = len(self.pending)
         self.apply_button.setText(f"Apply {plural(n, 'Fix', 'Fixes')}…" if n else "Apply Fixes…")
         self.apply_button.setEnabled(n > 0 and not self._task_kind)
@@ -432,17 +416,8 @@ class DoctorPage(QWizardPage):
 
     def confirm_apply(self, counts: Counter) -> bool:
         """Ask before files are moved (tests replace this method)."""
-        parts = [f"{plural(counts['move'], 'image')} moved to another class folder" if counts["move"] else "",
-                 f"{plural(counts['ignore'], 'image')} ignored (left in place, left out of training)"
-                 if counts["ignore"] else "",
-                 f"{plural(counts['keep'], 'image')} kept as {noun(counts['keep'], 'it is', 'they are')}"
-                 if counts["keep"] else ""]
         answer = QMessageBox.question(
-            self, "Apply fixes?",
-            f"Apply {plural(sum(counts.values()), 'fix', 'fixes')} to {self.plan.folder}?\n\n"
-            + "\n".join(f"• {p}" for p in parts if p)
-            + "\n\nNothing is deleted; every move is recorded in the folder's journal, and Undo Last Fixes "
-              "moves the whole batch back.",
+            self, "Apply fixes?", confirm_text(counts, self.plan.folder),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
 
@@ -463,8 +438,8 @@ class DoctorPage(QWizardPage):
 
     def _on_applied(self, outcome) -> None:
         batch, root = outcome.batch, self.plan.folder
-        moved = {_absolute(root, old): _absolute(root, new) for old, new in moved_pairs(batch)}
-        ignored = {_absolute(root, p) for p in ignored_paths(batch)}
+        moved = {absolute(root, old): absolute(root, new) for old, new in moved_pairs(batch)}
+        ignored = {absolute(root, p) for p in ignored_paths(batch)}
         kept = {m.path for m in self._applying if m.action == "keep"}
         if self.plan.doctor is not None:
             self._before_apply.append(self.plan.doctor)
@@ -478,7 +453,7 @@ class DoctorPage(QWizardPage):
         if self._before_apply:
             self.plan.doctor = self._before_apply.pop()
         elif self.plan.doctor is not None:
-            moved = {_absolute(root, old): _absolute(root, new) for old, new in moved_pairs(batch)}
+            moved = {absolute(root, old): absolute(root, new) for old, new in moved_pairs(batch)}
             self.plan.doctor = after_fixes(self.plan.doctor, moved, set(), set())
         self._after_disk_change(outcome)
         self._say(f"Undone: {plural(len(moved_pairs(batch)), 'image')} moved back"
@@ -506,37 +481,6 @@ class DoctorPage(QWizardPage):
         self.findings.setCurrentIndex(tab)
 
 
-def _absolute(root: str, relative: str) -> str:
-    return os.path.join(root, *relative.split("/"))
-
-
 def _open_file(path: str) -> None:
     if path and os.path.exists(path):
         QDesktopServices.openUrl(QUrl.fromLocalFile(path))
-
-
-# -- reading an AppliedBatch (core.doctor.fixes) -------------------------------------------------------
-
-
-def moved_pairs(batch) -> list[tuple[str, str]]:
-    """(old, new) relative POSIX paths of the images a batch moved."""
-    return [(m.path, m.to) for m in batch.moved]
-
-
-def ignored_paths(batch) -> list[str]:
-    return [m.path for m in batch.ignored]
-
-
-def skipped_items(batch) -> list[tuple[str, str]]:
-    """(path, reason) of the fixes a batch left out."""
-    return [(s.path, s.reason) for s in batch.skipped]
-
-
-def applied_text(batch) -> str:
-    moved, ignored, skipped = moved_pairs(batch), ignored_paths(batch), skipped_items(batch)
-    text = f"Done: {plural(len(moved), 'image')} moved, {plural(len(ignored), 'image')} ignored."
-    if skipped:
-        shown = "; ".join(f"{os.path.basename(p)} ({reason})" for p, reason in skipped[:3])
-        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        text += f" {plural(len(skipped), 'fix', 'fixes')} skipped: {shown}{more}."
-    return text
