@@ -30,6 +30,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as F
 
 from core.diskcache import DiskCacheError, remove_stale_partials, reserve_npy
+from core.doctor.marks import ignored_files, relative_key
 from core.errors import Cancelled, ImageError, StudioError
 from core.images import image_size, is_image_file, is_known_image, load_image, trim_aspect
 from core.io import atomic_write_text
@@ -39,7 +40,7 @@ from core.walk import subfolders, walk_folder
 
 __all__ = [
     "Sample", "ScanReport", "DataSplit", "DecodedImages", "ImageDataset", "scan_folder", "split_samples",
-    "decode_sample", "fit_image", "collate_samples", "to_pil", "ProgressFn",
+    "decode_sample", "fit_image", "collate_samples", "to_pil", "ProgressFn", "file_digest", "split_layout",
 ]
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
@@ -106,6 +107,7 @@ class ScanReport:
     not_followed: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}: links, loops (core.walk)
     only_train: list[str] = field(default_factory=list)  # split layout: classes with no validation folder
     only_val: list[str] = field(default_factory=list)  # split layout: classes with no training folder
+    ignored: int = 0  # images marked "ignore" (core.doctor.marks): left out, not looked at
     samples: list[Sample] = field(default_factory=list, repr=False)
 
     @property
@@ -135,6 +137,8 @@ class ScanReport:
         if self.tiny_images:
             out.append(f"{plural(self.tiny_images, 'image')} ({100 * self.tiny_share:.0f}%) "
                        f"{noun(self.tiny_images, 'is', 'are')} smaller than {TINY_PIXELS} pixels on a side")
+        if self.ignored:
+            out.append(f"{plural(self.ignored, 'image')} marked \"ignore\" {noun(self.ignored, 'is', 'are')} left out")
         if self.loose_images:
             out.append(f"{plural(self.loose_images, 'image')} outside class folders "
                        f"{noun(self.loose_images, 'is', 'are')} ignored")
@@ -172,7 +176,7 @@ class ScanReport:
         return data
 
 
-def _split_layout(root: Path) -> dict[str, Path] | None:
+def split_layout(root: Path) -> dict[str, Path] | None:
     """{'train': folder, 'val': folder} when ``root`` holds a train/val split."""
     found: dict[str, Path] = {}
     for folder in _class_folders(root):
@@ -182,7 +186,7 @@ def _split_layout(root: Path) -> dict[str, Path] | None:
     return found if len(found) == 2 else None
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
     sha = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as fh:
         while chunk := fh.read(_HASH_CHUNK):
@@ -196,7 +200,7 @@ def _inspect(path: Path, verify: bool) -> tuple[str, int, int]:
     if verify:
         load_image(path)  # full decode: catches truncated pixel data
     try:
-        digest = _file_digest(path)
+        digest = file_digest(path)
     except OSError as exc:
         raise ImageError(path, exc.strerror or str(exc)) from None
     return digest, width, height
@@ -212,7 +216,7 @@ def scan_folder(root: str | os.PathLike[str], *, verify: bool = False, progress:
     root = Path(root)
     if not root.is_dir():
         raise StudioError(f"{root} is not a folder" if root.exists() else f"{root}: no such folder")
-    split = _split_layout(root)
+    split = split_layout(root)
     layout = "split" if split else "classes"
     listing: list[tuple[str, str, Path]] = []  # (class name, subset, file)
     class_names: set[str] = set()
@@ -228,10 +232,12 @@ def scan_folder(root: str | os.PathLike[str], *, verify: bool = False, progress:
             walk_errors += errors
             not_walked += left
             listing.extend((folder.name, subset, f) for f in files)
+    listed, ignored = len(listing), ignored_files(root)
+    listing = [item for item in listing if relative_key(root, item[2]) not in ignored] if ignored else listing
     loose = 0 if split else sum(1 for e in os.scandir(root) if e.is_file(follow_symlinks=False)
                                 and not _ignored(e.name) and is_image_file(e.name))
     report = ScanReport(root=str(root), layout=layout, classes=[], counts={}, files=len(listing),
-                        other_files=other_files, loose_images=loose,
+                        other_files=other_files, loose_images=loose, ignored=listed - len(listing),
                         not_followed=[{"path": str(p), "reason": r} for p, r in not_walked],
                         unreadable=[{"path": str(p), "reason": r} for p, r in walk_errors])
     found: list[tuple[str, str, Path, str, int, int]] = []
