@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from core.doctor.fixes import Fix
+from core.doctor.fixes import AppliedBatch, Fix
 from core.doctor.report import DoctorReport
 from core.text import noun, plural
 
@@ -94,7 +94,7 @@ class PendingFixes:
         """The marks as ``Fix`` records for ``apply_fixes`` (paths relative to ``folder``, POSIX)."""
         root = Path(folder)
         return [Fix(path=Path(m.path).relative_to(root).as_posix(), action=m.action, to_class=m.to_class or None,
-                    digest=digests.get(m.path, "")) for m in self._marks.values()]
+                    digest=digests.get(m.path)) for m in self._marks.values()]
 
 
 def class_folder(path: str) -> str:
@@ -150,25 +150,33 @@ def confirm_text(counts, folder: str) -> str:
 # -- reading an AppliedBatch (core.doctor.fixes) -------------------------------------------------------
 
 
-def moved_pairs(batch) -> list[tuple[str, str]]:
-    """(old, new) relative POSIX paths of the images a batch moved."""
-    return [(m.path, m.to) for m in batch.moved]
+def moved_absolute(root: str, batch: AppliedBatch) -> dict[str, str]:
+    """Old → new absolute paths of the images a batch moved."""
+    return {absolute(root, old): absolute(root, new) for old, new in batch.moved}
 
 
-def ignored_paths(batch) -> list[str]:
-    return [m.path for m in batch.ignored]
+def _skipped_text(batch: AppliedBatch) -> str:
+    if not batch.skipped:
+        return ""
+    shown = "; ".join(f"{os.path.basename(p)} {reason}" for p, reason in batch.skipped[:3])
+    more = f" and {len(batch.skipped) - 3} more" if len(batch.skipped) > 3 else ""
+    return f" {plural(len(batch.skipped), 'fix', 'fixes')} skipped: {shown}{more}."
 
 
-def skipped_items(batch) -> list[tuple[str, str]]:
-    """(path, reason) of the fixes a batch left out."""
-    return [(s.path, s.reason) for s in batch.skipped]
+def applied_text(batch: AppliedBatch) -> str:
+    """What an applied batch did, for the page's message line."""
+    done = [plural(len(batch.moved), "image") + " moved"]
+    if batch.ignored:
+        done.append(plural(len(batch.ignored), "image") + " ignored")
+    if batch.kept:
+        done.append(plural(len(batch.kept), "image") + " kept")
+    return "Done: " + ", ".join(done) + "." + _skipped_text(batch)
 
 
-def applied_text(batch) -> str:
-    moved, ignored, skipped = moved_pairs(batch), ignored_paths(batch), skipped_items(batch)
-    text = f"Done: {plural(len(moved), 'image')} moved, {plural(len(ignored), 'image')} ignored."
-    if skipped:
-        shown = "; ".join(f"{os.path.basename(p)} ({reason})" for p, reason in skipped[:3])
-        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-        text += f" {plural(len(skipped), 'fix', 'fixes')} skipped: {shown}{more}."
-    return text
+def undone_text(batch: AppliedBatch) -> str:
+    if batch.empty:
+        return "Nothing to undo."
+    text = f"Undone: {plural(len(batch.moved), 'image')} moved back"
+    if batch.unignored:
+        text += f", {plural(len(batch.unignored), 'image')} no longer ignored"
+    return text + "." + _skipped_text(batch)

@@ -43,10 +43,9 @@ from gui.wizard.doctor_pending import (
     applied_text,
     class_folder,
     confirm_text,
-    ignored_paths,
-    moved_pairs,
-    skipped_items,
+    moved_absolute,
     summary_text,
+    undone_text,
 )
 from gui.wizard.doctor_worker import DoctorTask, apply_and_rescan, examine, second_map, undo_and_rescan
 from gui.wizard.plan import TrainingPlan
@@ -74,7 +73,6 @@ class DoctorPage(QWizardPage):
         self._task_kind = ""  # "examine", "compare", "apply" or "undo" while a task runs
         self._examined = None  # the scan report the doctor's report belongs to
         self._examining = None  # the scan report of the examination running now
-        self._applying: list = []  # the marks of the batch being applied
         self._before_apply: list = []  # the doctor's report before each batch this page applied
         self.setTitle("The Doctor: the folder through a network's eyes")
         self.setSubTitle("Optional. Likely label errors, near-duplicates and outliers; nothing changes on disk "
@@ -426,7 +424,6 @@ class DoctorPage(QWizardPage):
             return None
         digests = {s.path: s.digest for s in self.plan.report.samples}
         fixes = self.pending.fixes(self.plan.folder, digests)
-        self._applying = self.pending.marks()
         self._say(f"Applying {plural(len(fixes), 'fix', 'fixes')}…", None)
         return self._run("apply", apply_and_rescan, self.plan.folder, fixes)
 
@@ -438,27 +435,27 @@ class DoctorPage(QWizardPage):
 
     def _on_applied(self, outcome) -> None:
         batch, root = outcome.batch, self.plan.folder
-        moved = {absolute(root, old): absolute(root, new) for old, new in moved_pairs(batch)}
-        ignored = {absolute(root, p) for p in ignored_paths(batch)}
-        kept = {m.path for m in self._applying if m.action == "keep"}
+        ignored = {absolute(root, p) for p in batch.ignored}
+        kept = {absolute(root, p) for p in batch.kept}
         if self.plan.doctor is not None:
             self._before_apply.append(self.plan.doctor)
-            self.plan.doctor = after_fixes(self.plan.doctor, moved, ignored, kept)
+            self.plan.doctor = after_fixes(self.plan.doctor, moved_absolute(root, batch), ignored, kept)
         self.pending.clear()
         self._after_disk_change(outcome)
-        self._say(applied_text(batch), "warning" if skipped_items(batch) else "ok")
+        self._say(applied_text(batch), "warning" if batch.skipped else "ok")
 
     def _on_undone(self, outcome) -> None:
-        batch, root = outcome.batch, self.plan.folder
-        if self._before_apply:
+        batch = outcome.batch
+        if batch.empty:
+            self._say(undone_text(batch), None)
+            self._update_undo()
+            return
+        if self._before_apply and batch.undoes is not None:
             self.plan.doctor = self._before_apply.pop()
         elif self.plan.doctor is not None:
-            moved = {absolute(root, old): absolute(root, new) for old, new in moved_pairs(batch)}
-            self.plan.doctor = after_fixes(self.plan.doctor, moved, set(), set())
+            self.plan.doctor = after_fixes(self.plan.doctor, moved_absolute(self.plan.folder, batch), set(), set())
         self._after_disk_change(outcome)
-        self._say(f"Undone: {plural(len(moved_pairs(batch)), 'image')} moved back"
-                  + (f", {plural(len(ignored_paths(batch)), 'image')} no longer ignored" if ignored_paths(batch)
-                     else "") + ".", "ok")
+        self._say(undone_text(batch), "warning" if batch.skipped else "ok")
 
     def _after_disk_change(self, outcome) -> None:
         if outcome.report is not None:
