@@ -56,7 +56,6 @@ STAGES = {"scan": "Scanning the folder", "embed": "Computing embeddings", "embed
           "label_issues": "Looking for label errors", "duplicates": "Looking for near-duplicates",
           "outliers": "Looking for outliers", "apply": "Applying fixes"}
 KIND_TEXT = {"pretrained": "pretrained on ImageNet", "saved": "your saved model", "random": "random weights"}
-THUMB_PX = 96
 
 
 class DoctorPage(QWizardPage):
@@ -147,9 +146,9 @@ class DoctorPage(QWizardPage):
         row.addWidget(self.hide_compare)
         self.maps = MapPair(box)
         self.map = self.maps.left
-        self.map.set_thumbnail_provider(lambda path: self.loader.pixmap(path, THUMB_PX))
-        self.map.selectionChanged.connect(self._on_map_selected)
-        self.map.openRequested.connect(_open_file)
+        self.maps.set_thumbnail_provider(self.loader)
+        self.maps.selectionChanged.connect(self._on_map_selected)
+        self.maps.openRequested.connect(_open_file)
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
@@ -341,6 +340,7 @@ class DoctorPage(QWizardPage):
         source = report.source
         title = f"{source.display_name} ({KIND_TEXT.get(source.kind, source.kind)})"
         self.maps.set_left(report.points, report.classes, title, source.note)
+        self.maps.highlight([i.path for i in report.label_issues], "likely label error")
         self.findings.set_report(report, self.pending)
         self.selection = []
         self._update_actions()
@@ -359,7 +359,7 @@ class DoctorPage(QWizardPage):
 
     def _on_rows_selected(self, paths: list[str]) -> None:
         self.selection = paths
-        self.map.highlight(paths)
+        self.maps.select(paths, notify=False)
         issue = next((i for i in (self.plan.doctor.label_issues if self.plan.doctor else [])
                       if len(paths) == 1 and i.path == paths[0]), None)
         if issue is not None:
