@@ -1,7 +1,8 @@
 """The doctor's findings as tabs of rows: likely label errors, near-duplicates, outliers, and the fixes
 marked so far.
 
-Each row shows the image's thumbnail (decoded off the GUI thread by the wizard's ``ThumbnailLoader``),
+Each row shows the image's thumbnail (asked of the wizard's ``ThumbnailLoader`` while the row is painted, so
+only rows on screen are decoded, off the GUI thread),
 its file name and the numbers that matter; a last column says the fix marked for it. Rows select
 several at a time; ``selectionChanged(paths)`` says which images the current tab has selected.
 Double-click opens the image in the system viewer. Near-duplicates are groups: the first image is the
@@ -23,6 +24,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
@@ -36,9 +39,13 @@ from gui.thumbnails import ThumbnailLoader
 from gui.wizard.doctor_pending import Mark, PendingFixes, class_folder
 
 PathRole = Qt.ItemDataRole.UserRole + 1
-ICON = 40
+ICON = 36
+MIN_TREE_WIDTH = 400
 MAX_ROWS = 500  # per tab; the worst come first
 LABELS, DUPLICATES, OUTLIERS, PENDING = range(4)
+TITLES = ("Likely label errors", "Near-duplicates", "Outliers", "Pending fixes")
+SHORT_TITLES = ("Label errors", "Duplicates", "Outliers", "Pending")
+WIDE_TABS = 560  # pixels: narrower than this, the tabs use SHORT_TITLES
 
 
 def fix_text(mark: Mark | None) -> str:
@@ -54,12 +61,13 @@ class FindingsTabs(QTabWidget):
         super().__init__(parent)
         self.setObjectName("doctorFindings")
         self.loader = loader
+        self.thumbs = ThumbnailDelegate(loader, self)
         self.labels = self._tree(["Image", "Folder class", "Suggested", "Confidence", "Fix"], "labelIssues")
         self.duplicates = self._tree(["Image", "Class", "Similarity", "Where", "Fix"], "nearDuplicates")
         self.outliers = self._tree(["Image", "Class", "Score", "Fix"], "outliers")
         self.pending = self._tree(["Image", "Folder class", "Fix"], "pendingFixes")
-        for tree, title in ((self.labels, "Likely label errors"), (self.duplicates, "Near-duplicates"),
-                            (self.outliers, "Outliers"), (self.pending, "Pending fixes")):
+        self._counts: list[int | None] = [None] * 4
+        for tree, title in zip((self.labels, self.duplicates, self.outliers, self.pending), TITLES, strict=True):
             self.addTab(tree, title)
         self._rows: dict[str, dict[str, list[QTreeWidgetItem]]] = {}  # tree's objectName -> path -> rows
         self.loader.ready.connect(self._on_thumbnail)
@@ -71,10 +79,12 @@ class FindingsTabs(QTabWidget):
         tree.setHeaderLabels(headers)
         tree.setRootIsDecorated(name == "nearDuplicates")
         tree.setIconSize(QSize(ICON, ICON))
+        tree.setItemDelegateForColumn(0, self.thumbs)
         tree.setUniformRowHeights(True)
         tree.setAlternatingRowColors(True)
         tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        tree.setMinimumWidth(MIN_TREE_WIDTH)  # the file name stays readable beside the numbers
         header = tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -119,7 +129,6 @@ class FindingsTabs(QTabWidget):
             if tree.headerItem().text(col) in ("Confidence", "Similarity", "Score"):
                 item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self._rows.setdefault(tree.objectName(), {}).setdefault(path, []).append(item)
-        self._set_icon(path, [item])
         return item
 
     def set_pending(self, pending: PendingFixes) -> None:
@@ -133,34 +142,34 @@ class FindingsTabs(QTabWidget):
         for mark in pending.marks():
             self._row(self.pending, mark.path, [class_folder(mark.path), fix_text(mark)])
         counts = pending.counts()
-        self.setTabText(PENDING, f"Pending fixes ({len(pending)})" if len(pending) else "Pending fixes")
+        self._counts[PENDING] = len(pending) or None
+        self._retitle()
         self.pending.setToolTip(", ".join(f"{n} {a}" for a, n in counts.items()))
 
     def _titles(self, report) -> None:
-        if report is None:
-            counts = ("", "", "")
+        if report is not None:
+            self._counts = [len(report.label_issues), len(report.duplicates), len(report.outliers), self._counts[3]]
         else:
-            counts = (f" ({len(report.label_issues)})", f" ({len(report.duplicates)})", f" ({len(report.outliers)})")
-        for index, (title, count) in enumerate(zip(("Likely label errors", "Near-duplicates", "Outliers"), counts)):
-            self.setTabText(index, title + count)
+            self._counts = [None, None, None, self._counts[3]]
+        self._retitle()
+
+    def _retitle(self) -> None:
+        """Tab titles with their counts; narrow (an 800-pixel window), the long names step back first."""
+        narrow = self.width() < WIDE_TABS
+        names = SHORT_TITLES if narrow else TITLES
+        for index, (name, count) in enumerate(zip(names, self._counts)):
+            self.setTabText(index, name if count is None else f"{name} ({count})")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt name
+        super().resizeEvent(event)
+        self._retitle()
 
     # -- thumbnails ---------------------------------------------------------------------
 
-    def _set_icon(self, path: str, items: list[QTreeWidgetItem]) -> None:
-        pixmap = self.loader.pixmap(path, ICON)
-        if pixmap is None and self.loader.failed(path, ICON):
-            icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
-        elif pixmap is None:
-            return  # ``ready`` follows
-        else:
-            icon = QIcon(_fit(pixmap))
-        for item in items:
-            item.setIcon(0, icon)
-
     def _on_thumbnail(self, path: str) -> None:
-        items = [item for rows in self._rows.values() for item in rows.get(path, ())]
-        if items:
-            self._set_icon(path, items)
+        tree = self.current_tree()
+        if path in self._rows.get(tree.objectName(), {}):
+            tree.viewport().update()
 
     # -- selection ------------------------------------------------------------------------
 
@@ -208,6 +217,45 @@ class FindingsTabs(QTabWidget):
         path = item.data(0, PathRole)
         if path and os.path.exists(path):
             QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+
+class ThumbnailDelegate(QStyledItemDelegate):
+    """Column 0's thumbnail, asked of the loader as the row is painted (a blank square until it comes)."""
+
+    def __init__(self, loader: ThumbnailLoader, parent=None) -> None:
+        super().__init__(parent)
+        self.loader = loader
+        blank = QPixmap(ICON, ICON)
+        blank.fill(Qt.GlobalColor.transparent)
+        self._blank = QIcon(blank)
+        self._icons: dict[str, QIcon] = {}
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index) -> None:  # noqa: N802 - Qt name
+        super().initStyleOption(option, index)
+        path = index.data(PathRole)
+        if path:
+            option.icon = self.icon(path)
+            option.features |= QStyleOptionViewItem.ViewItemFeature.HasDecoration
+            option.decorationSize = QSize(ICON, ICON)
+
+    def icon(self, path: str) -> QIcon:
+        icon = self._icons.get(path)
+        if icon is not None:
+            return icon
+        pixmap = self.loader.pixmap(path, ICON)
+        if pixmap is None and self.loader.failed(path, ICON):
+            icon = self.parent().style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        elif pixmap is None:
+            return self._blank  # ``ready`` repaints the row
+        else:
+            icon = QIcon(_fit(pixmap))
+        if len(self._icons) > 4 * MAX_ROWS:
+            self._icons.clear()
+        self._icons[path] = icon
+        return icon
+
+    def has_thumbnail(self, path: str) -> bool:
+        return path in self._icons
 
 
 def _fit(pixmap: QPixmap) -> QPixmap:

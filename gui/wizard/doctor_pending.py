@@ -128,7 +128,7 @@ def summary_text(report: DoctorReport) -> str:
     """One line: how many images were looked at, and what was found."""
     across = sum(1 for d in report.duplicates if d.across_split)
     dupes = plural(len(report.duplicates), "near-duplicate group")
-    return (f"{plural(len(report.points), 'image')} in {report.seconds:.0f} s: "
+    return (f"{plural(len(report.points), 'image')}, "
             f"{plural(len(report.label_issues), 'likely label error')}, {dupes}"
             + (f" ({across} across the split)" if across else "")
             + f", {plural(len(report.outliers), 'outlier')}.")

@@ -111,8 +111,9 @@ class DoctorPage(QWizardPage):
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.addWidget(self._map_box())
         split.addWidget(self.findings)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
+        split.setStretchFactor(0, 3)  # the map gets the room a wide window has; the list keeps its minimum
+        split.setStretchFactor(1, 2)
+        split.setSizes([3000, 2000])
         split.setChildrenCollapsible(False)
         self.split = split
         layout = QVBoxLayout(self)
@@ -133,6 +134,9 @@ class DoctorPage(QWizardPage):
         box = QWidget(self)
         self.compare_combo = QComboBox(box)
         self.compare_combo.setObjectName("doctorCompareModel")
+        for combo in (self.model_combo, self.compare_combo):  # long model names never widen the page
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
         self.compare_button = QPushButton("Compare", box)
         self.compare_button.setToolTip("Draw the same folder as another network sees it, beside this map")
         self.compare_button.clicked.connect(self.start_compare)
@@ -141,9 +145,10 @@ class DoctorPage(QWizardPage):
         self.hide_compare.hide()
         row = QHBoxLayout()
         row.addWidget(QLabel("Compare with:", box))
-        row.addWidget(self.compare_combo, 1)
+        row.addWidget(self.compare_combo)
         row.addWidget(self.compare_button)
         row.addWidget(self.hide_compare)
+        row.addStretch(1)
         self.maps = MapPair(box)
         self.map = self.maps.left
         self.maps.set_thumbnail_provider(self.loader)
@@ -331,29 +336,32 @@ class DoctorPage(QWizardPage):
     def _on_compared(self, second) -> None:
         source = second.source
         self.maps.set_right(second.points, self.plan.doctor.classes if self.plan.doctor else self.plan.classes,
-                            f"{source.display_name} ({KIND_TEXT.get(source.kind, source.kind)})", source.note)
+                            map_title(source), source.note)
         self.hide_compare.show()
         self.status.setText(f"Beside it: {source.display_name}.")
 
     def _show_report(self) -> None:
         report = self.plan.doctor
         source = report.source
-        title = f"{source.display_name} ({KIND_TEXT.get(source.kind, source.kind)})"
-        self.maps.set_left(report.points, report.classes, title, source.note)
+        self.maps.set_left(report.points, report.classes, map_title(source))  # the note is above, in full width
         self.maps.highlight([i.path for i in report.label_issues], "likely label error")
         self.findings.set_report(report, self.pending)
         self.selection = []
         self._update_actions()
-        self.status.setText(summary_text(report))
-        self.note.setText(self._note_html(source))
-        self.note.setVisible(bool(source.note) or source.kind == "random")
+        from_cache = report.cached and not report.embed_seconds
+        self.status.setText(f"Done in {report.seconds:.0f} s" + (", embeddings from the cache." if from_cache else "."))
+        self.note.setText(self._note_html(report))
 
-    def _note_html(self, source) -> str:
-        text = html.escape(source.note or "")
+    def _note_html(self, report) -> str:
+        source = report.source
+        kind = KIND_TEXT.get(source.kind, source.kind)
+        text = f"Seen through <b>{html.escape(source.display_name)}</b> ({kind}): {html.escape(summary_text(report))}"
         if source.kind == "random":
             warn = state_color("warning", self.palette()).name()
-            return f"<span style='color:{warn}'>⚠ Random weights:</span> {text}"
-        return f"Seen through <b>{html.escape(source.display_name)}</b>. {text}"
+            text += f"<br><span style='color:{warn}'>⚠ Random weights:</span> {html.escape(source.note)}"
+        elif source.note:
+            text += f" {html.escape(source.note)}"
+        return text
 
     # -- marking ----------------------------------------------------------------------------
 
@@ -476,6 +484,10 @@ class DoctorPage(QWizardPage):
 
     def show_tab(self, tab: int = LABELS) -> None:
         self.findings.setCurrentIndex(tab)
+
+
+def map_title(source) -> str:
+    return f"{source.display_name} · {KIND_TEXT.get(source.kind, source.kind)}"
 
 
 def _open_file(path: str) -> None:
