@@ -271,6 +271,7 @@ class MarkBar(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.selection_label = QLabel(self)
+        self.selection_label.setWordWrap(True)
         self.move_class = QComboBox(self)
         self.move_class.setObjectName("doctorMoveClass")
         self.move_button = QPushButton("Move (M)", self)
@@ -292,7 +293,7 @@ class MarkBar(QWidget):
     def update_for(self, selection: list[str], pending: PendingFixes, *, enabled: bool) -> None:
         count = len(selection)
         self.selection_label.setText(f"{plural(count, 'image')} selected" if count
-                                     else "Select rows, or lasso points on the map (Shift-drag).")
+                                     else "Select rows, or lasso the map (Shift-drag).")
         can_mark = enabled and count > 0
         for button in (self.ignore_button, self.keep_button):
             button.setEnabled(can_mark)

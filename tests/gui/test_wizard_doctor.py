@@ -112,6 +112,7 @@ def test_next_from_the_data_page_skips_the_doctor(qtbot, make_wizard, digits):
 
 
 def test_doctor_maps_the_folder_and_moves_a_lasso_selection_with_undo(qtbot, make_wizard, digits):
+    from gui.wizard.doctor_findings import OUTLIERS
     from gui.wizard.wizard import DOCTOR
     from gui.wizard.wizard import MODEL as MODEL_PAGE
 
@@ -126,6 +127,16 @@ def test_doctor_maps_the_folder_and_moves_a_lasso_selection_with_undo(qtbot, mak
     assert report.source.kind == "random" and "random" in page.note.text().lower()
     assert page.map.point_count() == len(report.points) == 3 * 8
     assert [(name, count) for name, count, _ in page.map.legend_entries()] == [("one", 8), ("two", 8), ("zero", 8)]
+
+    # keys on the list: K marks the selected outlier "keep", Ctrl+Z takes the mark back
+    odd = page.findings.row_paths(OUTLIERS)[0]
+    page.findings.select_rows(OUTLIERS, [odd])
+    assert page.selection == [odd]
+    page.findings.outliers.setFocus()
+    qtbot.keyClick(page.findings.outliers, Qt.Key.Key_K)
+    assert page.pending.get(odd).action == "keep" and page.findings.outliers.topLevelItem(0).text(3) == "keep"
+    qtbot.keyClick(page.findings.outliers, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(page.pending) == 0 and page.findings.outliers.topLevelItem(0).text(3) == ""
 
     # a lasso drawn with the mouse (Shift-drag) round two "zero" images, moved to "two" after confirmation
     corners, chosen = _band_round_two(page.map, report, "zero")
