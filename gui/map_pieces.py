@@ -12,8 +12,8 @@ from typing import Protocol
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QPoint, QPointF, Qt
-from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtWidgets import QFrame, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from core.doctor.report import MapPoint
 from gui.style import SPACING
@@ -39,9 +39,51 @@ def class_symbol(index: int) -> str:
     return CLASS_SYMBOLS[(index // len(CLASS_COLOURS)) % len(CLASS_SYMBOLS)]
 
 
-def point_size(count: int) -> float:
-    """Symbol diameter in pixels: smaller as the map fills up."""
-    return 10.0 if count <= 300 else 8.0 if count <= 1500 else 6.0 if count <= 6000 else 4.0
+def point_size(count: int, plot_px: float = 500.0) -> float:
+    """Symbol diameter in pixels: smaller as the map fills up, larger (up to half again) on a large plot
+    (``plot_px``: its shorter side)."""
+    base = 10.0 if count <= 300 else 8.0 if count <= 1500 else 6.0 if count <= 6000 else 4.0
+    return round(2 * base * min(1.5, max(1.0, plot_px / 500.0))) / 2
+
+
+def class_brushes(count: int, alpha: float) -> np.ndarray:
+    """One brush per class (an object array, to index with the labels), at ``alpha`` opacity."""
+    brushes = np.empty(count, dtype=object)
+    for i in range(count):
+        colour = QColor(class_colour(i))
+        colour.setAlphaF(alpha)
+        brushes[i] = pg.mkBrush(colour)
+    return brushes
+
+
+def class_symbols(count: int) -> np.ndarray:
+    return np.array([class_symbol(i) for i in range(count)], dtype=object)
+
+
+def legend_html(entries: Sequence[tuple[str, str, int, str]], weak: str) -> str:
+    """(glyph, name, count, colour) per entry, as one line of rich text that wraps between entries only."""
+    return "&nbsp;&nbsp; ".join(
+        f"<span style='color:{colour}'>{glyph}</span>&nbsp;{html.escape(name).replace(' ', '&nbsp;')}"
+        f"&nbsp;<span style='color:{weak}'>{count}</span>" for glyph, name, count, colour in entries)
+
+
+def wrapped_label(parent: QWidget, text: str = "", *, rich: bool = False, bold: bool = False) -> QLabel:
+    label = QLabel(text, parent)
+    label.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
+    label.setWordWrap(True)
+    if bold:
+        font = label.font()
+        font.setBold(True)
+        label.setFont(font)
+    return label
+
+
+def tool_button(parent: QWidget, text: str, tip: str) -> QToolButton:
+    button = QToolButton(parent)
+    button.setText(text)
+    button.setToolTip(tip)
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    return button
 
 
 def inside_polygon(xs: np.ndarray, ys: np.ndarray, polygon: Sequence[tuple[float, float]]) -> np.ndarray:
@@ -51,13 +93,14 @@ def inside_polygon(xs: np.ndarray, ys: np.ndarray, polygon: Sequence[tuple[float
     inside = np.zeros(xs.shape, dtype=bool)
     if len(corners) < 3:
         return inside
-    for (x0, y0), (x1, y1) in zip(corners, np.roll(corners, -1, axis=0), strict=True):
-        if y0 == y1:
-            continue  # a horizontal edge never crosses the rightward ray
-        crosses = (y0 > ys) != (y1 > ys)
-        x_at = x0 + (ys - y0) * (x1 - x0) / (y1 - y0)
-        inside ^= crosses & (xs < x_at)
-    return inside
+    with np.errstate(invalid="ignore", over="ignore"):  # a NaN or infinite point is simply outside
+        for (x0, y0), (x1, y1) in zip(corners, np.roll(corners, -1, axis=0), strict=True):
+            if y0 == y1:
+                continue  # a horizontal edge never crosses the rightward ray
+            crosses = (y0 > ys) != (y1 > ys)
+            x_at = x0 + (ys - y0) * (x1 - x0) / (y1 - y0)
+            inside ^= crosses & (xs < x_at)
+    return inside & np.isfinite(xs) & np.isfinite(ys)
 
 
 def paths_in_polygon(points: Sequence[MapPoint], polygon: Sequence[tuple[float, float]]) -> list[str]:

@@ -164,8 +164,8 @@ class _Cache:
     @classmethod
     def load(cls, file: Path) -> _Cache:
         """The rows in ``file``; a missing, corrupt or foreign file gives an empty cache (rebuilt)."""
-        try:
-            with np.load(file, allow_pickle=False) as data:
+        try:  # numpy leaves its own handle open when the zip is corrupt: open (and close) the file here
+            with open(file, "rb") as handle, np.load(handle, allow_pickle=False) as data:
                 digests, vectors, signatures = data["digests"], data["vectors"], data["signatures"]
         except Exception:  # noqa: BLE001 - OSError, BadZipFile, ValueError, KeyError...: a bad cache is rebuilt
             return cls(file)

@@ -8,9 +8,10 @@ Plain numpy in, plain records out (``core.doctor.report``). scikit-learn and cle
   embeddings (standardised, PCA-reduced, logistic regression), ranked by confident learning
   (``cleanlab.filter.find_label_issues``, by self-confidence).
 * Near-duplicates: identical contents, or embeddings nearly parallel AND perceptual signatures nearly
-  equal (the network alone calls two different "7"s twins; the signature alone calls a blank frame
-  the twin of every other).
-* Outliers: low density in embedding space, the mean cosine distance to the nearest neighbours.
+  equal (the network alone can call two different pictures of one thing twins; a 16x16 signature
+  alone, two simple pictures of different things).
+* Outliers: low density, the mean distance to the nearest neighbours relative to a typical image's,
+  in the embeddings and in the perceptual signatures (an image unusual in either view).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ TSNE_MIN_IMAGES = 30  # fewer: PCA alone (t-SNE's perplexity needs neighbours to
 CLASSIFIER_DIMS = 64  # PCA before the linear classifier
 CLASSIFIER_C = 0.1  # inverse regularisation strength of the logistic regression (features standardised)
 FOLDS = 5
-EMBEDDING_SIMILARITY = 0.90  # cosine of centred embeddings, for a near-duplicate
-SIGNATURE_SIMILARITY = 0.90  # cosine of perceptual signatures, for a near-duplicate
+EMBEDDING_SIMILARITY = 0.85  # cosine of centred embeddings, for a near-duplicate: the network agrees
+SIGNATURE_SIMILARITY = 0.985  # cosine of perceptual signatures, for a near-duplicate: the picture is the same
 DUPLICATE_NEIGHBOURS = 5
 OUTLIER_NEIGHBOURS = 15
 OUTLIER_SHARE = 0.05  # outliers listed: the top 5% of the images, at least OUTLIER_MIN
@@ -112,7 +113,7 @@ def out_of_sample_probabilities(vectors: np.ndarray, labels: np.ndarray, n_class
     data = np.asarray(vectors, dtype=np.float64)[rows]
     dims = max(1, min(CLASSIFIER_DIMS, data.shape[1], len(rows) - len(rows) // splits - 1))
     model = make_pipeline(StandardScaler(), PCA(n_components=dims, random_state=seed),
-                          LogisticRegression(C=CLASSIFIER_C, max_iter=2000))
+                          LogisticRegression(C=CLASSIFIER_C, solver="newton-cg", max_iter=500))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         found = cross_val_predict(model, data, local, method="predict_proba",
@@ -160,114 +161,107 @@ def near_duplicates(vectors: np.ndarray, signatures: np.ndarray, digests: Sequen
                     subsets: Sequence[str], *, embedding_similarity: float = EMBEDDING_SIMILARITY,
                     signature_similarity: float = SIGNATURE_SIMILARITY,
                     neighbours: int = DUPLICATE_NEIGHBOURS) -> list[NearDuplicate]:
-    """Groups of images that look the same: same contents, or close in both embedding and signature.
+    """Groups of images that look the same: the same contents, or close in both embedding and signature.
 
-    Pairs are joined into groups (a chain of near pairs is one group). Across-split groups first
-    (``subsets`` holds "train"/"val" per image), then by similarity, most similar first.
+    Candidates are each image's nearest neighbours in either view; a group only grows by images that
+    are near-duplicates of every member (no chains: A like B like C does not make A like C).
+    Across-split groups first (``subsets`` holds "train"/"val" per image), then the most similar.
     """
-    n = len(paths)
-    parent = list(range(n))
-    pairs: dict[tuple[int, int], float] = {}
-    for i, j in _same_digest_pairs(digests):
-        pairs[(i, j)] = 1.0
-    for (i, j), similarity in _near_pairs(vectors, signatures, neighbours, embedding_similarity,
-                                          signature_similarity).items():
-        pairs.setdefault((i, j), similarity)
-    for i, j in pairs:
-        _union(parent, i, j)
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(_find(parent, i), []).append(i)
-    found = [_group(members, vectors, signatures, digests, paths, subsets)
-             for members in groups.values() if len(members) > 1]
+    unit = unit_rows(vectors)
+    sigs = np.asarray(signatures, dtype=np.float64)
+
+    def twins(i: int, j: int) -> bool:
+        return digests[i] == digests[j] or (float(unit[i] @ unit[j]) >= embedding_similarity
+                                             and float(sigs[i] @ sigs[j]) >= signature_similarity)
+
+    candidates = _candidate_pairs(unit, sigs, digests, neighbours)
+    group_of: dict[int, list[int]] = {}
+    for _, i, j in sorted(((-_similarity(unit, sigs, digests, i, j), i, j) for i, j in candidates)):
+        a, b = group_of.get(i, [i]), group_of.get(j, [j])
+        if a is b or not all(twins(x, y) for x in a for y in b):
+            continue
+        merged = sorted(a + b)
+        for member in merged:
+            group_of[member] = merged
+    groups = {id(g): g for g in group_of.values()}.values()
+    found = [_group(members, unit, sigs, digests, paths, subsets) for members in groups]
     return sorted(found, key=lambda d: (not d.across_split, -d.similarity, d.paths))
 
 
-def _same_digest_pairs(digests: Sequence[str]) -> list[tuple[int, int]]:
+def _candidate_pairs(unit: np.ndarray, sigs: np.ndarray, digests: Sequence[str],
+                     neighbours: int) -> set[tuple[int, int]]:
+    """(i, j), i < j: the same contents, or one among the other's nearest neighbours in either view."""
+    pairs: set[tuple[int, int]] = set()
     first: dict[str, int] = {}
-    pairs = []
     for i, digest in enumerate(digests):
         if digest in first:
-            pairs.append((first[digest], i))
+            pairs.add((first[digest], i))
         else:
             first[digest] = i
-    return pairs
-
-
-def _near_pairs(vectors: np.ndarray, signatures: np.ndarray, neighbours: int, embedding_similarity: float,
-                signature_similarity: float) -> dict[tuple[int, int], float]:
-    """{(i, j): similarity} for i < j among each image's nearest neighbours by embedding."""
-    n = len(vectors)
+    n = len(unit)
     if n < 2:
-        return {}
-    unit = unit_rows(vectors)
-    sigs = np.asarray(signatures, dtype=np.float64)
-    distance, index = NearestNeighbors(n_neighbors=min(neighbours, n - 1)).fit(unit).kneighbors()  # not itself
-    cosine = 1.0 - distance ** 2 / 2.0
-    pairs: dict[tuple[int, int], float] = {}
-    for i in range(n):
-        for cos, j in zip(cosine[i], index[i]):
-            if cos < embedding_similarity:
-                continue
-            sig = float(sigs[i] @ sigs[j])
-            if sig >= signature_similarity:
-                pairs[(min(i, int(j)), max(i, int(j)))] = float(min(cos, sig))
+        return pairs
+    for view in (unit, sigs):
+        _, index = NearestNeighbors(n_neighbors=min(neighbours, n - 1)).fit(view).kneighbors()  # not itself
+        for i, row in enumerate(index):
+            pairs.update((min(i, int(j)), max(i, int(j))) for j in row)
     return pairs
 
 
-def _find(parent: list[int], i: int) -> int:
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
+def _similarity(unit: np.ndarray, sigs: np.ndarray, digests: Sequence[str], i: int, j: int) -> float:
+    """1 for the same contents, else the lower of the two views' cosine similarities."""
+    if digests[i] == digests[j]:
+        return 1.0
+    return float(min(unit[i] @ unit[j], sigs[i] @ sigs[j]))
 
 
-def _union(parent: list[int], i: int, j: int) -> None:
-    a, b = _find(parent, i), _find(parent, j)
-    if a != b:
-        parent[max(a, b)] = min(a, b)
-
-
-def _group(members: list[int], vectors: np.ndarray, signatures: np.ndarray, digests: Sequence[str],
-           paths: Sequence[str], subsets: Sequence[str]) -> NearDuplicate:
-    exact = len({digests[i] for i in members}) == 1
-    if exact:
-        similarity = 1.0
-    else:
-        unit = unit_rows(vectors)[members]
-        sigs = np.asarray(signatures, dtype=np.float64)[members]
-        upper = np.triu_indices(len(members), k=1)
-        lowest = np.minimum((unit @ unit.T)[upper], (sigs @ sigs.T)[upper]).min()
-        similarity = float(np.clip(lowest, 0.0, 1.0))
+def _group(members: list[int], unit: np.ndarray, sigs: np.ndarray, digests: Sequence[str], paths: Sequence[str],
+           subsets: Sequence[str]) -> NearDuplicate:
+    pairwise = [_similarity(unit, sigs, digests, i, j) for n, i in enumerate(members) for j in members[n + 1:]]
     where = {subsets[i] for i in members}
-    return NearDuplicate(paths=tuple(str(paths[i]) for i in members), similarity=similarity,
-                         across_split={"train", "val"} <= where, exact=exact)
+    return NearDuplicate(paths=tuple(str(paths[i]) for i in members), similarity=float(np.clip(min(pairwise), 0, 1)),
+                         across_split={"train", "val"} <= where, exact=len({digests[i] for i in members}) == 1)
 
 
 # -- outliers -----------------------------------------------------------------------------------------
 
 
 def outliers(vectors: np.ndarray, labels: np.ndarray, classes: Sequence[str], paths: Sequence[str], *,
-             neighbours: int = OUTLIER_NEIGHBOURS, limit: int | None = None) -> list[Outlier]:
-    """The most unusual images, most unusual first: the largest mean cosine distance (of centred
-    embeddings) to their nearest neighbours, as a share of the largest one (0..1).
-
-    ``limit`` defaults to 5% of the images, at least 20."""
+             signatures: np.ndarray | None = None, neighbours: int = OUTLIER_NEIGHBOURS,
+             limit: int | None = None) -> list[Outlier]:
+    """The most unusual images, most unusual first (see ``outlier_scores``); ``limit`` defaults to 5% of
+    the images, at least 20."""
     n = len(paths)
     if n < 3:
         return []
-    scores = outlier_scores(vectors, neighbours=neighbours)
+    scores = outlier_scores(vectors, signatures, neighbours=neighbours)
     count = limit if limit is not None else max(OUTLIER_MIN, round(n * OUTLIER_SHARE))
     top = np.argsort(-scores, kind="stable")[:count]
     return [Outlier(path=str(paths[i]), given=classes[int(labels[i])], score=float(scores[i])) for i in top]
 
 
-def outlier_scores(vectors: np.ndarray, *, neighbours: int = OUTLIER_NEIGHBOURS) -> np.ndarray:
-    """Per image, the mean cosine distance to its ``neighbours`` nearest others, divided by the largest."""
-    unit = unit_rows(vectors)
-    k = min(neighbours, len(unit) - 1)
-    distance, _ = NearestNeighbors(n_neighbors=k).fit(unit).kneighbors()  # each image's neighbours, not itself
-    cosine_distance = distance ** 2 / 2.0
-    mean = cosine_distance.mean(axis=1)
-    largest = float(mean.max())
-    return mean / largest if largest > 0 else mean
+def outlier_scores(vectors: np.ndarray, signatures: np.ndarray | None = None, *,
+                   neighbours: int = OUTLIER_NEIGHBOURS) -> np.ndarray:
+    """Per image, how much farther it is from its nearest neighbours than a typical image is, in 0..1.
+
+    Low density in two views: the network's (distance between centred, unit-length embeddings) and,
+    given ``signatures``, the picture's (distance between perceptual signatures). Each view's mean
+    distance to the ``neighbours`` nearest others is divided by that view's median; an image's score
+    is the larger of the two, divided by the largest score. A network trained on a few classes can
+    fold a photo of something else into one of them (its embedding is only a little unusual), but
+    the photo still looks like no other image; a folder of varied photos has evenly spread signatures,
+    so there the network's view decides.
+    """
+    views = [unit_rows(vectors)]
+    if signatures is not None:
+        views.append(np.asarray(signatures, dtype=np.float64))
+    k = min(neighbours, len(views[0]) - 1)
+    relative = []
+    for view in views:
+        distance, _ = NearestNeighbors(n_neighbors=k).fit(view).kneighbors()  # each image's neighbours, not itself
+        mean = distance.mean(axis=1)
+        typical = float(np.median(mean))
+        relative.append(mean / typical if typical > 0 else mean)
+    score = np.max(relative, axis=0)
+    largest = float(score.max())
+    return score / largest if largest > 0 else score

@@ -179,15 +179,10 @@ def _plan_step(root: Path, fix: Fix, subsets: frozenset[str], ignored: frozenset
         step["digest"] = digest or fix.digest  # known for every step carried out: undo checks it
     if reason is None and fix.action == "move":
         assert place is not None and fix.to_class is not None
-        folder = f"{place[0]}{fix.to_class}"
-        if (root / folder).is_symlink() or (os.path.lexists(root / folder) and not (root / folder).is_dir()):
-            reason = f"{folder} is not a class folder"
-        elif (dest := _free_name(root, folder, fix.path.rsplit("/", 1)[-1], taken, ignored)) is None:
-            reason = f"no free name in {folder}"
-        else:
+        reason, dest = _destination(root, f"{place[0]}{fix.to_class}", fix.path.rsplit("/", 1)[-1], taken, ignored,
+                                    plan)
+        if dest is not None:
             step["dest"] = dest
-            if not os.path.lexists(root / folder) and folder not in plan.new_folders:
-                plan.new_folders.append(folder)
     if reason is None and fix.action == "ignore":
         if fix.path in ignored:
             step["already"] = True
@@ -196,6 +191,19 @@ def _plan_step(root: Path, fix: Fix, subsets: frozenset[str], ignored: frozenset
     if reason is not None:
         step["skip"] = reason
     return step
+
+
+def _destination(root: Path, folder: str, name: str, taken: set[str], ignored: frozenset[str],
+                 plan: _Plan) -> tuple[str | None, str | None]:
+    """(why an image named ``name`` cannot go into the class folder ``folder``, or None; its new place)."""
+    if (root / folder).is_symlink() or (os.path.lexists(root / folder) and not (root / folder).is_dir()):
+        return f"{folder} is not a class folder", None
+    dest = _free_name(root, folder, name, taken, ignored)
+    if dest is None:
+        return f"no free name in {folder}", None
+    if not os.path.lexists(root / folder) and folder not in plan.new_folders:
+        plan.new_folders.append(folder)
+    return None, dest
 
 
 def _plan_apply(root: Path, fixes: Sequence[Fix]) -> _Plan:

@@ -15,15 +15,14 @@ points costs one vectorised distance, not a search through graphics items.
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QPalette, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStackedLayout, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QPalette, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QStackedLayout, QVBoxLayout, QWidget
 
 from core.doctor.report import MapPoint
 from gui.map_pieces import (
@@ -36,11 +35,16 @@ from gui.map_pieces import (
     MapViewBox,
     PointsItem,
     ThumbnailProvider,
+    class_brushes,
     class_colour,
     class_symbol,
+    class_symbols,
     inside_polygon,
+    legend_html,
     paths_in_polygon,
     point_size,
+    tool_button,
+    wrapped_label,
 )
 from gui.style import SPACING, state_color
 from gui.thumbnails import ThumbnailLoader
@@ -77,21 +81,14 @@ class DoctorMap(QWidget):
     # -- building ---------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.title_label = QLabel(self)
-        self.title_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.title_label.setWordWrap(True)
-        font = self.title_label.font()
-        font.setBold(True)
-        self.title_label.setFont(font)
-        self.fit_button = self._tool_button("Fit", "Show every point (zoomed with the wheel, moved by dragging)")
+        self.title_label = wrapped_label(self, bold=True)
+        self.fit_button = tool_button(self, "Fit", "Show every point (zoomed with the wheel, moved by dragging)")
         self.fit_button.clicked.connect(self.fit_view)
-        self.lasso_button = self._tool_button("Lasso", "Draw round a group of points to select them (L; or hold "
-                                              "Shift while dragging). Esc clears the selection.")
+        self.lasso_button = tool_button(self, "Lasso", "Draw round a group of points to select them (L; or hold "
+                                        "Shift while dragging). Esc clears the selection.")
         self.lasso_button.setCheckable(True)
         self.lasso_button.toggled.connect(self._on_lasso_toggled)
-        self.note_label = QLabel(self)
-        self.note_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.note_label.setWordWrap(True)
+        self.note_label = wrapped_label(self)
         self.view_box = MapViewBox(self)
         self.plot = pg.PlotWidget(self, viewBox=self.view_box)
         self.plot.setObjectName("doctorMapPlot")
@@ -109,26 +106,16 @@ class DoctorMap(QWidget):
                                   self.lasso_curve)):
             item.setZValue(z)
             self.plot.addItem(item, ignoreBounds=item is not self.points_item)
-        self.empty_label = QLabel("No map yet.", self)
+        self.empty_label = wrapped_label(self, "No map yet.")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setWordWrap(True)
-        self.legend_label = QLabel(self)
-        self.legend_label.setTextFormat(Qt.TextFormat.RichText)
-        self.legend_label.setWordWrap(True)
-        self.status_label = QLabel(self)
-        self.status_label.setWordWrap(True)
+        self.legend_label = wrapped_label(self, rich=True)
+        self.status_label = wrapped_label(self)
         self.hover_card = HoverCard(self)
         self._lay_out()
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.view_box.sigResized.connect(self._on_resized)
         self.plot.installEventFilter(self)
         self.plot.viewport().installEventFilter(self)
-
-    def _tool_button(self, text: str, tip: str) -> QToolButton:
-        button = QToolButton(self)
-        button.setText(text)
-        button.setToolTip(tip)
-        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        return button
 
     def _lay_out(self) -> None:
         top = QHBoxLayout()
@@ -161,7 +148,6 @@ class DoctorMap(QWidget):
         self._index = {p.path: i for i, p in enumerate(self._points)}
         self._selected = np.zeros(len(self._points), dtype=bool)
         self._highlighted = np.zeros(len(self._points), dtype=bool)
-        self._size = point_size(len(self._points))
         self.set_title(title)
         self.set_note(note)
         self._hide_hover()
@@ -175,9 +161,14 @@ class DoctorMap(QWidget):
         self.title_label.setText(title)
         self.title_label.setVisible(bool(title))
 
-    def set_note(self, note: str) -> None:
+    def set_note(self, note: str, *, keep_room: bool = False) -> None:
+        """The plain line above the plot; ``keep_room`` keeps its line when empty (so that maps side by side
+        start at the same height)."""
         self.note_label.setText(note)
-        self.note_label.setVisible(bool(note))
+        self.note_label.setVisible(bool(note) or keep_room)
+
+    def note(self) -> str:
+        return self.note_label.text()
 
     def set_empty_text(self, text: str) -> None:
         """What an empty map says (e.g. "Computing the map…")."""
@@ -318,6 +309,13 @@ class DoctorMap(QWidget):
         self.plot.viewport().setCursor(cursor)
         self._update_status()
 
+    def _on_resized(self, _view_box=None) -> None:
+        size = point_size(len(self._points), min(self.view_box.width(), self.view_box.height()))
+        if size != self._size:
+            self._size = size
+            self._draw_points()
+            self._draw_overlays()
+
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         if self.view_box.lassoing:
             return
@@ -359,7 +357,8 @@ class DoctorMap(QWidget):
         view = self.view_box
         t = view.childTransform() * view.sceneTransform() * self.plot.viewportTransform()  # brings the range up to date
         xs, ys = self._xy[:, 0], self._xy[:, 1]
-        return t.m11() * xs + t.m21() * ys + t.m31(), t.m12() * xs + t.m22() * ys + t.m32()
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN in, NaN out: such a point is never hit
+            return t.m11() * xs + t.m21() * ys + t.m31(), t.m12() * xs + t.m22() * ys + t.m32()
 
     def _point_at(self, viewport_pos: QPoint | QPointF) -> int | None:
         """The point under ``viewport_pos`` (the nearest, within its disc and a few pixels), or None."""
@@ -367,37 +366,37 @@ class DoctorMap(QWidget):
             return None
         px, py = self._pixel_positions()
         distance = np.hypot(px - viewport_pos.x(), py - viewport_pos.y())
+        distance[~np.isfinite(distance)] = np.inf  # a point without a place (NaN from a bad report) is never hit
         nearest = int(np.argmin(distance))
         return nearest if distance[nearest] <= self._size / 2 + HIT_SLACK_PX else None
 
     # -- drawing --------------------------------------------------------------------------
 
     def fit_view(self) -> None:
-        if not self._points:
+        """Every point in view (the Fit button)."""
+        placed = self._xy[np.isfinite(self._xy).all(axis=1)]
+        if not len(placed):
             return
-        low, high = self._xy.min(axis=0), self._xy.max(axis=0)
+        low, high = placed.min(axis=0), placed.max(axis=0)
         span = np.maximum(high - low, 1e-9 + 1e-6 * np.abs(high))
         self.view_box.setRange(xRange=(low[0], low[0] + span[0]), yRange=(low[1], low[1] + span[1]), padding=0.06)
 
     def _show_points(self) -> None:
         self.stack.setCurrentWidget(self.plot if self._points else self.empty_label)
+        self._size = point_size(len(self._points), min(self.view_box.width(), self.view_box.height()))
         self._draw_points()
         self._draw_overlays()
         self._update_legend()
         self._update_status()
 
     def _class_brushes(self, alpha: float) -> np.ndarray:
-        count = max(len(self._classes), int(self._labels.max()) + 1 if len(self._labels) else 0, 1)
-        brushes = np.empty(count, dtype=object)
-        for i in range(count):
-            colour = QColor(class_colour(i))
-            colour.setAlphaF(alpha)
-            brushes[i] = pg.mkBrush(colour)
-        return brushes
+        return class_brushes(self._class_count(), alpha)
 
     def _symbols(self) -> np.ndarray:
-        count = max(len(self._classes), int(self._labels.max()) + 1 if len(self._labels) else 0, 1)
-        return np.array([class_symbol(i) for i in range(count)], dtype=object)[self._labels]
+        return class_symbols(self._class_count())[self._labels]
+
+    def _class_count(self) -> int:
+        return max(len(self._classes), int(self._labels.max()) + 1 if len(self._labels) else 0, 1)
 
     def _draw_points(self) -> None:
         """Every point in its class colour; faded behind a selection so that the selection stands out."""
@@ -406,36 +405,30 @@ class DoctorMap(QWidget):
             return
         brushes = self._class_brushes(0.85)[self._labels]
         if self._selected.any():
-            brushes[~self._selected] = self._class_brushes(0.25)[self._labels[~self._selected]]
+            brushes[~self._selected] = self._class_brushes(0.35)[self._labels[~self._selected]]
         self.points_item.setData(pos=self._xy, brush=list(brushes), symbol=list(self._symbols()),
                                  size=self._size, pen=self._point_pen)
 
     def _draw_overlays(self) -> None:
         chosen = self._selected
         self.selected_item.setData(pos=self._xy[chosen], brush=list(self._class_brushes(1.0)[self._labels[chosen]]),
-                                   symbol=list(self._symbols()[chosen]), size=self._size + 3, pen=self._ring_pen)
+                                   symbol=list(self._symbols()[chosen]), size=self._size + 2, pen=self._ring_pen)
         self.highlight_item.setData(pos=self._xy[self._highlighted], symbol="o", size=self._size + 8,
                                     pen=self._flag_pen, brush=pg.mkBrush(None))
 
     def _update_legend(self) -> None:
-        weak = self.palette().color(QPalette.ColorRole.PlaceholderText).name()
-        entries = []
-        for i, (name, count, colour) in enumerate(self.legend_entries()):
-            glyph = GLYPHS[class_symbol(i)]
-            label = html.escape(name).replace(" ", "&nbsp;")
-            entries.append(f"<span style='color:{colour}'>{glyph}</span>&nbsp;{label}"
-                           f"&nbsp;<span style='color:{weak}'>{count}</span>")
+        entries = [(GLYPHS[class_symbol(i)], name, count, colour)
+                   for i, (name, count, colour) in enumerate(self.legend_entries())]
         if self._highlighted.any():
             flag = self._flag_pen.color().name()
-            entries.append(f"<span style='color:{flag}'>\u25ef</span>&nbsp;{html.escape(self._highlight_label)}"
-                           f"&nbsp;<span style='color:{weak}'>{int(self._highlighted.sum())}</span>")
-        self.legend_label.setText("&nbsp;&nbsp; ".join(entries))
+            entries.append(("\u25ef", self._highlight_label, int(self._highlighted.sum()), flag))
+        self.legend_label.setText(legend_html(entries, self.palette().color(QPalette.ColorRole.PlaceholderText).name()))
         self.legend_label.setVisible(bool(entries))
 
     def _update_status(self) -> None:
         chosen = int(self._selected.sum())
         if chosen:
-            text = f"{chosen:,} of {len(self._points):,} images selected \u00b7 Esc or a click on empty space clears"
+            text = f"{chosen:,} of {len(self._points):,} images selected \u00b7 Esc clears"
         elif self.lasso_button.isChecked():
             text = "Lasso on: drag round a group of points to select them (L turns it off)"
         else:
@@ -448,7 +441,7 @@ class DoctorMap(QWidget):
         base, text = pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text)
         self.plot.setBackground(base)
         self._point_pen = pg.mkPen(base, width=0.8)
-        self._ring_pen = pg.mkPen(text, width=2)
+        self._ring_pen = pg.mkPen(text, width=1.5)
         self._flag_pen = pg.mkPen(state_color("error", pal), width=2)
         self.lasso_curve.setPen(pg.mkPen(text, width=1.5, style=Qt.PenStyle.DashLine))
         weak = pal.color(QPalette.ColorRole.PlaceholderText).name()
@@ -482,23 +475,37 @@ class MapPair(QWidget):
         layout.addWidget(self.left, 1)
         layout.addWidget(self.right, 1)
         self.right.hide()
+        self._highlighted: list[str] = []
+        self._highlight_label = "flagged"
         for this, other in ((self.left, self.right), (self.right, self.left)):
             this.openRequested.connect(self.openRequested)
             this.selectionChanged.connect(lambda paths, other=other: self._mirror(other, paths))
 
     def set_left(self, points: Sequence[MapPoint], classes: Sequence[str], title: str = "", note: str = "") -> None:
+        """The left map (its selection starts empty, mirrored on the right; the rings of ``highlight`` stay)."""
         self.left.set_points(points, classes, title, note)
-        self.right.select(self.left.selected(), notify=False)
+        self.left.highlight(self._highlighted, self._highlight_label)
+        self._align_notes()
 
     def set_right(self, points: Sequence[MapPoint], classes: Sequence[str], title: str = "", note: str = "") -> None:
+        """The right map, shown; it takes over the left one's selection and rings."""
         self.right.set_points(points, classes, title, note)
         self.right.select(self.left.selected(), notify=False)
-        self.right.highlight(self.left.highlighted(), self.left._highlight_label)
+        self.right.highlight(self._highlighted, self._highlight_label)
         self.right.show()
+        self._align_notes()
 
     def clear_right(self) -> None:
         self.right.set_points([], [])
         self.right.hide()
+        self._align_notes()
+
+    def _align_notes(self) -> None:
+        """Both plots start at the same height: a map without a note keeps an empty line when the other has one."""
+        shown = [side for side in (self.left, self.right) if not side.isHidden()]
+        room = any(side.note() for side in shown)
+        for side in shown:
+            side.set_note(side.note(), keep_room=room)
 
     def set_thumbnail_provider(self, provider: ThumbnailProvider | ThumbnailLoader | None) -> None:
         for side in (self.left, self.right):
@@ -516,9 +523,9 @@ class MapPair(QWidget):
         self.select([], notify=notify)
 
     def highlight(self, paths: Iterable[str], label: str = "flagged") -> None:
-        paths = list(paths)
+        self._highlighted, self._highlight_label = list(paths), label
         for side in (self.left, self.right):
-            side.highlight(paths, label)
+            side.highlight(self._highlighted, label)
 
     def _mirror(self, other: DoctorMap, paths: list[str]) -> None:
         other.select(paths, notify=False)

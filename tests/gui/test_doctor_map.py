@@ -237,3 +237,42 @@ def test_thumbnails_come_from_the_window_loader(qtbot, tmp_path: Path):
         assert got[1] is None
     finally:
         loader.shutdown()
+
+
+def test_with_open_on_double_a_click_selects_and_a_double_click_opens(qtbot):
+    view = DoctorMap(open_on="double")
+    qtbot.addWidget(view)
+    view.resize(600, 450)
+    view.set_points(cluster_points(), CLASSES)
+    view.show()
+    qtbot.waitExposed(view)
+    target = cluster_points()[4]
+    with qtbot.waitSignal(view.selectionChanged) as changed:
+        qtbot.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=view.viewport_pos(target.path))
+    assert changed.args == [[target.path]]
+    here = view.viewport_pos(target.path)
+    with qtbot.waitSignal(view.openRequested) as opened:  # what Qt delivers for a double click:
+        qtbot.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=here)  # press, release,
+        qtbot.mouseDClick(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=here)  # double-click,
+        qtbot.mouseRelease(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=here)  # release
+    assert opened.args == [target.path] and view.selected() == [target.path]
+
+
+def test_points_without_a_place_are_drawn_nowhere_and_break_nothing(qtbot, shown_map):
+    points = cluster_points()
+    broken = [*points[:-1], MapPoint(points[-1].path, 2, "train", float("nan"), float("inf"))]
+    view = shown_map(broken)
+    view.fit_view()
+    low, high = view.view_box.viewRange()[0]
+    assert np.isfinite([low, high]).all()
+    assert view.lasso_at(square_round(CENTRES[2], 2.5)) == [p.path for p in broken[:-1] if p.label == 2]
+
+
+def test_the_map_follows_the_palette(qtbot, shown_map):
+    from gui.style import dark_palette
+
+    view = shown_map()
+    view.setPalette(dark_palette())
+    base = dark_palette().color(dark_palette().ColorRole.Base)
+    assert view.plot.backgroundBrush().color() == base
+    assert view.points_item.opts["pen"].color() == base  # the thin outline that parts overlapping points
