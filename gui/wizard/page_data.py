@@ -238,7 +238,8 @@ class DataPage(QWizardPage):
             self.doctor_button.setText("Examine with the Doctor…")
             return
         images = len(self.plan.report.without_classes(self.plan.excluded).samples)
-        self.doctor_button.setText(f"Examine with the Doctor… ({about_seconds(estimate_seconds(images, None))})")
+        seconds = estimate_seconds(images, None, device=self.plan.device)
+        self.doctor_button.setText(f"Examine with the Doctor… ({about_seconds(seconds)})")
 
     def _summary_html(self, report) -> str:
         images = len(report.samples)

@@ -51,10 +51,9 @@ from gui.wizard.doctor_worker import DoctorTask, apply_and_rescan, examine, seco
 from gui.wizard.plan import TrainingPlan
 
 JOURNAL = os.path.join(".convnet-studio", "fixes.jsonl")
-STAGES = {"scan": "Scanning the folder", "embed": "Computing embeddings", "embeddings": "Computing embeddings",
-          "map": "Drawing the map", "project": "Drawing the map", "labels": "Looking for label errors",
-          "label_issues": "Looking for label errors", "duplicates": "Looking for near-duplicates",
-          "outliers": "Looking for outliers", "apply": "Applying fixes"}
+STAGES = {"scanning": "Scanning the folder", "embedding": "Computing embeddings",
+          "analysing": "Drawing the map and looking for problems", "apply": "Applying fixes",
+          "scan": "Scanning the folder again"}
 KIND_TEXT = {"pretrained": "pretrained on ImageNet", "saved": "your saved model", "random": "random weights"}
 
 

@@ -16,6 +16,7 @@ import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QPainterPath, QPolygonF
+from PySide6.QtWidgets import QApplication
 
 from tests.gui.helpers import TIMEOUT_MS
 
@@ -139,6 +140,7 @@ def test_doctor_maps_the_folder_and_moves_a_lasso_selection_with_undo(qtbot, mak
     assert len(page.pending) == 0 and page.findings.outliers.topLevelItem(0).text(3) == ""
 
     # a lasso drawn with the mouse (Shift-drag) round two "zero" images, moved to "two" after confirmation
+    QApplication.processEvents()  # the page's layout settled: the points are where they will be drawn
     corners, chosen = _band_round_two(page.map, report, "zero")
     with qtbot.waitSignal(page.maps.selectionChanged, timeout=5000):
         _drag(qtbot, page.map.plot.viewport(), corners, Qt.KeyboardModifier.ShiftModifier)
