@@ -5,10 +5,12 @@ temporary folder and moves 5% of them into a wrong class folder (seeded: planted
 as a person would after a first training, it trains a ResNet-18 from scratch on that noisy folder
 (``--epochs``; the doctor looks through this saved model, nothing is downloaded), opens the wizard on
 the data check, chooses the saved model on the doctor page and presses "Examine with the Doctor…". Once
-the map and the findings are in, it selects the top suggestion and saves ``doctor_800x600.png`` and
-``doctor_1920x1080.png`` (one per ``--sizes`` entry) in ``resources/screenshots/``. It prints how many
+the map and the findings are in, it accepts the top suggestion (a pending move), selects the next one and
+saves ``doctor_800x600.png`` and ``doctor_1920x1080.png`` (one per ``--sizes`` entry) in
+``resources/screenshots/``. It prints how many
 planted flips the doctor's top suggestions caught. ``--model resnet18`` skips the training and looks
-through random weights instead (quick, and the page says such a map means little).
+through random weights instead (quick, and the page says such a map means little); ``--compare MODEL``
+also draws MODEL's map beside it ("Compare with…") and saves ``doctor_compare_WxH.png``.
 
 Everything it writes (settings, the model, caches) stays in the temporary folder.
 """
@@ -54,7 +56,7 @@ def train_saved_model(folder: Path, epochs: int) -> str:
 
 
 def capture(out_dir: Path, per_class: int, epochs: int, threads: int, sizes: list[tuple[int, int]],
-            model: str | None) -> list[Path]:
+            model: str | None, compare: str | None = None) -> list[Path]:
     work = Path(tempfile.mkdtemp(prefix="convnet-studio-doctor-shots-"))
     for var in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "TORCH_HOME"):
         os.environ[var] = str(work / var.lower())
@@ -90,19 +92,33 @@ def capture(out_dir: Path, per_class: int, epochs: int, threads: int, sizes: lis
         top = [Path(i.path).name for i in report.label_issues[: len(flipped)]]
         caught = sum(name in flipped for name in top)
         print(f"{len(flipped)} planted flips; {caught} among the top {len(top)} suggestions", file=sys.stderr)
-        if report.label_issues:
+        if report.label_issues:  # the top suggestion accepted (M): its row says so, and one fix is pending
             page.findings.select_rows(0, [report.label_issues[0].path])
+            page.move_selection()
+            page.findings.select_rows(0, [report.label_issues[1].path] if len(report.label_issues) > 1 else [])
         out_dir.mkdir(parents=True, exist_ok=True)
-        for width, height in sizes:
-            wizard.resize(width, height)
-            app.processEvents()
-            wait_until(app, lambda: not wizard.loader._pending, 30)
-            app.processEvents()
-            target = out_dir / f"doctor_{width}x{height}.png"
-            wizard.grab().save(str(target))
-            saved.append(target)
+        saved += _shots(app, wizard, out_dir, "doctor", sizes)
+        if compare:
+            page.compare_combo.setCurrentIndex(page.compare_combo.findData(compare))
+            page.start_compare()
+            if not wait_until(app, lambda: not page.busy, 900) or not page.maps.right.isVisible():
+                raise SystemExit(f"the second map did not come: {page.status.text()} {page.message.text()}")
+            saved += _shots(app, wizard, out_dir, "doctor_compare", sizes)
     finally:
         wizard.shutdown()
+    return saved
+
+
+def _shots(app, wizard, out_dir: Path, name: str, sizes: list[tuple[int, int]]) -> list[Path]:
+    saved = []
+    for width, height in sizes:
+        wizard.resize(width, height)
+        app.processEvents()
+        wait_until(app, lambda: not wizard.loader._pending, 30)
+        app.processEvents()
+        target = out_dir / f"{name}_{width}x{height}.png"
+        wizard.grab().save(str(target))
+        saved.append(target)
     return saved
 
 
@@ -115,10 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--sizes", default="800x600,1920x1080", help="window sizes (default 800x600,1920x1080)")
     parser.add_argument("--model", default=None, help="look through this model instead of training one")
+    parser.add_argument("--compare", default=None, metavar="MODEL",
+                        help="also draw MODEL's map beside it: doctor_compare_WxH.png")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     sizes = [tuple(int(v) for v in size.lower().split("x")) for size in args.sizes.split(",")]
-    for path in capture(args.out, args.per_class, args.epochs, args.threads, sizes, args.model):
+    for path in capture(args.out, args.per_class, args.epochs, args.threads, sizes, args.model, args.compare):
         print(path)
     return 0
 

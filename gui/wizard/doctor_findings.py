@@ -48,10 +48,13 @@ SHORT_TITLES = ("Label errors", "Duplicates", "Outliers", "Pending")
 WIDE_TABS = 560  # pixels: narrower than this, the tabs use SHORT_TITLES
 
 
-def fix_text(mark: Mark | None) -> str:
+def fix_text(mark: Mark | None, *, short: bool = False) -> str:
+    """"move → dogs" ("→ dogs" ``short``, in the findings' narrow Fix column), "ignore", "keep" or ""."""
     if mark is None:
         return ""
-    return f"move → {mark.to_class}" if mark.action == "move" else mark.action
+    if mark.action == "move":
+        return f"→ {mark.to_class}" if short else f"move → {mark.to_class}"
+    return mark.action
 
 
 class FindingsTabs(QTabWidget):
@@ -62,7 +65,11 @@ class FindingsTabs(QTabWidget):
         self.setObjectName("doctorFindings")
         self.loader = loader
         self.thumbs = ThumbnailDelegate(loader, self)
-        self.labels = self._tree(["Image", "Folder class", "Suggested", "Confidence", "Fix"], "labelIssues")
+        self.labels = self._tree(["Image", "Class", "Suggested", "Confidence", "Fix"], "labelIssues")
+        for col, tip in ((1, "The class folder the image is in"), (2, "The class the other images say it is"),
+                         (3, "How sure: the suggested class's probability from a classifier that never saw this "
+                             "image"), (4, "The fix you marked (applied only when you press Apply Fixes…)")):
+            self.labels.headerItem().setToolTip(col, tip)
         self.duplicates = self._tree(["Image", "Class", "Similarity", "Where", "Fix"], "nearDuplicates")
         self.outliers = self._tree(["Image", "Class", "Score", "Fix"], "outliers")
         self.pending = self._tree(["Image", "Folder class", "Fix"], "pendingFixes")
@@ -136,7 +143,7 @@ class FindingsTabs(QTabWidget):
         for tree in (self.labels, self.duplicates, self.outliers):
             for path, items in self._rows.get(tree.objectName(), {}).items():
                 for item in items:
-                    item.setText(tree.columnCount() - 1, fix_text(pending.get(path)))
+                    item.setText(tree.columnCount() - 1, fix_text(pending.get(path), short=True))
         self.pending.clear()
         self._rows[self.pending.objectName()] = {}
         for mark in pending.marks():
@@ -154,11 +161,12 @@ class FindingsTabs(QTabWidget):
         self._retitle()
 
     def _retitle(self) -> None:
-        """Tab titles with their counts; narrow (an 800-pixel window), the long names step back first."""
+        """Tab titles with their counts; narrow (an 800-pixel window), short names, and only the pending count."""
         narrow = self.width() < WIDE_TABS
         names = SHORT_TITLES if narrow else TITLES
         for index, (name, count) in enumerate(zip(names, self._counts)):
-            self.setTabText(index, name if count is None else f"{name} ({count})")
+            counted = count is not None and (index == PENDING or not narrow)  # the summary line has the others
+            self.setTabText(index, f"{name} ({count})" if counted else name)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt name
         super().resizeEvent(event)

@@ -55,6 +55,7 @@ STAGES = {"scanning": "Scanning the folder", "embedding": "Computing embeddings"
           "analysing": "Drawing the map and looking for problems", "apply": "Applying fixes",
           "scan": "Scanning the folder again"}
 KIND_TEXT = {"pretrained": "pretrained on ImageNet", "saved": "your saved model", "random": "random weights"}
+KIND_SHORT = {"pretrained": "ImageNet weights", "saved": "saved model", "random": "random weights"}
 
 
 class DoctorPage(QWizardPage):
@@ -133,9 +134,9 @@ class DoctorPage(QWizardPage):
         box = QWidget(self)
         self.compare_combo = QComboBox(box)
         self.compare_combo.setObjectName("doctorCompareModel")
-        for combo in (self.model_combo, self.compare_combo):  # long model names never widen the page
+        for combo, letters in ((self.model_combo, 24), (self.compare_combo, 10)):  # never widen the page
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(10)
+            combo.setMinimumContentsLength(letters)
         self.compare_button = QPushButton("Compare", box)
         self.compare_button.setToolTip("Draw the same folder as another network sees it, beside this map")
         self.compare_button.clicked.connect(self.start_compare)
@@ -335,9 +336,11 @@ class DoctorPage(QWizardPage):
     def _on_compared(self, second) -> None:
         source = second.source
         self.maps.set_right(second.points, self.plan.doctor.classes if self.plan.doctor else self.plan.classes,
-                            map_title(source), source.note)
+                            map_title(source))  # its note goes to the status line: the two maps keep one height
         self.hide_compare.show()
-        self.status.setText(f"Beside it: {source.display_name}.")
+        meaning = " (random weights: its map means little)" if source.kind == "random" else ""
+        self.status.setText(f"Beside it: {source.display_name}{meaning}.")
+        self.status.setToolTip(source.note)
 
     def _show_report(self) -> None:
         report = self.plan.doctor
@@ -348,6 +351,7 @@ class DoctorPage(QWizardPage):
         self.selection = []
         self._update_actions()
         from_cache = report.cached and not report.embed_seconds
+        self.status.setToolTip("")
         self.status.setText(f"Done in {report.seconds:.0f} s" + (", embeddings from the cache." if from_cache else "."))
         self.note.setText(self._note_html(report))
 
@@ -486,7 +490,7 @@ class DoctorPage(QWizardPage):
 
 
 def map_title(source) -> str:
-    return f"{source.display_name} · {KIND_TEXT.get(source.kind, source.kind)}"
+    return f"{source.display_name} · {KIND_SHORT.get(source.kind, source.kind)}"
 
 
 def _open_file(path: str) -> None:

@@ -172,6 +172,14 @@ def test_doctor_maps_the_folder_and_moves_a_lasso_selection_with_undo(qtbot, mak
     assert _journal(journal) == [("apply", wanted), ("undo", sorted((new, old) for old, new in wanted))]
     assert wizard.plan.report.counts == {"zero": 8, "one": 8, "two": 8}
     assert wizard.plan.doctor is report
+
+    # "Compare with…": a second map beside the first (the same network here: its embeddings are cached)
+    page.compare_combo.setCurrentIndex(page.compare_combo.findData(MODEL))
+    page.start_compare()
+    qtbot.waitUntil(lambda: not page.busy, timeout=TIMEOUT_MS)
+    assert page.maps.right.isVisible() and page.maps.right.point_count() == 3 * 8
+    qtbot.mouseClick(page.hide_compare, Qt.MouseButton.LeftButton)
+    assert not page.maps.right.isVisible()
     wizard.next()
     assert wizard.currentId() == MODEL_PAGE
 
