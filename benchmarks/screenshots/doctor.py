@@ -6,11 +6,11 @@ as a person would after a first training, it trains a ResNet-18 from scratch on 
 (``--epochs``; the doctor looks through this saved model, nothing is downloaded), opens the wizard on
 the data check, chooses the saved model on the doctor page and presses "Examine with the Doctor…". Once
 the map and the findings are in, it accepts the top suggestion (a pending move), selects the next one and
-saves ``doctor_800x600.png`` and ``doctor_1920x1080.png`` (one per ``--sizes`` entry) in
+saves ``wizard_doctor-800x600.png`` and ``wizard_doctor-1920x1080.png`` (one per ``--sizes`` entry) in
 ``resources/screenshots/``. It prints how many
 planted flips the doctor's top suggestions caught. ``--model resnet18`` skips the training and looks
 through random weights instead (quick, and the page says such a map means little); ``--compare MODEL``
-also draws MODEL's map beside it ("Compare with…") and saves ``doctor_compare_WxH.png``.
+also draws MODEL's map beside it ("Compare with…") and saves ``wizard_doctor_compare-WxH.png``.
 
 Everything it writes (settings, the model, caches) stays in the temporary folder.
 """
@@ -97,13 +97,13 @@ def capture(out_dir: Path, per_class: int, epochs: int, threads: int, sizes: lis
             page.move_selection()
             page.findings.select_rows(0, [report.label_issues[1].path] if len(report.label_issues) > 1 else [])
         out_dir.mkdir(parents=True, exist_ok=True)
-        saved += _shots(app, wizard, out_dir, "doctor", sizes)
+        saved += _shots(app, wizard, out_dir, "wizard_doctor", sizes)
         if compare:
             page.compare_combo.setCurrentIndex(page.compare_combo.findData(compare))
             page.start_compare()
             if not wait_until(app, lambda: not page.busy, 900) or not page.maps.right.isVisible():
                 raise SystemExit(f"the second map did not come: {page.status.text()} {page.message.text()}")
-            saved += _shots(app, wizard, out_dir, "doctor_compare", sizes)
+            saved += _shots(app, wizard, out_dir, "wizard_doctor_compare", sizes)
     finally:
         wizard.shutdown()
     return saved
@@ -116,7 +116,7 @@ def _shots(app, wizard, out_dir: Path, name: str, sizes: list[tuple[int, int]]) 
         app.processEvents()
         wait_until(app, lambda: not wizard.loader._pending, 30)
         app.processEvents()
-        target = out_dir / f"{name}_{width}x{height}.png"
+        target = out_dir / f"{name}-{width}x{height}.png"
         wizard.grab().save(str(target))
         saved.append(target)
     return saved
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="800x600,1920x1080", help="window sizes (default 800x600,1920x1080)")
     parser.add_argument("--model", default=None, help="look through this model instead of training one")
     parser.add_argument("--compare", default=None, metavar="MODEL",
-                        help="also draw MODEL's map beside it: doctor_compare_WxH.png")
+                        help="also draw MODEL's map beside it: wizard_doctor_compare-WxH.png")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     sizes = [tuple(int(v) for v in size.lower().split("x")) for size in args.sizes.split(",")]
