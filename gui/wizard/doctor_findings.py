@@ -222,9 +222,7 @@ class FindingsTabs(QTabWidget):
         self.selectionChanged.emit(self.selected_paths())
 
     def _open(self, item: QTreeWidgetItem, _column: int) -> None:
-        path = item.data(0, PathRole)
-        if path and os.path.exists(path):
-            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+        open_file(item.data(0, PathRole))
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
@@ -264,6 +262,12 @@ class ThumbnailDelegate(QStyledItemDelegate):
 
     def has_thumbnail(self, path: str) -> bool:
         return path in self._icons
+
+
+def open_file(path: str | None) -> None:
+    """Open an image in the system viewer (double-click on a row, click on a map point)."""
+    if path and os.path.exists(path):
+        QDesktopServices.openUrl(QUrl.fromLocalFile(path))
 
 
 def _fit(pixmap: QPixmap) -> QPixmap:

@@ -21,6 +21,11 @@ from core.doctor.report import DoctorReport
 from core.text import noun, plural
 
 ACTIONS = ("move", "ignore", "keep")
+STAGES = {"scanning": "Scanning the folder", "embedding": "Computing embeddings",
+          "analysing": "Drawing the map and looking for problems", "apply": "Applying fixes",
+          "scan": "Scanning the folder again"}
+KIND_TEXT = {"pretrained": "pretrained on ImageNet", "saved": "your saved model", "random": "random weights"}
+KIND_SHORT = {"pretrained": "ImageNet weights", "saved": "saved model", "random": "random weights"}
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,19 @@ def after_fixes(report: DoctorReport, moved: dict[str, str], ignored: set[str], 
 def absolute(root: str, relative: str) -> str:
     """A journal's relative POSIX path as an absolute path under ``root``."""
     return os.path.join(root, *relative.split("/"))
+
+
+def stage_text(stage: str) -> str:
+    """A ``run_doctor`` progress stage ("embedding", ...) in words."""
+    return STAGES.get(stage, stage.replace("_", " ").capitalize())
+
+
+def kind_text(kind: str) -> str:
+    return KIND_TEXT.get(kind, kind)
+
+
+def map_title(source) -> str:
+    return f"{source.display_name} · {KIND_SHORT.get(source.kind, source.kind)}"
 
 
 def summary_text(report: DoctorReport) -> str:

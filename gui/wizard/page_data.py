@@ -11,6 +11,7 @@ applied fixes to the folder.
 from __future__ import annotations
 
 import html
+import logging
 
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from core.data import TINY_PIXELS, scan_folder
 from core.doctor.examine import estimate_seconds
-from core.errors import Cancelled
+from core.errors import Cancelled, StudioError
 from core.text import noun, plural
 from gui.jobs import Job
 from gui.style import SPACING, state_color
@@ -37,6 +38,8 @@ from gui.wizard.charts import CountsChart
 from gui.wizard.plan import TrainingPlan
 from gui.wizard.thumbs import ThumbStrip
 from gui.workers import error_text
+
+log = logging.getLogger(__name__)
 
 MAX_PROBLEM_THUMBS = 60
 
@@ -238,7 +241,12 @@ class DataPage(QWizardPage):
             self.doctor_button.setText("Examine with the Doctor…")
             return
         images = len(self.plan.report.without_classes(self.plan.excluded).samples)
-        seconds = estimate_seconds(images, None, device=self.plan.device)
+        try:
+            seconds = estimate_seconds(images, None, device=self.plan.device)
+        except StudioError as exc:  # e.g. the doctor extra is missing: the doctor page says so
+            log.info("no doctor estimate: %s", exc)
+            self.doctor_button.setText("Examine with the Doctor…")
+            return
         self.doctor_button.setText(f"Examine with the Doctor… ({about_seconds(seconds)})")
 
     def _summary_html(self, report) -> str:

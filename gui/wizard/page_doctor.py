@@ -14,11 +14,11 @@ counts) and the report on the plan (``plan.doctor``, read by the results page) f
 from __future__ import annotations
 
 import html
-import os
+import logging
 from collections import Counter
 
-from PySide6.QtCore import Qt, QThreadPool, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -32,10 +32,12 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from core.doctor.journal import journal_path
 from core.text import plural
+from gui.engine_worker import error_text
 from gui.style import SPACING, state_color
 from gui.widgets.doctor_map import MapPair
-from gui.wizard.doctor_findings import LABELS, FindingsTabs, MarkBar, fill_model_combo
+from gui.wizard.doctor_findings import FindingsTabs, MarkBar, fill_model_combo, open_file
 from gui.wizard.doctor_pending import (
     PendingFixes,
     absolute,
@@ -43,19 +45,18 @@ from gui.wizard.doctor_pending import (
     applied_text,
     class_folder,
     confirm_text,
+    kind_text,
+    map_title,
     moved_absolute,
+    stage_text,
     summary_text,
     undone_text,
 )
 from gui.wizard.doctor_worker import DoctorTask, apply_and_rescan, examine, second_map, undo_and_rescan
 from gui.wizard.plan import TrainingPlan
 
-JOURNAL = os.path.join(".convnet-studio", "fixes.jsonl")
-STAGES = {"scanning": "Scanning the folder", "embedding": "Computing embeddings",
-          "analysing": "Drawing the map and looking for problems", "apply": "Applying fixes",
-          "scan": "Scanning the folder again"}
-KIND_TEXT = {"pretrained": "pretrained on ImageNet", "saved": "your saved model", "random": "random weights"}
-KIND_SHORT = {"pretrained": "ImageNet weights", "saved": "saved model", "random": "random weights"}
+log = logging.getLogger(__name__)
+
 
 
 class DoctorPage(QWizardPage):
@@ -70,8 +71,8 @@ class DoctorPage(QWizardPage):
         self.selection: list[str] = []
         self._task: DoctorTask | None = None
         self._task_kind = ""  # "examine", "compare", "apply" or "undo" while a task runs
-        self._examined = None  # the scan report the doctor's report belongs to
-        self._examining = None  # the scan report of the examination running now
+        self._examined = None  # (scan report, excluded classes) the doctor's report belongs to
+        self._examining = None  # (scan report, excluded classes) of the examination running now
         self._before_apply: list = []  # the doctor's report before each batch this page applied
         self.setTitle("The Doctor: the folder through a network's eyes")
         self.setSubTitle("Optional. Likely label errors, near-duplicates and outliers; nothing changes on disk "
@@ -153,7 +154,7 @@ class DoctorPage(QWizardPage):
         self.map = self.maps.left
         self.maps.set_thumbnail_provider(self.loader)
         self.maps.selectionChanged.connect(self._on_map_selected)
-        self.maps.openRequested.connect(_open_file)
+        self.maps.openRequested.connect(open_file)
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
@@ -187,11 +188,18 @@ class DoctorPage(QWizardPage):
     # -- page life --------------------------------------------------------------------
 
     def initializePage(self) -> None:  # noqa: N802 - Qt name
+        try:
+            self._initialize()
+        except Exception as exc:  # noqa: BLE001 - an exception out of a Qt override would end the app
+            log.exception("opening the doctor page failed")
+            self._say(f"The doctor could not start: {error_text(exc)}", "error")
+
+    def _initialize(self) -> None:
         if self.model_combo.count() == 0:
             self._fill_models()
         self._fill_classes()
         self._update_undo()
-        if self.plan.doctor is None or self._examined is not self.plan.report:
+        if self.plan.doctor is None or not self._is_current(self._examined):
             self.pending.clear()
             self.start_examine()
         else:
@@ -204,6 +212,13 @@ class DoctorPage(QWizardPage):
         if self._task_kind in ("examine", "compare"):
             self.cancel()
         return True
+
+    def _data_key(self) -> tuple:
+        """What an examination looked at: the scan and the classes left out."""
+        return self.plan.report, frozenset(self.plan.excluded)
+
+    def _is_current(self, key) -> bool:
+        return key is not None and key[0] is self.plan.report and key[1] == frozenset(self.plan.excluded)
 
     @property
     def busy(self) -> bool:
@@ -260,13 +275,17 @@ class DoctorPage(QWizardPage):
             self._task.cancel()
             self._task = None  # its late signals are ignored
             self.status.setText("Cancelled.")
+            if self.plan.doctor is None:
+                self.map.set_empty_text("No map: the examination was cancelled. Press Examine to start again.")
             self._set_busy("")
 
     def start_examine(self) -> DoctorTask | None:
         if self.plan.report is None:
             return None
         scan = self.plan.report.without_classes(self.plan.excluded)
-        self._examining = self.plan.report
+        self._examining = self._data_key()
+        if self.plan.doctor is None:
+            self.map.set_empty_text("Computing the map…")
         self.status.setText("Starting…")
         return self._run("examine", examine, self.plan.folder, scan, self.model_combo.currentData(),
                          self.plan.device, self.plan.val_fraction)
@@ -288,7 +307,7 @@ class DoctorPage(QWizardPage):
             return
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(min(done, max(1, total)))
-        words = STAGES.get(stage, stage.replace("_", " ").capitalize())
+        words = stage_text(stage)
         self.status.setText(f"{words}… {done}/{total}" if total > 1 else f"{words}…")
 
     def _on_returned(self, result) -> None:
@@ -301,6 +320,8 @@ class DoctorPage(QWizardPage):
         if self.sender() is self._task:
             what = {"apply": "Applying the fixes", "undo": "Undoing"}.get(self._task_kind, "The examination")
             self._say(f"{what} failed: {message}", "error")
+            if self._task_kind == "examine" and self.plan.doctor is None:
+                self.map.set_empty_text("No map: the examination failed (see below).")
             self.status.setText("Failed.")
 
     def _on_finished(self, outcome: str) -> None:
@@ -357,7 +378,7 @@ class DoctorPage(QWizardPage):
 
     def _note_html(self, report) -> str:
         source = report.source
-        kind = KIND_TEXT.get(source.kind, source.kind)
+        kind = kind_text(source.kind)
         text = f"Seen through <b>{html.escape(source.display_name)}</b> ({kind}): {html.escape(summary_text(report))}"
         if source.kind == "random":
             warn = state_color("warning", self.palette()).name()
@@ -418,8 +439,8 @@ class DoctorPage(QWizardPage):
         self._update_undo()
 
     def _update_undo(self) -> None:
-        journal = os.path.join(self.plan.folder, JOURNAL) if self.plan.folder else ""
-        self.undo_button.setEnabled(bool(journal) and os.path.isfile(journal) and not self._task_kind)
+        journal = self.plan.folder and journal_path(self.plan.folder).is_file()  # undo_last says when all are undone
+        self.undo_button.setEnabled(bool(journal) and not self._task_kind)
 
     # -- applying ---------------------------------------------------------------------------
 
@@ -472,7 +493,7 @@ class DoctorPage(QWizardPage):
         if outcome.report is not None:
             self.plan.report = outcome.report
             self.plan.excluded &= set(outcome.report.classes)
-            self._examined = outcome.report
+            self._examined = self._data_key()
         else:
             self._say(f"The folder could not be scanned again: {outcome.scan_error}", "error")
         self._fill_classes()
@@ -484,15 +505,3 @@ class DoctorPage(QWizardPage):
         colour = state_color(kind, self.palette()).name() if kind else None
         self.message.setText(f"<span style='color:{colour}'>{html.escape(text)}</span>" if colour
                              else html.escape(text))
-
-    def show_tab(self, tab: int = LABELS) -> None:
-        self.findings.setCurrentIndex(tab)
-
-
-def map_title(source) -> str:
-    return f"{source.display_name} · {KIND_SHORT.get(source.kind, source.kind)}"
-
-
-def _open_file(path: str) -> None:
-    if path and os.path.exists(path):
-        QDesktopServices.openUrl(QUrl.fromLocalFile(path))

@@ -184,6 +184,28 @@ def test_doctor_maps_the_folder_and_moves_a_lasso_selection_with_undo(qtbot, mak
     assert wizard.currentId() == MODEL_PAGE
 
 
+def test_the_doctor_says_why_it_cannot_examine_and_cancel_drops_a_run(qtbot, make_wizard, tmp_path):
+    from tests.support.digits import write_digit_classes
+
+    tiny = write_digit_classes(tmp_path / "tiny", ("zero", "one"), 3)  # 6 images: too few to compare
+    wizard = _on_data_page(qtbot, make_wizard, tiny)
+    page = wizard.doctor_page
+    assert page.choose_model(MODEL)
+    wizard.open_doctor()
+    qtbot.waitUntil(lambda: not page.busy, timeout=TIMEOUT_MS)
+    assert wizard.plan.doctor is None and "failed" in page.message.text() and "images" in page.message.text()
+    assert page.map.point_count() == 0 and "failed" in page.map.empty_label.text()
+    assert page.isComplete()  # the doctor is optional: Next still goes on
+
+    page.start_examine()
+    assert page.busy and page.cancel_button.isVisible()
+    qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
+    assert not page.busy and page.status.text() == "Cancelled."
+    wizard.pool.waitForDone(TIMEOUT_MS)
+    QApplication.processEvents()  # whatever the dropped run sent is ignored
+    assert wizard.plan.doctor is None and page.status.text() == "Cancelled."
+
+
 def test_results_page_marks_the_worst_predictions_the_doctor_flagged(qtbot, tmp_path):
     from PySide6.QtCore import QThreadPool
 
