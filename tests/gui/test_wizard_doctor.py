@@ -139,7 +139,7 @@ def test_doctor_maps_the_folder_and_moves_a_lasso_selection_with_undo(qtbot, mak
     qtbot.keyClick(page.findings.outliers, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert len(page.pending) == 0 and page.findings.outliers.topLevelItem(0).text(3) == ""
 
-    # a lasso drawn with the mouse (Shift-drag) round two "zero" images, moved to "two" after confirmation
+    # a lasso drawn with the mouse (Shift-drag) round two "zero" images, moved to "two" after confirmation,
     QApplication.processEvents()  # the page's layout settled: the points are where they will be drawn
     corners, chosen = _band_round_two(page.map, report, "zero")
     with qtbot.waitSignal(page.maps.selectionChanged, timeout=5000):
@@ -148,17 +148,26 @@ def test_doctor_maps_the_folder_and_moves_a_lasso_selection_with_undo(qtbot, mak
     page.move_class.setCurrentText("two")
     assert page.move_selection() == 2
     assert len(page.pending) == 2 and "2" in page.findings.tabText(3)
+    # and one "one" image picked on the map, marked "ignore" with its button
+    skipped = next(p.path for p in report.points if p.label == report.classes.index("one"))
+    page.maps.select([skipped])
+    qtbot.mouseClick(page.mark_bar.ignore_button, Qt.MouseButton.LeftButton)
+    assert sorted(page.findings.row_paths(3)) == sorted([*chosen, skipped])  # the pending tab lists all three
     asked = []
     page.confirm_apply = lambda counts: asked.append(dict(counts)) or True
     page.apply_pending()
     qtbot.waitUntil(lambda: not page.busy, timeout=TIMEOUT_MS)
-    assert asked == [{"move": 2}]
+    assert asked == [{"move": 2, "ignore": 1}] and len(page.pending) == 0
     names = [Path(p).name for p in chosen]
     after = _files(digits)
     assert all(after[n] == "two" for n in names)
     assert {n: c for n, c in after.items() if n not in names} == {n: c for n, c in before.items() if n not in names}
-    assert wizard.plan.report.counts == {"zero": 6, "one": 8, "two": 10}
-    assert wizard.data_page.chart.heights() == [8, 10, 6]  # the data page shows the new scan
+    assert after[Path(skipped).name] == "one"  # ignored: left in place, out of training
+    ignored = json.loads((digits / ".convnet-studio" / "ignored.json").read_text(encoding="utf-8"))
+    assert ignored["ignored"] == [f"one/{Path(skipped).name}"]
+    assert wizard.plan.report.counts == {"zero": 6, "one": 7, "two": 10}
+    assert wizard.data_page.chart.heights() == [7, 10, 6]  # the data page shows the new scan
+    assert skipped not in {p.path for p in wizard.plan.doctor.points} and page.map.point_count() == 23
     moved_points = [p for p in wizard.plan.doctor.points if Path(p.path).name in names]
     assert {Path(p.path).parent.name for p in moved_points} == {"two"}
     journal = digits / ".convnet-studio" / "fixes.jsonl"
@@ -170,8 +179,8 @@ def test_doctor_maps_the_folder_and_moves_a_lasso_selection_with_undo(qtbot, mak
     qtbot.waitUntil(lambda: not page.busy, timeout=TIMEOUT_MS)
     assert _files(digits) == before
     assert _journal(journal) == [("apply", wanted), ("undo", sorted((new, old) for old, new in wanted))]
-    assert wizard.plan.report.counts == {"zero": 8, "one": 8, "two": 8}
-    assert wizard.plan.doctor is report
+    assert wizard.plan.report.counts == {"zero": 8, "one": 8, "two": 8}  # the ignored image is back too
+    assert wizard.plan.doctor is report and page.map.point_count() == 24
 
     # "Compare with…": a second map beside the first (the same network here: its embeddings are cached)
     page.compare_combo.setCurrentIndex(page.compare_combo.findData(MODEL))
@@ -240,3 +249,32 @@ def test_results_page_marks_the_worst_predictions_the_doctor_flagged(qtbot, tmp_
     assert not any(page.worst.item(i).text().startswith("⚑") for i in range(page.worst.count()))
     loader.shutdown()
     pool.waitForDone(5000)
+
+
+def test_pending_marks_take_back_and_the_report_after_fixes():
+    from core.doctor.report import DoctorReport, EmbeddingSource, LabelIssue, MapPoint, NearDuplicate, Outlier
+    from gui.wizard.doctor_pending import PendingFixes, after_fixes, class_folder
+
+    root = "/data/pets"
+    cat, dog, odd = f"{root}/cat/a.png", f"{root}/dog/b.png", f"{root}/dog/c.png"
+    pending = PendingFixes()
+    assert pending.mark([cat, dog], "move", "dog", class_of=class_folder) == 1  # dog/b.png is a dog already
+    assert pending.mark([odd], "ignore") == 1 and pending.mark([odd], "ignore") == 0  # the same mark again
+    assert pending.mark([cat], "keep") == 1  # a later mark replaces the earlier one
+    assert [(m.path, m.action) for m in pending.marks()] == [(odd, "ignore"), (cat, "keep")]
+    assert pending.take_back() and pending.get(cat).action == "move" and pending.get(cat).to_class == "dog"
+    fixes = pending.fixes(root, {cat: "0" * 32})
+    assert sorted((f.path, f.action, f.to_class, f.digest) for f in fixes) == [
+        ("cat/a.png", "move", "dog", "0" * 32), ("dog/c.png", "ignore", None, None)]
+    assert pending.take_back() and pending.take_back() and len(pending) == 0 and not pending.take_back()
+
+    report = DoctorReport(
+        folder=root, source=EmbeddingSource("m", "M", "pretrained"), classes=["cat", "dog"],
+        points=[MapPoint(cat, 0, "train", 0, 0), MapPoint(dog, 1, "val", 1, 1), MapPoint(odd, 1, "train", 2, 2)],
+        label_issues=[LabelIssue(cat, "cat", "dog", 0.9, 0.1), LabelIssue(dog, "dog", "cat", 0.6, 0.3)],
+        duplicates=[NearDuplicate((dog, odd), 0.97, True, False)], outliers=[Outlier(odd, "dog", 1.0)])
+    moved_to = f"{root}/dog/a.png"
+    fixed = after_fixes(report, {cat: moved_to}, ignored={odd}, kept={dog})
+    assert [(p.path, p.label) for p in fixed.points] == [(moved_to, 1), (dog, 1)]  # moved: new place and class
+    assert fixed.label_issues == [] and fixed.duplicates == [] and fixed.outliers == []  # reviewed, or gone
+    assert report.points[0].path == cat  # the report before stays as it was (undo restores it)
