@@ -23,7 +23,7 @@ from core.text import noun, plural
 ACTIONS = ("move", "ignore", "keep")
 STAGES = {"scanning": "Scanning the folder", "embedding": "Computing embeddings",
           "analysing": "Drawing the map and looking for problems", "apply": "Applying fixes",
-          "scan": "Scanning the folder again"}
+          "undo": "Moving images back", "scan": "Scanning the folder again"}
 KIND_TEXT = {"pretrained": "pretrained on ImageNet", "saved": "your saved model", "random": "random weights"}
 KIND_SHORT = {"pretrained": "ImageNet weights", "saved": "saved model", "random": "random weights"}
 

@@ -129,5 +129,5 @@ def apply_and_rescan(folder: str, fixes: list[Fix], *, progress, cancel) -> FixO
 def undo_and_rescan(folder: str, *, progress, cancel) -> FixOutcome:
     """Revert the last applied batch, then scan the folder again."""
     del cancel
-    batch = undo_last(folder)
+    batch = undo_last(folder, progress=lambda done, total: progress("undo", done, total))
     return _rescanned(folder, batch, progress)
