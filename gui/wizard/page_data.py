@@ -2,14 +2,18 @@
 
 The scan (``core.data.scan_folder``: every header and content hash) runs as a
 ``Job`` on the wizard's pool with a progress bar and Cancel; the page is
-complete once a scan has finished and at least two classes are kept.
+complete once a scan has finished and at least two classes are kept. "Examine with the Doctor…"
+(``doctorRequested``) leads to the optional doctor page, with the time it should take
+(``core.doctor.examine.estimate_seconds``); ``refresh()`` shows the plan's report again after the doctor
+applied fixes to the folder.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 
-from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -25,7 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.data import TINY_PIXELS, scan_folder
-from core.errors import Cancelled
+from core.doctor.examine import estimate_seconds
+from core.errors import Cancelled, StudioError
 from core.text import noun, plural
 from gui.jobs import Job
 from gui.style import SPACING, state_color
@@ -33,6 +38,8 @@ from gui.wizard.charts import CountsChart
 from gui.wizard.plan import TrainingPlan
 from gui.wizard.thumbs import ThumbStrip
 from gui.workers import error_text
+
+log = logging.getLogger(__name__)
 
 MAX_PROBLEM_THUMBS = 60
 
@@ -51,7 +58,16 @@ def problem_files(report) -> list[tuple[str, str, str]]:
     return out[:MAX_PROBLEM_THUMBS]
 
 
+def about_seconds(seconds: float) -> str:
+    """A rounded time for a button: "about 20 s", "about 3 min"."""
+    if seconds < 90:
+        return f"about {max(1, round(seconds / 5) * 5 if seconds >= 10 else round(seconds))} s"
+    return f"about {round(seconds / 60)} min"
+
+
 class DataPage(QWizardPage):
+    doctorRequested = Signal()  # "Examine with the Doctor…": the wizard goes to the doctor page
+
     def __init__(self, plan: TrainingPlan, pool: QThreadPool, loader, parent=None) -> None:
         super().__init__(parent)
         self.plan = plan
@@ -96,13 +112,21 @@ class DataPage(QWizardPage):
         self.problems = ThumbStrip(loader, self, icon=56)
         self.problems.setMaximumHeight(self.problems.minimumHeight())
         self.problems.setObjectName("problemFiles")
+        self.doctor_button = QPushButton("Examine with the Doctor…", self)
+        self.doctor_button.setObjectName("examineWithDoctor")
+        self.doctor_button.setToolTip("Optional: see the folder through a network's eyes and find likely label "
+                                      "errors, near-duplicates and outliers before training")
+        self.doctor_button.clicked.connect(self.doctorRequested)
+        doctor_row = QHBoxLayout()
+        doctor_row.addWidget(self.problems_label, 1)
+        doctor_row.addWidget(self.doctor_button)
         layout = QVBoxLayout(self)
         layout.setSpacing(SPACING)
         layout.addLayout(top)
         layout.addWidget(self.verify)
         layout.addWidget(self.summary)
         layout.addWidget(split, 1)
-        layout.addWidget(self.problems_label)
+        layout.addLayout(doctor_row)
         layout.addWidget(self.problems)
         self._set_scanning(False)
 
@@ -169,6 +193,7 @@ class DataPage(QWizardPage):
         self.cancel_button.setVisible(scanning)
         self.rescan_button.setVisible(not scanning)
         self.verify.setEnabled(not scanning)
+        self._update_doctor_button()
         if not scanning:
             self.progress.reset()
         self.completeChanged.emit()
@@ -200,7 +225,29 @@ class DataPage(QWizardPage):
         self.problems.set_items(problems)
         self.problems_label.setText(f"Problem files ({len(problems)})" if problems else "No problem files found.")
         self.problems.setVisible(bool(problems))
+        self._update_doctor_button()
         self.completeChanged.emit()
+
+    def refresh(self) -> None:
+        """Show the plan's report again (the doctor moved or ignored images and scanned the folder again)."""
+        if self.plan.report is not None and not self.scanning:
+            self._scanned_folder = self.plan.folder
+            self._show_report()
+
+    def _update_doctor_button(self) -> None:
+        ready = self.isComplete()
+        self.doctor_button.setEnabled(ready)
+        if not ready:
+            self.doctor_button.setText("Examine with the Doctor…")
+            return
+        images = len(self.plan.report.without_classes(self.plan.excluded).samples)
+        try:
+            seconds = estimate_seconds(images, None, device=self.plan.device)
+        except StudioError as exc:  # e.g. the doctor extra is missing: the doctor page says so
+            log.info("no doctor estimate: %s", exc)
+            self.doctor_button.setText("Examine with the Doctor…")
+            return
+        self.doctor_button.setText(f"Examine with the Doctor… ({about_seconds(seconds)})")
 
     def _summary_html(self, report) -> str:
         images = len(report.samples)
@@ -228,6 +275,7 @@ class DataPage(QWizardPage):
         else:
             self.plan.excluded.add(name)
         self.chart.set_excluded(self.plan.excluded)
+        self._update_doctor_button()
         self.completeChanged.emit()
 
     def set_class_included(self, name: str, included: bool) -> None:

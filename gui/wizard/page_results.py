@@ -1,5 +1,8 @@
 """Page 6: results — confusion matrix (cells open their images), per-class precision/recall/F1, the worst
-predictions, saving under another name, "Use It Now" and export (TorchScript / ONNX)."""
+predictions, saving under another name, "Use It Now" and export (TorchScript / ONNX).
+
+When the doctor examined the folder (``plan.doctor``), worst predictions it flagged (likely label error,
+near-duplicate, outlier) are marked "⚑", and a line above the tabs names them."""
 
 from __future__ import annotations
 
@@ -48,6 +51,21 @@ def _epochs(count) -> str:
     return plural(count, "epoch") if isinstance(count, int) else "? epochs"
 
 
+def doctor_flags(report) -> dict[str, str]:
+    """Path -> what the doctor found about that image ("likely label error: suggests two", ...)."""
+    flags: dict[str, list[str]] = {}
+    if report is None:
+        return {}
+    for issue in report.label_issues:
+        flags.setdefault(issue.path, []).append(f"likely label error (suggests {issue.suggested})")
+    for group in report.duplicates:
+        for path in group.paths:
+            flags.setdefault(path, []).append("near-duplicate" + (" across the split" if group.across_split else ""))
+    for outlier in report.outliers:
+        flags.setdefault(outlier.path, []).append("outlier")
+    return {path: ", ".join(found) for path, found in flags.items()}
+
+
 def _export(name: str, fmt: str, path: str, overwrite: bool = False) -> str:
     return str(export_bundle(name, fmt, path, overwrite=overwrite))
 
@@ -64,6 +82,10 @@ class ResultsPage(QWizardPage):
         self.setSubTitle("How the saved model does on the validation images it never trained on.")
         self.summary = QLabel(self)
         self.summary.setWordWrap(True)
+        self.doctor_note = QLabel(self)
+        self.doctor_note.setObjectName("doctorFlagged")
+        self.doctor_note.setWordWrap(True)
+        self.doctor_note.hide()
         self.confusion = ConfusionView(self)
         self.confusion.cellChosen.connect(self.show_cell)
         self.cell_label = QLabel("Click a cell to see its images.", self)
@@ -118,6 +140,7 @@ class ResultsPage(QWizardPage):
         layout = QVBoxLayout(self)
         layout.setSpacing(SPACING)
         layout.addWidget(self.summary)
+        layout.addWidget(self.doctor_note)
         layout.addWidget(self.tabs, 1)
         layout.addLayout(row)
         layout.addWidget(self.message)
@@ -137,6 +160,7 @@ class ResultsPage(QWizardPage):
             self._say(f"A saved model called “{asked}” already exists, so this one was saved as “{self.model_name}”. "
                       f"To replace the old one, type “{asked}” above and press Save Under This Name.", "warning")
         self.summary.setText(self._summary(result, evaluation))
+        self.doctor_note.hide()
         if evaluation is None:
             self.confusion.set_matrix([], [])
             self.per_class.setRowCount(0)
@@ -144,17 +168,31 @@ class ResultsPage(QWizardPage):
             return
         self.confusion.set_matrix(list(evaluation.classes), evaluation.confusion())
         self._fill_per_class(evaluation)
-        self.worst.set_items([
-            (p.path, f"{os.path.basename(p.path)}\n{evaluation.classes[p.true]} → {evaluation.classes[p.pred]}",
-             f"{p.path}\ntrue: {evaluation.classes[p.true]} ({100 * p.true_prob:.0f}%)\n"
-             f"predicted: {evaluation.classes[p.pred]} ({100 * p.confidence:.0f}%)")
-            for p in evaluation.worst(24)])
+        self._fill_worst(evaluation)
         matrix, n = evaluation.confusion(), len(evaluation.classes)
         mistakes = [(i, j) for i in range(n) for j in range(n) if i != j and matrix[i, j]]
         cell = max(mistakes, key=lambda ij: matrix[ij]) if mistakes else (0, 0)  # the most confused pair
         self.show_cell(*cell)
         self.confusion.setCurrentIndex(self.confusion.model().index(*cell))
         self.tabs.setTabText(2, f"Worst predictions ({int(matrix.sum() - matrix.trace())} wrong)")
+
+    def _fill_worst(self, evaluation) -> None:
+        flags, classes, worst = doctor_flags(self.plan.doctor), evaluation.classes, evaluation.worst(24)
+        self.worst.set_items([
+            (p.path, ("⚑ " if p.path in flags else "") + f"{os.path.basename(p.path)}\n{classes[p.true]} → "
+             f"{classes[p.pred]}",
+             f"{p.path}\ntrue: {classes[p.true]} ({100 * p.true_prob:.0f}%)\n"
+             f"predicted: {classes[p.pred]} ({100 * p.confidence:.0f}%)"
+             + (f"\nthe Doctor: {flags[p.path]}" if p.path in flags else ""))
+            for p in worst])
+        flagged = [p for p in worst if p.path in flags]
+        if flagged:
+            shown = "; ".join(f"{html.escape(os.path.basename(p.path))}: {html.escape(flags[p.path])}"
+                              for p in flagged[:4])
+            more = f"; and {len(flagged) - 4} more" if len(flagged) > 4 else ""
+            self.doctor_note.setText(f"⚑ The Doctor flagged {len(flagged)} of the {len(worst)} worst predictions "
+                                     f"before training — {shown}{more}.")
+        self.doctor_note.setVisible(bool(flagged))
 
     def _summary(self, result: dict, evaluation) -> str:
         metrics = result.get("metrics", {})

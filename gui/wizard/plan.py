@@ -54,6 +54,7 @@ class TrainingPlan:
     estimates: dict = field(default_factory=dict)  # model -> core.bakeoff.probe.Estimate (the options page's)
     bakeoff: Any = None  # core.bakeoff.plan.BakeoffPlan once it starts
     leaderboard: Any = None  # core.bakeoff.leaderboard.Leaderboard once it has ended
+    doctor: Any = None  # core.doctor.report.DoctorReport once the (optional) doctor page has examined the folder
 
     @property
     def is_bakeoff(self) -> bool:

@@ -1,5 +1,8 @@
 """The fine-tuning wizard (File › Train a Model…): folder → data check → model → options → training → results.
 
+The doctor (``page_doctor``) is an optional step between the data check and the model: the data page's
+"Examine with the Doctor…" button goes there (``open_doctor``); its Next goes on to the model page.
+
 A bake-off (several models ticked on the model page) goes options → bake-off training → bake-off
 results instead (``nextId``): its own pages, the single-model ones untouched.
 
@@ -24,6 +27,7 @@ from gui.thumbnails import ThumbnailLoader
 from gui.wizard.page_bakeoff_results import BakeoffResultsPage
 from gui.wizard.page_bakeoff_training import BakeoffTrainingPage
 from gui.wizard.page_data import DataPage
+from gui.wizard.page_doctor import DoctorPage
 from gui.wizard.page_folder import FolderPage
 from gui.wizard.page_model import ModelPage
 from gui.wizard.page_options import OptionsPage
@@ -31,7 +35,7 @@ from gui.wizard.page_results import ResultsPage
 from gui.wizard.page_training import TrainingPage
 from gui.wizard.plan import TrainingPlan
 
-FOLDER, DATA, MODEL, OPTIONS, TRAINING, RESULTS, BAKEOFF_TRAINING, BAKEOFF_RESULTS = range(8)
+FOLDER, DATA, MODEL, OPTIONS, TRAINING, RESULTS, BAKEOFF_TRAINING, BAKEOFF_RESULTS, DOCTOR = range(9)
 
 
 class TrainWizard(QWizard):
@@ -59,10 +63,14 @@ class TrainWizard(QWizard):
         self.results_page = ResultsPage(self.plan, self.pool, self.loader)
         self.bakeoff_page = BakeoffTrainingPage(self.plan, out=bakeoff_out)
         self.bakeoff_results_page = BakeoffResultsPage(self.plan, self.pool, self.loader, engine_worker=engine_worker)
+        self.doctor_page = DoctorPage(self.plan, self.pool, self.loader)
         for page_id, page in enumerate((self.folder_page, self.data_page, self.model_page, self.options_page,
                                         self.training_page, self.results_page, self.bakeoff_page,
-                                        self.bakeoff_results_page)):
+                                        self.bakeoff_results_page, self.doctor_page)):
             self.setPage(page_id, page)
+        self._to_doctor = False  # set only while open_doctor() moves on from the data page
+        self.data_page.doctorRequested.connect(self.open_doctor)
+        self.doctor_page.folderChanged.connect(self.data_page.refresh)
         self.training_page.completeChanged.connect(self._on_training_state)
         self.bakeoff_page.completeChanged.connect(self._on_bakeoff_state)
         for results in (self.results_page, self.bakeoff_results_page):
@@ -75,8 +83,13 @@ class TrainWizard(QWizard):
             self.folder_page.set_folder(folder)
 
     def nextId(self) -> int:  # noqa: N802 - Qt name
-        """One model: options → training → results; a bake-off: options → bake-off → its results."""
+        """Data check → model (→ the doctor first when asked for); one model: options → training → results;
+        a bake-off: options → bake-off → its results."""
         current = self.currentId()
+        if current == DATA:
+            return DOCTOR if self._to_doctor else MODEL
+        if current == DOCTOR:
+            return MODEL
         if current == OPTIONS:
             return BAKEOFF_TRAINING if self.plan.is_bakeoff else TRAINING
         if current == BAKEOFF_TRAINING:
@@ -84,6 +97,16 @@ class TrainWizard(QWizard):
         if current in (RESULTS, BAKEOFF_RESULTS):
             return -1
         return super().nextId()
+
+    def open_doctor(self) -> None:
+        """The data page's "Examine with the Doctor…": on to the doctor page instead of the model page."""
+        if self.currentId() != DATA or not self.data_page.isComplete():
+            return
+        self._to_doctor = True
+        try:
+            self.next()
+        finally:
+            self._to_doctor = False
 
     # -- training state -------------------------------------------------------------------
 
@@ -131,8 +154,8 @@ class TrainWizard(QWizard):
         self._stop_jobs()
 
     def _stop_jobs(self) -> None:
-        for page in (self.data_page, self.model_page, self.options_page, self.training_page, self.bakeoff_page,
-                     self.bakeoff_results_page):
+        for page in (self.data_page, self.doctor_page, self.model_page, self.options_page, self.training_page,
+                     self.bakeoff_page, self.bakeoff_results_page):
             shutdown = getattr(page, "shutdown", None)  # the results page may have background work of its own
             if shutdown is not None:
                 shutdown()
