@@ -218,11 +218,13 @@ def embed_samples(samples: Sequence[Sample], source: EmbeddingSource, *, device:
         progress(cached, len(samples))
     if missing:
         start = time.perf_counter()
+        before = len(cache.rows)
         try:
             _compute(samples, missing, source, spec, cache, failed, device, batch_size, progress, cancel)
         finally:
             seconds = time.perf_counter() - start
-            cache.save({s.digest for s in samples})
+            if len(cache.rows) > before:  # also on cancel: the finished batches are not computed again
+                cache.save({s.digest for s in samples})
     return _collect(samples, source, cache, failed, cached, seconds)
 
 

@@ -42,7 +42,7 @@ MIN_IMAGES = 10  # fewer: nothing to compare an image with
 INSTALL_HINT = "pip install 'convnet-studio[doctor]'"
 # Rough costs on a 2-core CPU (measured: ResNet-18 ~36 GFLOP/s at 224 px, NiN/AlexNet/VGG ~50, DenseNet ~8),
 # for the wizard's estimate only.
-_CPU_GFLOPS = {"DenseNet": 8.0, "ResNet": 36.0, "default": 45.0}
+_CPU_GFLOPS = {"DenseNet": 8.0, "ResNet": 36.0, "Variants": 36.0, "default": 45.0}
 _GPU_SPEEDUP = 20.0
 _DECODE_SECONDS = 0.002  # per image, a small PNG or JPEG in draft mode
 _ANALYSIS_SECONDS = 0.006  # per image: the t-SNE map, the cross-validated classifier, neighbours
@@ -112,9 +112,10 @@ def map_points(folder_or_scan: str | os.PathLike[str] | ScanReport, model: str |
 def estimate_seconds(n_images: int, model: str | os.PathLike[str] | None = None, *, device: str = "auto") -> float:
     """A rough time for ``run_doctor`` on ``n_images`` images none of which is cached yet (the wizard's
     estimate): the network's compute at its input size, decoding, and the analysis."""
-    spec = resolve(choose_source(model).model if model is None else model).spec
+    resolved = resolve(choose_source(model).model if model is None else model)
+    spec = resolved.spec
     scale = (spec.preprocess.crop_size / 224) ** 2
-    rate = _CPU_GFLOPS.get(spec.family, _CPU_GFLOPS["default"])
+    rate = _CPU_GFLOPS.get(resolved.architecture.family, _CPU_GFLOPS["default"])
     forward = spec.gflops * scale / rate / (_GPU_SPEEDUP if resolve_device(device).type != "cpu" else 1.0)
     n = max(0, int(n_images))
     return _ANALYSIS_FIXED + n * (forward + _DECODE_SECONDS + _ANALYSIS_SECONDS)
