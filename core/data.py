@@ -40,7 +40,7 @@ from core.walk import subfolders, walk_folder
 
 __all__ = [
     "Sample", "ScanReport", "DataSplit", "DecodedImages", "ImageDataset", "scan_folder", "split_samples",
-    "decode_sample", "fit_image", "collate_samples", "to_pil", "ProgressFn", "file_digest", "split_layout",
+    "decode_sample", "fit_image", "collate_samples", "ProgressFn", "file_digest", "split_layout",
 ]
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
@@ -496,10 +496,3 @@ def collate_samples(items: list[tuple[torch.Tensor | None, int, int, str | None]
     images = torch.stack([item[0] for item in good])
     labels = torch.tensor([item[1] for item in good], dtype=torch.long)
     return images, labels, skipped
-
-
-def to_pil(array: np.ndarray | torch.Tensor) -> Image.Image:
-    """A uint8 HWC array or CHW tensor as a PIL image (for previews)."""
-    if isinstance(array, torch.Tensor):
-        array = array.permute(1, 2, 0).numpy()
-    return Image.fromarray(np.ascontiguousarray(array))

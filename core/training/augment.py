@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from PIL import Image
 from torchvision.transforms import v2 as T
 
-from core.data import decode_sample, fit_image, to_pil
+from core.data import decode_sample, fit_image
 from core.errors import StudioError
 from core.training.settings import AUGMENT_PRESETS
 
@@ -57,3 +58,10 @@ def preview(image: Image.Image | str | os.PathLike[str], preset: str, *, size: i
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return [to_pil(augment(tensor) if augment else tensor) for _ in range(count)]
+
+
+def to_pil(array: np.ndarray | torch.Tensor) -> Image.Image:
+    """A uint8 HWC array or CHW tensor as a PIL image (for previews)."""
+    if isinstance(array, torch.Tensor):
+        array = array.permute(1, 2, 0).numpy()
+    return Image.fromarray(np.ascontiguousarray(array))
