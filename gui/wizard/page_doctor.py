@@ -9,13 +9,13 @@ Ctrl+Z takes back the last mark, or with none pending undoes the last applied ba
 on disk until "Apply Fixes…" is confirmed. Fixes are applied as journalled moves
 (``core.doctor.fixes``), the folder is scanned again (``folderChanged``: the data page shows the new
 counts) and the report on the plan (``plan.doctor``, read by the results page) follows the moves.
+Applying and undoing live in gui/wizard/doctor_actions.py (``FixActions``, a mixin of ``DoctorPage``).
 """
 
 from __future__ import annotations
 
 import html
 import logging
-from collections import Counter
 
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -37,29 +36,24 @@ from core.text import plural
 from gui.engine_worker import error_text
 from gui.style import SPACING, state_color
 from gui.widgets.doctor_map import MapPair
+from gui.wizard.doctor_actions import FixActions
 from gui.wizard.doctor_findings import FindingsTabs, MarkBar, fill_model_combo, open_file
 from gui.wizard.doctor_pending import (
     PendingFixes,
-    absolute,
-    after_fixes,
-    applied_text,
     class_folder,
-    confirm_text,
     kind_text,
     map_title,
-    moved_absolute,
     stage_text,
     summary_text,
-    undone_text,
 )
-from gui.wizard.doctor_worker import DoctorTask, apply_and_rescan, examine, second_map, undo_and_rescan
+from gui.wizard.doctor_worker import DoctorTask, examine, second_map
 from gui.wizard.plan import TrainingPlan
 
 log = logging.getLogger(__name__)
 
 
 
-class DoctorPage(QWizardPage):
+class DoctorPage(FixActions, QWizardPage):
     folderChanged = Signal()  # fixes were applied or undone; plan.report is the new scan
 
     def __init__(self, plan: TrainingPlan, pool: QThreadPool, loader, parent=None) -> None:
@@ -441,65 +435,6 @@ class DoctorPage(QWizardPage):
     def _update_undo(self) -> None:
         journal = self.plan.folder and journal_path(self.plan.folder).is_file()  # undo_last says when all are undone
         self.undo_button.setEnabled(bool(journal) and not self._task_kind)
-
-    # -- applying ---------------------------------------------------------------------------
-
-    def confirm_apply(self, counts: Counter) -> bool:
-        """Ask before files are moved (tests replace this method)."""
-        answer = QMessageBox.question(
-            self, "Apply fixes?", confirm_text(counts, self.plan.folder),
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
-        return answer == QMessageBox.StandardButton.Yes
-
-    def apply_pending(self) -> DoctorTask | None:
-        if not len(self.pending) or self._task_kind or not self.confirm_apply(self.pending.counts()):
-            return None
-        digests = {s.path: s.digest for s in self.plan.report.samples}
-        fixes = self.pending.fixes(self.plan.folder, digests)
-        self._say(f"Applying {plural(len(fixes), 'fix', 'fixes')}…", None)
-        return self._run("apply", apply_and_rescan, self.plan.folder, fixes)
-
-    def undo_last_fixes(self) -> DoctorTask | None:
-        if self._task_kind:
-            return None
-        self._say("Undoing the last fixes…", None)
-        return self._run("undo", undo_and_rescan, self.plan.folder)
-
-    def _on_applied(self, outcome) -> None:
-        batch, root = outcome.batch, self.plan.folder
-        ignored = {absolute(root, p) for p in batch.ignored}
-        kept = {absolute(root, p) for p in batch.kept}
-        if self.plan.doctor is not None:
-            self._before_apply.append(self.plan.doctor)
-            self.plan.doctor = after_fixes(self.plan.doctor, moved_absolute(root, batch), ignored, kept)
-        self.pending.clear()
-        self._after_disk_change(outcome)
-        self._say(applied_text(batch), "warning" if batch.skipped else "ok")
-
-    def _on_undone(self, outcome) -> None:
-        batch = outcome.batch
-        if batch.empty:
-            self._say(undone_text(batch), None)
-            self._update_undo()
-            return
-        if self._before_apply and batch.undoes is not None:
-            self.plan.doctor = self._before_apply.pop()
-        elif self.plan.doctor is not None:
-            self.plan.doctor = after_fixes(self.plan.doctor, moved_absolute(self.plan.folder, batch), set(), set())
-        self._after_disk_change(outcome)
-        self._say(undone_text(batch), "warning" if batch.skipped else "ok")
-
-    def _after_disk_change(self, outcome) -> None:
-        if outcome.report is not None:
-            self.plan.report = outcome.report
-            self.plan.excluded &= set(outcome.report.classes)
-            self._examined = self._data_key()
-        else:
-            self._say(f"The folder could not be scanned again: {outcome.scan_error}", "error")
-        self._fill_classes()
-        if self.plan.doctor is not None:
-            self._show_report()
-        self.folderChanged.emit()
 
     def _say(self, text: str, kind: str | None) -> None:
         colour = state_color(kind, self.palette()).name() if kind else None
