@@ -295,12 +295,12 @@ def test_make_run_torch_cpu_installs_torch_from_the_cpu_index_first(tmp_path: Pa
     lines = _make("-n", "run", "TORCH=cpu", venv=tmp_path / "v").stdout.splitlines()
     index = next(i for i, line in enumerate(lines) if "--index-url https://download.pytorch.org/whl/cpu" in line)
     assert '"torch>=2.10" "torchvision>=0.25"' in lines[index]  # pyproject's own requirements
-    project = next(i for i, line in enumerate(lines) if 'install --quiet -e ".[onnx]"' in line)
+    project = next(i for i, line in enumerate(lines) if 'install --quiet -e ".[onnx,doctor]"' in line)
     qt = next(i for i, line in enumerate(lines) if "-m gui.qtlibs --install" in line)
     launch = next(i for i, line in enumerate(lines) if line.endswith("main.py"))
     assert index < project < qt < launch
     default = _make("-n", "run", venv=tmp_path / "v").stdout
-    assert "download.pytorch.org" not in default and "[test]" not in default and "onnx,test" not in default
+    assert "download.pytorch.org" not in default and "[test]" not in default and "doctor,test" not in default
 
 
 @pytest.mark.subprocess
@@ -317,7 +317,7 @@ def test_make_test_after_make_run_adds_only_the_test_extras(tmp_path: Path) -> N
     _stamps(tmp_path / "v", ".installed-run")
     lines = _make("-n", "test", venv=tmp_path / "v").stdout.splitlines()
     installs = [line for line in lines if "pip install" in line]
-    assert len(installs) == 1 and '".[onnx,test]"' in installs[0]
+    assert len(installs) == 1 and '".[onnx,doctor,test]"' in installs[0]
     assert not any("-m venv" in line for line in lines)
     assert lines[-2:] == [f"{tmp_path / 'v'}/bin/python -m gui.qtlibs --install --platform offscreen",
                           f"QT_QPA_PLATFORM=offscreen {tmp_path / 'v'}/bin/python -m pytest"]
