@@ -46,6 +46,7 @@ DUPLICATE_NEIGHBOURS = 5
 OUTLIER_NEIGHBOURS = 15
 OUTLIER_SHARE = 0.05  # outliers listed: the top 5% of the images, at least OUTLIER_MIN
 OUTLIER_MIN = 20
+OUTLIER_MOST = 0.10  # never more than a tenth of a small folder: 60 images list 6, not 20
 
 
 def unit_rows(vectors: np.ndarray, *, centre: bool = True) -> np.ndarray:
@@ -230,12 +231,14 @@ def outliers(vectors: np.ndarray, labels: np.ndarray, classes: Sequence[str], pa
              signatures: np.ndarray | None = None, neighbours: int = OUTLIER_NEIGHBOURS,
              limit: int | None = None) -> list[Outlier]:
     """The most unusual images, most unusual first (see ``outlier_scores``); ``limit`` defaults to 5% of
-    the images, at least 20."""
+    the images, at least 20 but never more than a tenth of them."""
     n = len(paths)
     if n < 3:
         return []
     scores = outlier_scores(vectors, signatures, neighbours=neighbours)
-    count = limit if limit is not None else max(OUTLIER_MIN, round(n * OUTLIER_SHARE))
+    if limit is None:
+        limit = min(max(OUTLIER_MIN, round(n * OUTLIER_SHARE)), max(1, round(n * OUTLIER_MOST)))
+    count = limit
     top = np.argsort(-scores, kind="stable")[:count]
     return [Outlier(path=str(paths[i]), given=classes[int(labels[i])], score=float(scores[i])) for i in top]
 

@@ -275,7 +275,7 @@ def test_run_doctor_finds_copies_planted_across_the_split(tmp_path: Path) -> Non
     assert near.across_split and not near.exact
     assert report.duplicates[0].across_split
     assert len(report.duplicates) == 2  # nothing else in the folder looks the same
-    assert len(report.outliers) == 20 and report.seconds >= report.embed_seconds
+    assert len(report.outliers) == 4 and report.seconds >= report.embed_seconds  # a tenth of 43 images
     assert DoctorReport.from_json(report.to_json()) == report
 
     again = examine.run_doctor(root, model="tiny", cache_dir=tmp_path / "cache")
