@@ -32,12 +32,12 @@ $(RUN_STAMP): pyproject.toml | torch-variant
 ifneq ($(TORCH),)
 	$(PY) -m pip install --quiet --index-url $(TORCH_INDEX) $(TORCH_REQS)
 endif
-	$(PY) -m pip install --quiet -e ".[onnx,doctor]"
+	$(PY) -m pip install --quiet -e ".[onnx,doctor,live]"
 	touch $@
 
 # On top of the run install: pip adds only what the test extra lists.
 $(TEST_STAMP): $(RUN_STAMP)
-	$(PY) -m pip install --quiet -e ".[onnx,doctor,test]"
+	$(PY) -m pip install --quiet -e ".[onnx,doctor,live,test]"
 	touch $@
 
 # TORCH=... on a .venv that already holds another torch build would silently keep it.

@@ -33,6 +33,8 @@ README_HINT = 'other distributions: see README.md, "Two commands"'
 PACKAGES: dict[str, tuple[str, str]] = {
     # xcb and its utility libraries (Qt >= 6.5 links libxcb-cursor)
     "libxcb.so.1": ("libxcb1", "libxcb"),
+    # Qt Multimedia (the Live view) links PulseAudio's client library even for video without sound
+    "libpulse.so.0": ("libpulse0", "pulseaudio-libs"),
     "libxcb-cursor.so.0": ("libxcb-cursor0", "xcb-util-cursor"),
     "libxcb-icccm.so.4": ("libxcb-icccm4", "xcb-util-wm"),
     "libxcb-ewmh.so.2": ("libxcb-ewmh2", "xcb-util-wm"),
@@ -99,7 +101,7 @@ PACKAGES: dict[str, tuple[str, str]] = {
 
 # The PySide6 extension modules the app imports (gui/, tests/): their Qt libraries link the
 # GL/EGL, fontconfig, xkbcommon and D-Bus libraries even before a platform plugin loads.
-MODULES = ("QtCore", "QtGui", "QtWidgets", "QtSvg")
+MODULES = ("QtCore", "QtGui", "QtWidgets", "QtSvg", "QtMultimedia")  # QtMultimedia: the Live view (live extra)
 
 _NOT_FOUND = re.compile(r"^\s*(\S+)\s*=>\s*not found\s*$")
 

@@ -246,6 +246,10 @@ DEPENDENCIES = {
     "libgcrypt.so.20", "libgpg-error.so.0", "libmd.so.0", "libbsd.so.0", "libpcre2-8.so.0", "libexpat.so.1",
     "libpng16.so.16", "libbrotlidec.so.1", "libbrotlicommon.so.1", "libffi.so.8", "libXau.so.6", "libXdmcp.so.6",
     "libX11.so.6", "libxcb.so.1", "libGLX.so.0", "libGLdispatch.so.0", "libxcb-glx.so.0",
+    # libpulse0's own dependencies (Qt Multimedia, the live extra)
+    "libpulsecommon-16.1.so", "libsndfile.so.1", "libasyncns.so.0", "libFLAC.so.12", "libogg.so.0", "libopus.so.0",
+    "libvorbis.so.0", "libvorbisenc.so.2", "libmp3lame.so.0", "libmpg123.so.0", "libresolv.so.2", "libkrb5.so.3",
+    "libgssapi_krb5.so.2", "libk5crypto.so.3", "libcom_err.so.2", "libkrb5support.so.0", "libkeyutils.so.1",
 }
 
 
@@ -295,7 +299,7 @@ def test_make_run_torch_cpu_installs_torch_from_the_cpu_index_first(tmp_path: Pa
     lines = _make("-n", "run", "TORCH=cpu", venv=tmp_path / "v").stdout.splitlines()
     index = next(i for i, line in enumerate(lines) if "--index-url https://download.pytorch.org/whl/cpu" in line)
     assert '"torch>=2.10" "torchvision>=0.25"' in lines[index]  # pyproject's own requirements
-    project = next(i for i, line in enumerate(lines) if 'install --quiet -e ".[onnx,doctor]"' in line)
+    project = next(i for i, line in enumerate(lines) if 'install --quiet -e ".[onnx,doctor,live]"' in line)
     qt = next(i for i, line in enumerate(lines) if "-m gui.qtlibs --install" in line)
     launch = next(i for i, line in enumerate(lines) if line.endswith("main.py"))
     assert index < project < qt < launch
@@ -317,7 +321,7 @@ def test_make_test_after_make_run_adds_only_the_test_extras(tmp_path: Path) -> N
     _stamps(tmp_path / "v", ".installed-run")
     lines = _make("-n", "test", venv=tmp_path / "v").stdout.splitlines()
     installs = [line for line in lines if "pip install" in line]
-    assert len(installs) == 1 and '".[onnx,doctor,test]"' in installs[0]
+    assert len(installs) == 1 and '".[onnx,doctor,live,test]"' in installs[0]
     assert not any("-m venv" in line for line in lines)
     assert lines[-2:] == [f"{tmp_path / 'v'}/bin/python -m gui.qtlibs --install --platform offscreen",
                           f"QT_QPA_PLATFORM=offscreen {tmp_path / 'v'}/bin/python -m pytest"]
