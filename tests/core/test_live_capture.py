@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +12,7 @@ from PIL import Image
 
 from core.errors import StudioError
 from core.live.capture import FrameCapture, count_classes
-
-
-@dataclass(frozen=True)
-class StandInFrame:
-    """Stand-in for core.live.frames.Frame (same fields)."""
-
-    index: int
-    t: float
-    image: np.ndarray
-    arrived: float
+from core.live.frames import Frame
 
 
 def frames(count: int, fps: float, *, start: float = 0.0, color: int = 200, moving_t: bool = True):
@@ -31,7 +21,7 @@ def frames(count: int, fps: float, *, start: float = 0.0, color: int = 200, movi
         image = np.full((24, 32, 3), color, np.uint8)
         image[:, : index % 32] = rng.integers(0, 255, 3, dtype=np.uint8)
         t = start + index / fps if moving_t else 0.0
-        yield StandInFrame(index, t, image, arrived=1000.0 + index / fps)
+        yield Frame(index, t, image, arrived=1000.0 + index / fps)
 
 
 def saved(capture: FrameCapture, stream) -> list[Path]:
