@@ -6,6 +6,7 @@ import errno
 import os
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -13,6 +14,8 @@ from PIL import Image
 from core.errors import StudioError
 from core.live.capture import FrameCapture, count_classes
 from core.live.frames import Frame
+from core.training import Trainer, TrainSettings
+from tests.support.video import photo_scenes, write_video
 
 
 def frames(count: int, fps: float, *, start: float = 0.0, color: int = 200, moving_t: bool = True):
@@ -115,3 +118,30 @@ def test_disk_full_names_the_folder_and_leaves_nothing(tmp_path: Path, monkeypat
         capture.offer(next(frames(1, 25)))
     assert str(tmp_path / "cat") in str(caught.value)
     assert list((tmp_path / "cat").iterdir()) == []
+
+
+def decoded(path: Path) -> list[Frame]:
+    with av.open(str(path)) as container:
+        return [Frame(i, float(frame.time), frame.to_ndarray(format="rgb24"), arrived=float(i))
+                for i, frame in enumerate(container.decode(video=0))]
+
+
+@pytest.mark.slow  # ~5 s: two videos written and decoded, one epoch of a small ResNet
+def test_training_on_captured_frames_works(tmp_path: Path) -> None:
+    """Issue 17: frames captured from two videos (2 s each at 5 a second) train a model."""
+    folder = tmp_path / "captured"
+    for name, photo in (("cat", "chelsea"), ("rocket", "rocket")):
+        video = tmp_path / f"{name}.mp4"
+        (picture, _), = photo_scenes(2.0, names=(photo,))
+        moving = [(np.roll(np.asarray(picture), shift * 7, axis=1), 0.4) for shift in range(5)]  # 2 s, 5 views
+        write_video(video, moving, fps=25, size=48)
+        stream = decoded(video)
+        assert len(stream) == 50
+        capture = FrameCapture(folder, name, per_second=5)
+        assert len(saved(capture, stream)) == 10
+    assert count_classes(folder) == {"cat": 10, "rocket": 10}
+    settings = TrainSettings(data=str(folder), model="resnet18", weights="none", strategy="scratch", batch_size=8,
+                             lr=2e-3, image_size=32, augment="none", name="captured", epochs=1)
+    result = Trainer(settings).fit()
+    assert result.status == "completed" and result.bundle is not None and Path(result.bundle).is_dir()
+    assert result.epochs_done == 1 and 0 <= result.metrics["val_acc"] <= 1
