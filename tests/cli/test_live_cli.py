@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -15,11 +16,13 @@ import pytest
 from PIL import Image
 
 from core.inference import InferenceEngine
+from core.live import video
 from tests.support.cli import ROOT, run_cli_captured
 from tests.support.jsonout import strict_json
 from tests.support.video import write_video
 
 FPS, SIZE = 25, 96
+OPEN_SOURCE = video.open_source  # the real one, also while a test replaces it
 
 
 def _pictures() -> list[np.ndarray]:
@@ -44,6 +47,7 @@ def _decoded(path: Path) -> list[np.ndarray]:
         return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
 
 
+@pytest.mark.slow  # alexnet, loaded three times (~4 s on a shared CPU)
 def test_json_lines_follow_the_scenes(capsys, tmp_path: Path) -> None:
     pictures = _pictures()
     spans = write_video(tmp_path / "scenes.mp4", [(p, 0.6) for p in pictures], fps=FPS, size=SIZE)
@@ -114,7 +118,7 @@ def _not_video(path: Path) -> Path:
 def test_bad_videos_exit_1_with_a_clear_message(capsys, tmp_path: Path, make, name, message, some_frames) -> None:
     path = make(tmp_path / name)
     code, out, err = run_cli_captured(capsys, "live", str(path), "--model", "resnet18", "--weights", "none",
-                                      "--every", "10", "--json")
+                                      "--every", "25", "--json")
     assert code == 1
     assert f"error: {path}: {message}" in err
     rows = [strict_json(line) for line in out.splitlines()]
@@ -122,7 +126,7 @@ def test_bad_videos_exit_1_with_a_clear_message(capsys, tmp_path: Path, make, na
     if some_frames:  # the frames before the cut were classified and printed, then the error
         read = int(re.search(r"(\d+) frames read", err)[1])
         assert 20 <= read < 100  # of the 4 s (100 frames) the file declares
-        assert [r["frame"] for r in rows[:-1]] == list(range(0, read, 10))
+        assert [r["frame"] for r in rows[:-1]] == list(range(0, read, 25))
         assert f"{read} frames read, {len(rows) - 1} classified" in err
     else:
         assert len(rows) == 1
@@ -155,3 +159,42 @@ def test_sigterm_ends_a_run_cleanly_with_its_summary(tmp_path: Path) -> None:
     rows = [strict_json(line) for line in [first, *out.splitlines()]]
     assert [r["frame"] for r in rows] == list(range(len(rows))) and len(rows) < 250
     assert "interrupted" in err and f"{len(rows)} classified, 0 dropped" in err
+
+
+class _PacedCamera:
+    """A video file read at its frame rate, as a camera delivers frames (for the camera loop, without one)."""
+
+    def __init__(self, path: Path) -> None:
+        self.source = OPEN_SOURCE(str(path))
+        self.frames_read = 0
+
+    def __iter__(self):
+        start = time.monotonic()
+        for frame in self.source:
+            time.sleep(max(0.0, start + frame.t - time.monotonic()))
+            self.frames_read = self.source.frames_read
+            yield frame
+
+    def stop(self) -> None:
+        self.source.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.source.close()
+
+
+def test_a_camera_gets_the_newest_frame_whenever_the_model_is_free(capsys, tmp_path: Path, monkeypatch) -> None:
+    spans = write_video(tmp_path / "cam.mp4", [(np.full((SIZE, SIZE, 3), 30 * i, np.uint8), 0.6) for i in range(3)],
+                        fps=FPS, size=SIZE)
+    total = round(spans[-1][1] * FPS)
+    monkeypatch.setattr(video, "open_source", lambda source: _PacedCamera(tmp_path / "cam.mp4"))
+    code, out, err = run_cli_captured(capsys, "live", "camera:0", "--model", "resnet18", "--weights", "none",
+                                      "--json")
+    assert code == 0, err
+    frames = [strict_json(line)["frame"] for line in out.splitlines()]
+    assert frames == sorted(set(frames)) and len(frames) >= 2
+    dropped = int(re.search(r"(\d+) dropped", err)[1])
+    assert f"{total} frames read, {len(frames)} classified, {dropped} dropped" in err
+    assert len(frames) + dropped == total and dropped > 0  # never queued: what the model missed was dropped
