@@ -43,12 +43,13 @@ from core.cli_compare import cmd_compare, cmd_evaluate
 from core.defaults import DEFAULT_MODEL
 from core.doctor.cli import register as register_doctor
 from core.errors import StudioError
+from core.live.cli import register as register_live
 from core.textout import human_count, human_size
 from core.training.cli import register as register_training
 from core.training.manage_cli import register as register_storage
 
 SUBCOMMANDS = ("models", "classify", "weights", "explain", "compare", "evaluate", "train", "export", "runs", "bakeoff",
-               "doctor")
+               "doctor", "live")
 _eprint = eprint
 _check_model = check_model
 _progress_printer = progress_printer
@@ -258,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_training(sub)
     register_bakeoff(sub)
     register_doctor(sub)
+    register_live(sub)
     register_storage(sub, models_parser)  # models saved / models delete NAME / runs list / runs delete NAME
     return parser
 

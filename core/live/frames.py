@@ -33,7 +33,7 @@ class LatestFrame:
         self._frame: Frame | None = None
         self._closed = False
         self.put_count = 0  # frames offered
-        self.dropped = 0  # frames replaced before anyone took them
+        self.dropped = 0  # frames replaced (or left at close) before anyone took them
 
     def put(self, frame: Frame) -> None:
         with self._cond:
@@ -55,8 +55,11 @@ class LatestFrame:
             return frame
 
     def close(self) -> None:
-        """Wake every taker; from now on ``take`` returns None and ``put`` is ignored."""
+        """Wake every taker; from now on ``take`` returns None and ``put`` is ignored (a frame still
+        waiting is never taken: it counts as dropped)."""
         with self._cond:
+            if self._frame is not None:
+                self.dropped += 1
             self._closed = True
             self._frame = None
             self._cond.notify_all()

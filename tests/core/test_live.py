@@ -12,8 +12,10 @@ from PIL import Image
 
 from core.errors import StudioError, WeightsError
 from core.inference import InferenceEngine
+from core.live import video
 from core.live.frames import Frame, LatestFrame, RateMeter
 from core.live.predict import LivePredictor, LiveResult
+from tests.support.video import write_video
 
 
 def _frame(index: int, image: np.ndarray | None = None) -> Frame:
@@ -125,3 +127,21 @@ def test_missing_pretrained_weights_are_never_passed_off_as_pretrained(engine, p
     with pytest.raises(WeightsError):
         LivePredictor(engine, "resnet18").predict(_frame(0, photo))
     assert LivePredictor(engine, "resnet18", weights="none").load().untrained
+
+
+def test_video_reader_gives_rgb_frames_with_their_times_and_refuses_oversized_ones(tmp_path, monkeypatch) -> None:
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
+    spans = write_video(tmp_path / "v.mkv", [(np.zeros((64, 64, 3), np.uint8) + np.array(c, np.uint8), 0.2)
+                                             for c in colours], fps=25, size=64)
+    with video.open_source(str(tmp_path / "v.mkv")) as source:
+        assert (source.width, source.height, source.fps) == (64, 64, 25.0)
+        frames = list(source)
+    assert [f.index for f in frames] == list(range(15)) and source.frames_read == 15
+    for frame in frames:
+        assert frame.t == pytest.approx(frame.index / 25)
+        assert frame.image.shape == (64, 64, 3) and frame.image.dtype == np.uint8
+        scene = next(i for i, (start, end) in enumerate(spans) if start <= frame.t < end)
+        assert np.abs(frame.image[8:-8, 8:-8].mean((0, 1)) - colours[scene]).max() < 12  # lossy, but that colour
+    monkeypatch.setattr(video, "MAX_SIDE", 32)
+    with pytest.raises(StudioError, match=r"v\.mkv: frames of 64x64 pixels are too large"):
+        video.open_source(str(tmp_path / "v.mkv"))
