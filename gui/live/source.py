@@ -30,7 +30,6 @@ from PySide6.QtMultimedia import (
 from core.live.frames import Frame
 
 MAX_SIDE = 640  # frames are scaled down to this (longer side) once, on arrival: display and models share it
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".gif", ".m4v", ".mpg", ".mpeg", ".ogv", ".wmv")
 VIDEO_FILTER = "Videos (*.mp4 *.webm *.mkv *.avi *.mov *.gif *.m4v *.mpg *.mpeg *.ogv *.wmv);;All files (*)"
 DEFAULT_FRAME_MS = 40  # a step when the file does not say its frame rate
 
@@ -41,10 +40,6 @@ _PLAYER_ERRORS = {
     QMediaPlayer.Error.AccessDeniedError: "Permission to read this video was denied",
 }
 _CAMERA_ERRORS = {QCamera.Error.CameraError: "The camera failed"}
-
-
-def is_video(path: str) -> bool:
-    return path.lower().endswith(VIDEO_SUFFIXES)
 
 
 def cameras() -> list[QCameraDevice]:
