@@ -42,17 +42,64 @@ class TrainingController(QObject):
         """Open the fine-tuning wizard (one at a time)."""
         if not self._catalog.ready or self._closed:
             return
-        from gui.wizard.wizard import TrainWizard  # noqa: PLC0415 - lazy: torch and pyqtgraph, not before the first paint
-
         wizard = self.train_wizard
         if wizard is None or not wizard.isVisible():
-            if wizard is not None:
-                wizard.shutdown()
-                wizard.deleteLater()
-            self.train_wizard = wizard = TrainWizard(self._window, device=self._settings.device,
-                                                     engine_worker=self._engine_worker)
-            wizard.modelSaved.connect(self.refresh_my_models)
-            wizard.useModelRequested.connect(self.use_trained_model)
+            wizard = self._new_wizard()
+        self._show(wizard)
+
+    def train_on_folder(self, folder: str) -> None:
+        """Live's "Train on these…": the wizard opened on ``folder``, at its data check."""
+        self._open_on_folder(folder, doctor=False)
+
+    def examine_folder(self, folder: str) -> None:
+        """Live's "Examine with the Doctor…": the wizard on ``folder``, on to its doctor page once the check is done."""
+        self._open_on_folder(folder, doctor=True)
+
+    def _open_on_folder(self, folder: str, *, doctor: bool) -> None:
+        if self._closed:
+            return
+        if not self._catalog.ready:
+            self.message.emit("The models are still loading; try again in a moment.")
+            return
+        wizard = self.train_wizard
+        if wizard is not None and wizard.isVisible() and wizard.training:
+            self.message.emit("A training is running in the wizard; open the folder there once it has ended.")
+            self._show(wizard)
+            return
+        from gui.wizard.wizard import DATA  # noqa: PLC0415 - lazy: torch and pyqtgraph, not before the first paint
+
+        wizard = self._new_wizard(folder)
+        self._show(wizard)
+        if not wizard.folder_page.isComplete():
+            self.message.emit(f"{folder} is not a folder.")
+            return
+        wizard.next()  # the folder page remembers it and the data check starts (Back returns to it)
+        if doctor:
+            def on_to_doctor() -> None:
+                if wizard.currentId() == DATA and not wizard.data_page.isComplete():
+                    return  # still scanning
+                wizard.data_page.completeChanged.disconnect(on_to_doctor)
+                wizard.open_doctor()  # only from a complete data check; otherwise it stays there
+
+            wizard.data_page.completeChanged.connect(on_to_doctor)
+            if wizard.data_page.isComplete():
+                on_to_doctor()
+
+    def _new_wizard(self, folder: str | None = None):
+        from gui.wizard.wizard import TrainWizard  # noqa: PLC0415 - lazy: torch and pyqtgraph, not before the first paint
+
+        if self.train_wizard is not None:
+            self.train_wizard.shutdown()
+            self.train_wizard.hide()
+            self.train_wizard.deleteLater()
+        self.train_wizard = wizard = TrainWizard(self._window, device=self._settings.device,
+                                                 engine_worker=self._engine_worker, folder=folder)
+        wizard.modelSaved.connect(self.refresh_my_models)
+        wizard.useModelRequested.connect(self.use_trained_model)
+        return wizard
+
+    @staticmethod
+    def _show(wizard) -> None:
         wizard.show()
         wizard.raise_()
         wizard.activateWindow()
