@@ -173,7 +173,8 @@ class MainWindow(QMainWindow):
         self.exporter = ExportController(self, self.settings, self.gallery, self.banner)
         self.training = TrainingController(self, self.settings, self.catalog, self.jobs,
                                            choose_model=self.models.set_model, engine_worker=self.client.engine_worker)
-        self.view = ViewController(self, self.settings, self.catalog, self.client, self.gallery_view)
+        self.view = ViewController(self, self.settings, self.catalog, self.client, self.gallery_view,
+                                   training=self.training)
 
     def _commands(self) -> dict:
         """What each action of ``gui.actions.ACTIONS`` does."""

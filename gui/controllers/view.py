@@ -19,13 +19,15 @@ from gui.workers import InferenceClient
 
 class ViewController(QObject):
     def __init__(self, window: QWidget, settings: Settings, catalog: ModelCatalog, client: InferenceClient,
-                 gallery_view: GalleryView) -> None:
+                 gallery_view: GalleryView, *, training=None) -> None:
+        """``training``: the ``TrainingController`` that Live's "Train on these…" and Doctor buttons open."""
         super().__init__(window)
         self._window = window
         self._settings = settings
         self._catalog = catalog
         self._client = client
         self._view = gallery_view
+        self._training = training
         self.compare_window = None  # gui.compare_window.CompareWindow, once opened
         self.live_window = None  # gui.live.window.LiveWindow, once opened
         self.about_box: QMessageBox | None = None
@@ -77,6 +79,9 @@ class ViewController(QObject):
                 window.deleteLater()
             self.live_window = window = LiveWindow(video, model=self._settings.model, device=self._settings.device,
                                                    catalog=self._catalog, parent=self._window)
+            if self._training is not None:
+                window.trainRequested.connect(self._training.train_on_folder)
+                window.doctorRequested.connect(self._training.examine_folder)
         elif video:
             window.open_file(video)
         window.show()

@@ -7,8 +7,10 @@
   frame whenever it is free (older frames are dropped), and the split view's two models run on their
   own schedules, so the slower never holds up the faster. The GUI thread never waits on a model.
 * Toggles: Grad-CAM (G), Mirror (M), Pause (P) and Step (S) for files, a ROI dragged on the picture
-  (Clear ROI), Split view. Space belongs to the capture panel; Esc closes. Closing stops the source and
-  joins every thread.
+  (Clear ROI), Split view. Esc closes. Closing stops the source and joins every thread.
+* The capture panel (``gui.widgets.capture_panel``) sits at the right (its folder, class, counters and
+  buttons are a column: under the picture they would squeeze it) and gets every frame shown; Space
+  anywhere in the window (unless a text field has it) captures while held.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from gui.live.source import VIDEO_FILTER, FrameSource, cameras
 from gui.registry import load_registry
 from gui.screens import fit_to_screen
 from gui.style import SPACING
+from gui.widgets.capture_panel import CapturePanel
 
 NO_CAMERA = "No camera found"
 SECOND_MODEL = "alexnet"  # the split view's other model, unless it is the first one
@@ -43,6 +46,8 @@ SECOND_MODEL = "alexnet"  # the split view's other model, unless it is the first
 class LiveWindow(QMainWindow):
     frameShown = Signal(object)  # every Frame drawn (tests and benchmarks listen)
     failed = Signal(str)  # a source error shown in the view
+    trainRequested = Signal(str)  # the capture folder: "Train on these…"
+    doctorRequested = Signal(str)  # the capture folder: "Examine with the Doctor…"
 
     def __init__(self, source: str | None = None, *, model: str = "resnet18", second_model: str | None = None,
                  device: str = "auto", catalog=None, engine_factory=None, parent=None) -> None:
@@ -127,12 +132,21 @@ class LiveWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.addWidget(self.panes[0])
+        self.capture = CapturePanel(self)
+        self.capture.setMinimumWidth(240)
+        self.capture.setMaximumWidth(340)
+        self.outer = QSplitter(Qt.Orientation.Horizontal, self)
+        self.outer.setChildrenCollapsible(False)
+        self.outer.addWidget(self.splitter)
+        self.outer.addWidget(self.capture)
+        self.outer.setStretchFactor(0, 1)
+        self.outer.setStretchFactor(1, 0)
         central = QWidget(self)
         self._box = QVBoxLayout(central)
         self._box.setContentsMargins(SPACING, SPACING, SPACING, SPACING)
         self._box.setSpacing(SPACING)
         self._box.addWidget(self.banner)
-        self._box.addWidget(self.splitter, 1)
+        self._box.addWidget(self.outer, 1)
         self.setCentralWidget(central)
         self.source_label = QLabel(self)
         self.display_label = QLabel(self)
@@ -148,6 +162,9 @@ class LiveWindow(QMainWindow):
         s.ended.connect(lambda: self.source_label.setText(f"{self.source_label.text()} · ended (P plays again)"))
         s.pausedChanged.connect(self._on_paused_changed)
         self.source_picker.activated.connect(self._on_source_picked)
+        self.capture.trainRequested.connect(self.trainRequested)
+        self.capture.doctorRequested.connect(self.doctorRequested)
+        self.installEventFilter(self.capture)  # Space anywhere captures while held
 
     # -- sources -------------------------------------------------------------------------------------
 
@@ -259,6 +276,7 @@ class LiveWindow(QMainWindow):
             return
         for pane in self.panes:
             pane.show_frame(frame)
+        self.capture.offer(frame)
         self.frames_shown += 1
         self.display_rate.tick()
         if self.frames_shown % 5 == 1:
@@ -310,4 +328,6 @@ class LiveWindow(QMainWindow):
             return True
         self._closed = True
         self.source.stop()
+        self.removeEventFilter(self.capture)
+        self.capture.shutdown()
         return all([pane.shutdown() for pane in self.panes])
