@@ -35,6 +35,8 @@ class ModelPane(QWidget):
         super().__init__(parent)
         self.inference = LiveInference(device, self, engine_factory=engine_factory, name=name)
         self.picker = ModelPicker(specs, list(families), self)
+        self.picker.setSizeAdjustPolicy(ModelPicker.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.picker.setMinimumContentsLength(10)  # two panes and the capture panel fit an 800 px window
         self.image = LiveImage(self)
         self.headline = ElidedLabel("Waiting for frames…", self)
         font = self.headline.font()
@@ -42,7 +44,7 @@ class ModelPane(QWidget):
         font.setBold(True)
         self.headline.setFont(font)
         self.headline.setObjectName("liveHeadline")
-        self.rates = QLabel(self)
+        self.rates = ElidedLabel("", self)
         self.rates.setObjectName("liveRates")
         self.bars = ProbabilityBars(self)
         self.last_result = None
@@ -60,12 +62,12 @@ class ModelPane(QWidget):
         top.addWidget(QLabel("Model:", self))
         top.addWidget(self.picker)
         top.addStretch(1)
-        top.addWidget(self.rates)
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
         box.setSpacing(SPACING)
         box.addLayout(top)
         box.addWidget(self.image, 1)
+        box.addWidget(self.rates)
         box.addWidget(self.headline)
         box.addWidget(self.bars)
 

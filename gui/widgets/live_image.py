@@ -27,7 +27,7 @@ def cam_image(cam: np.ndarray) -> QImage:
     heat = np.clip(np.nan_to_num(np.asarray(cam, np.float32)), 0.0, 1.0)
     rgba = np.empty((*heat.shape, 4), np.uint8)
     rgba[..., :3] = HEAT[(heat * 255).astype(np.uint8)]
-    rgba[..., 3] = (np.sqrt(heat) * CAM_OPACITY * 255).astype(np.uint8)
+    rgba[..., 3] = (np.clip(heat * 1.5, 0.0, 1.0) * CAM_OPACITY * 255).astype(np.uint8)
     h, w = heat.shape
     return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
 
