@@ -99,6 +99,8 @@ ACTIONS: dict[str, tuple[str, str | None, tuple, str]] = {
     "choose_device": ("Choose De&vice…", "chip", ("Ctrl+Shift+M",), "Pick where the network runs"),
     "compare": ("Com&pare Models…", "compare", ("Ctrl+K",),
                 "Compare architectures side by side on the selected photos"),
+    "live": ("&Live…", "chip", ("Ctrl+Shift+L",),
+             "Classify a camera or a video file as it plays, with Grad-CAM and a second model"),
     "zoom_in": ("&Larger Thumbnails", "zoom-in", (QKeySequence.StandardKey.ZoomIn, "Ctrl+="), "Show larger thumbnails"),
     "zoom_out": ("S&maller Thumbnails", "zoom-out", (QKeySequence.StandardKey.ZoomOut,), "Show smaller thumbnails"),
     "about": ("&About ConvNet Studio", "about", ("F1",), "Versions and the device in use"),
@@ -111,14 +113,14 @@ ROLES = {"quit": QAction.MenuRole.QuitRole, "about": QAction.MenuRole.AboutRole}
 
 # disabled until the model registry (and with it torch) has loaded
 REGISTRY_ACTIONS = ("import_weights", "download_weights", "compare", "choose_model", "choose_device", "train_model",
-                    "manage_models")
+                    "manage_models", "live")
 
 MENUS: list[tuple[str, list[str | None]]] = [
     ("&File", ["open", "open_folder", None, "import_weights", "download_weights", None, "train_model", "manage_models",
                None, "export", None, "quit"]),
     ("&Edit", ["paste", None, "clear"]),
     ("&Classify", ["reclassify", "stop", None, "choose_model", "choose_device", None, "compare"]),
-    ("&View", ["zoom_in", "zoom_out"]),
+    ("&View", ["live", None, "zoom_in", "zoom_out"]),
     ("&Help", ["about"]),
 ]
 

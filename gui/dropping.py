@@ -15,6 +15,13 @@ from core import paths as app_paths  # "paths" names the dropped files here
 from core.io import atomic_write_bytes
 
 _counter = itertools.count(1)
+# videos go to the Live window, not the gallery
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".gif", ".m4v", ".mpg", ".mpeg", ".ogv", ".wmv")
+
+
+def is_video_path(path: str) -> bool:
+    """Whether ``path`` is a video file (by its suffix) the Live window should play."""
+    return path.lower().endswith(VIDEO_SUFFIXES) and os.path.isfile(path)
 
 
 def local_path(url: QUrl) -> str:

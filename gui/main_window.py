@@ -173,7 +173,8 @@ class MainWindow(QMainWindow):
         self.exporter = ExportController(self, self.settings, self.gallery, self.banner)
         self.training = TrainingController(self, self.settings, self.catalog, self.jobs,
                                            choose_model=self.models.set_model, engine_worker=self.client.engine_worker)
-        self.view = ViewController(self, self.settings, self.catalog, self.client, self.gallery_view)
+        self.view = ViewController(self, self.settings, self.catalog, self.client, self.gallery_view,
+                                   training=self.training)
 
     def _commands(self) -> dict:
         """What each action of ``gui.actions.ACTIONS`` does."""
@@ -185,7 +186,8 @@ class MainWindow(QMainWindow):
             "export": self.exporter.export_dialog, "quit": self.close,
             "clear": photos.clear_gallery, "reclassify": photos.reclassify, "stop": photos.stop,
             "choose_model": models.focus_model_picker, "choose_device": models.focus_device_picker,
-            "compare": view.compare_models, "zoom_in": view.zoom_in, "zoom_out": view.zoom_out, "about": view.about,
+            "compare": view.compare_models, "live": view.open_live, "zoom_in": view.zoom_in, "zoom_out": view.zoom_out,
+            "about": view.about,
         }
 
     def _wire(self) -> None:
@@ -197,6 +199,7 @@ class MainWindow(QMainWindow):
         for controller in (self.photos, self.flow, self.exporter, self.training):
             controller.message.connect(self.show_message)
         self.photos.galleryChanged.connect(self._enable_gallery_actions)
+        self.photos.videoOpened.connect(self.view.open_live)
         self.catalog.loaded.connect(self._on_catalog_loaded)
         c = self.client
         c.busyChanged.connect(self.actions.stop.setEnabled)  # a signal, so Esc works at once

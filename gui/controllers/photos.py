@@ -18,7 +18,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from gui.catalog import ModelCatalog
-from gui.dropping import paths_from_mime, save_pasted_image
+from gui.dropping import is_video_path, paths_from_mime, save_pasted_image
 from gui.explain_tabs import ExplainTabs
 from gui.gallery_model import State
 from gui.jobs import Job
@@ -38,6 +38,7 @@ STATUS_DELAY_MS = 100  # progress updates are gathered into one refresh at most 
 class PhotosController(QObject):
     message = Signal(str)  # for the status bar
     galleryChanged = Signal(bool, bool)  # has photos, has results (classified or failed)
+    videoOpened = Signal(str)  # a video file among the paths: it goes to the Live window, not the gallery
 
     def __init__(self, window: QWidget, settings: Settings, catalog: ModelCatalog, client: InferenceClient, *,
                  current_model: Callable[[], str], weights_for: Callable[[str], str], gallery_view: GalleryView,
@@ -73,7 +74,13 @@ class PhotosController(QObject):
     def open_paths(self, paths: list[str]) -> None:
         """Expand files and folders (off the GUI thread), add the photos, classify them."""
         paths = [os.path.abspath(os.path.expanduser(p)) for p in paths if p]
-        if not paths or self._closed:
+        if self._closed:
+            return
+        videos = [p for p in paths if is_video_path(p)]
+        if videos:
+            self.videoOpened.emit(videos[0])
+            paths = [p for p in paths if p not in videos]
+        if not paths:
             return
         self.message.emit("Looking for photos…")
         job = Job(_collect_images, paths, parent=self)

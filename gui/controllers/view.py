@@ -1,7 +1,7 @@
-"""``ViewController``: thumbnail zoom, the Compare window and the About box.
+"""``ViewController``: thumbnail zoom, the Compare and Live windows and the About box.
 
-The Compare window imports torch, so it is imported on first use; the window
-keeps the Compare action disabled until the model registry (and with it
+The Compare and Live windows import torch, so they are imported on first use;
+the window keeps their actions disabled until the model registry (and with it
 torch) has loaded.
 """
 
@@ -19,14 +19,17 @@ from gui.workers import InferenceClient
 
 class ViewController(QObject):
     def __init__(self, window: QWidget, settings: Settings, catalog: ModelCatalog, client: InferenceClient,
-                 gallery_view: GalleryView) -> None:
+                 gallery_view: GalleryView, *, training=None) -> None:
+        """``training``: the ``TrainingController`` that Live's "Train on these…" and Doctor buttons open."""
         super().__init__(window)
         self._window = window
         self._settings = settings
         self._catalog = catalog
         self._client = client
         self._view = gallery_view
+        self._training = training
         self.compare_window = None  # gui.compare_window.CompareWindow, once opened
+        self.live_window = None  # gui.live.window.LiveWindow, once opened
         self.about_box: QMessageBox | None = None
 
     def zoom_in(self) -> None:
@@ -64,9 +67,32 @@ class ViewController(QObject):
         window.raise_()
         window.activateWindow()
 
+    def open_live(self, video: str | None = None) -> None:
+        """Open the Live window (playing ``video`` when given), with the current model."""
+        if not self._catalog.ready:
+            return
+        from gui.live.window import LiveWindow  # noqa: PLC0415 - lazy: imports torch and Qt Multimedia
+
+        window = self.live_window
+        if window is None or window.closed:
+            if window is not None:
+                window.deleteLater()
+            self.live_window = window = LiveWindow(video, model=self._settings.model, device=self._settings.device,
+                                                   catalog=self._catalog, parent=self._window)
+            if self._training is not None:
+                window.trainRequested.connect(self._training.train_on_folder)
+                window.doctorRequested.connect(self._training.examine_folder)
+        elif video:
+            window.open_file(video)
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
     def about(self) -> None:
         self.about_box = about.show_about(self._window, self._client.device)
 
     def shutdown(self) -> None:
         if self.compare_window is not None:
             self.compare_window.shutdown()
+        if self.live_window is not None:
+            self.live_window.shutdown()

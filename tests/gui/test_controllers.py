@@ -155,6 +155,9 @@ def test_every_action_does_its_command(qtbot, make_window, fake_pretrained, tmp_
     trigger("compare")
     assert window.view.compare_window.isVisible()
     window.view.compare_window.close()
+    trigger("live")
+    assert window.view.live_window.isVisible()
+    window.view.live_window.close()
     trigger("clear")
     assert window.gallery.rowCount() == 0
     qtbot.waitUntil(lambda: not a.clear.isEnabled() and not a.export.isEnabled(), timeout=TIMEOUT_MS)

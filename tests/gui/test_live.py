@@ -1,0 +1,161 @@
+"""The Live window on generated videos, offscreen: predictions arrive, follow the content, drop frames
+rather than queue them, never stall the GUI; split view; errors shown in the view; a dropped video opens it.
+
+AlexNet is the single-pane model: its random init (seed 0, weights "none") gives different top-1 labels
+for the four photos, where ResNet-18's random init says the same class for all of them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QTimer
+
+from core.inference import InferenceEngine
+from gui.live.window import NO_CAMERA, LiveWindow
+from tests.support.video import photo_scenes, write_video
+
+TIMEOUT_MS = 30_000
+CHANGING_MODEL = "alexnet"
+
+
+@pytest.fixture(scope="module")
+def photo_video(tmp_path_factory) -> tuple[Path, list[tuple[float, float]]]:
+    path = tmp_path_factory.mktemp("video") / "photos.mp4"
+    return path, write_video(path, photo_scenes(1.0), fps=25, size=96)
+
+
+class Heartbeat:
+    """The longest gap between ticks of a 5 ms QTimer on the GUI thread: how long the GUI stalled."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.longest_ms = 0.0
+        self.timer = QTimer(interval=5, timeout=self._tick)
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.longest_ms = max(self.longest_ms, (now - self.last) * 1000)
+        self.last = now
+
+
+def _open(qtbot, video: Path, **kwargs) -> LiveWindow:
+    window = LiveWindow(str(video), device="cpu", **kwargs)
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def _scene_of(t: float, spans: list[tuple[float, float]]) -> int:
+    return next(i for i, (start, end) in enumerate(spans) if start - 1e-6 <= t < end - 1e-6)
+
+
+def _top1_by_classify(images: list[np.ndarray], folder: Path, model: str) -> list[str]:
+    """Each frame's top-1 through the ordinary classify path (PNGs, a separate engine): independent of Live."""
+    paths = []
+    for number, image in enumerate(images):
+        paths.append(folder / f"frame-{number}.png")
+        Image.fromarray(image).save(paths[-1])
+    with InferenceEngine("cpu", onnx=False) as engine:
+        return [p.topk[0].label for p in engine.classify(paths, model=model, weights="none", topk=1)]
+
+
+@pytest.mark.slow
+def test_a_playing_video_is_classified_live_following_the_content_without_queueing(qtbot, photo_video, tmp_path):
+    video, spans = photo_video
+    window = _open(qtbot, video, model=CHANGING_MODEL)
+    beat = Heartbeat()  # from the first frame on (a standalone window loads the model registry as it opens)
+    pane = window.panes[0]
+    shown: dict[int, tuple[float, np.ndarray]] = {}  # frame index -> (when drawn, picture)
+    results: list[tuple[float, object]] = []  # (when shown, LiveResult)
+    window.frameShown.connect(lambda f: shown.setdefault(f.index, (time.monotonic(), f.image)))
+    pane.resultShown.connect(lambda r: results.append((time.monotonic(), r)))
+    with qtbot.waitSignal(window.source.ended, timeout=TIMEOUT_MS):
+        pass
+    qtbot.waitUntil(lambda: results and results[-1][1].frame_index >= max(shown) - 3, timeout=TIMEOUT_MS)
+    beat.timer.stop()
+    assert window.error() == ""
+    assert len(shown) >= 90  # 100 frames at 25 fps, all drawn (a few may coalesce in the sink)
+    latencies = [r.latency_ms for _, r in results]
+    print(f"\nframes shown {len(shown)}, classified {len(results)}, dropped {pane.inference.dropped}, "
+          f"latency median {np.median(latencies):.0f} ms max {max(latencies):.0f} ms, "
+          f"longest GUI stall {beat.longest_ms:.0f} ms")
+    # dropped, not queued: the model saw fewer frames than were shown, and the mailbox says it replaced them
+    assert len(results) < len(shown) and pane.inference.dropped > 0
+    assert pane.inference.dropped + len(results) >= len(shown) - 3
+    # each scene's label is what classify says for that very frame
+    first_of_scene: dict[int, tuple[float, object]] = {}
+    for when, result in results:
+        first_of_scene.setdefault(_scene_of(result.t, spans), (when, result))
+    assert len(first_of_scene) == len(spans)
+    scenes = sorted(first_of_scene)
+    labels = _top1_by_classify([shown[first_of_scene[s][1].frame_index][1] for s in scenes], tmp_path,
+                               CHANGING_MODEL)
+    expected = dict(zip(scenes, labels))
+    assert all(r.topk[0][0] == expected[scene] for scene, (_when, r) in first_of_scene.items())
+    assert len(set(expected.values())) >= 3  # the label changes with the content
+    # the label follows a content change within two model latencies (one in flight, one on the new frame)
+    for scene, (when, _result) in first_of_scene.items():
+        if scene == 0:
+            continue
+        changed_at = min(shown[i][0] for i in shown if _scene_of(i / 25, spans) == scene)
+        assert when - changed_at < 2 * max(latencies) / 1000 + 0.1, (scene, when - changed_at)
+    assert beat.longest_ms < 250
+    window.close()
+    assert all(not p.inference.worker.running for p in window.panes)
+
+
+@pytest.mark.slow
+def test_split_view_runs_two_models_on_their_own_schedules_with_grad_cam(qtbot, photo_video):
+    video, _spans = photo_video
+    window = _open(qtbot, video, model="resnet18", second_model=CHANGING_MODEL)
+    window.set_cam(True)
+    window.set_split(True)
+    left, right = window.panes
+    seen = {left: [], right: []}
+    for pane in (left, right):
+        pane.resultShown.connect(lambda r, pane=pane: seen[pane].append(r))
+    qtbot.waitUntil(lambda: len(seen[left]) >= 3 and len(seen[right]) >= 3, timeout=TIMEOUT_MS)
+    assert {r.model for r in seen[left]} == {"resnet18"} and {r.model for r in seen[right]} == {CHANGING_MODEL}
+    assert all(r.cam is not None and r.cam.shape == (96, 96) for r in seen[left] + seen[right])
+    # own schedules: each pane took its newest frame when it was free, so they classified different frames
+    assert [r.frame_index for r in seen[left]] != [r.frame_index for r in seen[right]]
+    assert left.inference.latest is not right.inference.latest
+    window.set_split(False)
+    assert len(window.panes) == 1
+    window.close()
+    assert not left.inference.worker.running and not right.inference.worker.running
+
+
+def test_a_corrupt_video_shows_a_message_and_no_camera_is_said_plainly(qtbot, tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 200)
+    window = _open(qtbot, bad, model="resnet18")
+    with qtbot.waitSignal(window.failed, timeout=TIMEOUT_MS) as failed:
+        pass
+    message = failed.args[0]
+    assert "video" in message.lower() or "codec" in message.lower() or "format" in message.lower()
+    assert window.banner.isVisible() and window.banner.text() == message
+    assert window.panes[0].image.message() == message
+    assert window.source_picker.itemText(0) == NO_CAMERA and not window.source_picker.isEnabled()
+    window.open_file(str(tmp_path / "missing.webm"))
+    assert "no video file" in window.error()
+    window.close()
+
+
+@pytest.mark.slow
+def test_a_video_dropped_on_the_main_window_opens_live_not_the_gallery(qtbot, make_window, photo_video):
+    video, _spans = photo_video
+    window = make_window()
+    window.open_paths([str(video)])
+    live = window.view.live_window
+    assert live is not None and live.isVisible()
+    with qtbot.waitSignal(live.frameShown, timeout=TIMEOUT_MS):
+        pass
+    assert window.gallery.rowCount() == 0
+    live.close()
