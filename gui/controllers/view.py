@@ -17,6 +17,16 @@ from gui.widgets.gallery import GalleryView
 from gui.workers import InferenceClient
 
 
+def live_missing_text(exc: ImportError) -> str:
+    """Why the Live view cannot open, and what to install."""
+    if "libpulse" in str(exc) or ".so" in str(exc):
+        return (f"Qt Multimedia cannot load a system library it needs ({exc}).\n\n"
+                "Install it with: python -m gui.qtlibs --install (as root), or your distribution's "
+                "libpulse0 / pulseaudio-libs package.")
+    return ("The Live view needs Qt Multimedia, from the live extra:\n\n    pip install 'convnet-studio[live]'\n\n"
+            f"({exc})")
+
+
 class ViewController(QObject):
     def __init__(self, window: QWidget, settings: Settings, catalog: ModelCatalog, client: InferenceClient,
                  gallery_view: GalleryView, *, training=None) -> None:
@@ -71,8 +81,11 @@ class ViewController(QObject):
         """Open the Live window (playing ``video`` when given), with the current model."""
         if not self._catalog.ready:
             return
-        from gui.live.window import LiveWindow  # noqa: PLC0415 - lazy: imports torch and Qt Multimedia
-
+        try:
+            from gui.live.window import LiveWindow  # noqa: PLC0415 - lazy: imports torch and Qt Multimedia
+        except ImportError as exc:  # the live extra (PySide6-Addons) or its system library is missing
+            QMessageBox.warning(self._window, "Live view unavailable", live_missing_text(exc))
+            return
         window = self.live_window
         if window is None or window.closed:
             if window is not None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sys
 
 import pytest
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from core.zoo import list_specs
 from gui import registry
@@ -158,6 +159,12 @@ def test_every_action_does_its_command(qtbot, make_window, fake_pretrained, tmp_
     trigger("live")
     assert window.view.live_window.isVisible()
     window.view.live_window.close()
+    warned: list[str] = []
+    with monkeypatch.context() as without_multimedia:  # the live extra missing: a message, not a traceback
+        without_multimedia.setitem(sys.modules, "gui.live.window", None)
+        without_multimedia.setattr(QMessageBox, "warning", lambda _parent, _title, text: warned.append(text))
+        trigger("live")
+    assert len(warned) == 1 and "pip install 'convnet-studio[live]'" in warned[0]
     trigger("clear")
     assert window.gallery.rowCount() == 0
     qtbot.waitUntil(lambda: not a.clear.isEnabled() and not a.export.isEnabled(), timeout=TIMEOUT_MS)
