@@ -1,4 +1,4 @@
-"""Check, before Qt loads, that the system libraries its platform plugin needs are installed.
+"""Check, before Qt loads, that the system libraries its platform plugin (and Qt Multimedia) need are installed.
 
 ``python -m gui.qtlibs [--platform xcb|offscreen|...] [--install]``
 
@@ -243,7 +243,8 @@ def report(platform: str, missing: list[str], manager: str | None) -> str:
     if bundled:
         return (f"PySide6 is incomplete ({', '.join(bundled)} not found): reinstall it, "
                 "e.g. `make clean-venv` then `make run`")
-    head = f"Qt's {platform} platform plugin needs system libraries that are missing: {', '.join(missing)}"
+    head = (f"Qt ({platform} platform plugin, Qt Multimedia) needs system libraries that are missing: "
+            f"{', '.join(missing)}")
     if manager is None:
         return f"{head}\nInstall the packages that provide them ({README_HINT})."
     command = install_command(packages_for(missing, manager), manager, root=is_root())
@@ -267,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     manager = package_manager()
     if args.install and manager and is_root() and not any(name.startswith(BUNDLED) for name in missing):
         packages = packages_for(missing, manager)
-        print(f"installing the system libraries Qt's {platform} plugin needs: {' '.join(packages)}", file=sys.stderr)
+        print(f"installing the system libraries Qt ({platform} plugin, Qt Multimedia) needs: {' '.join(packages)}",
+              file=sys.stderr)
         if install(packages, manager):
             missing, _ = missing_libraries(platform)
             if not missing:
