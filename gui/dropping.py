@@ -16,11 +16,13 @@ from core.io import atomic_write_bytes
 
 _counter = itertools.count(1)
 # videos go to the Live window, not the gallery
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".gif", ".m4v", ".mpg", ".mpeg", ".ogv", ".wmv")
+# A GIF is not here: the gallery classifies it as the image it is (its first frame); Live plays one opened
+# with Open Video File.
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv", ".wmv")
 
 
 def is_video_path(path: str) -> bool:
-    """Whether ``path`` is a video file (by its suffix) the Live window should play."""
+    """Whether ``path`` is a video file (by its suffix) that a drop sends to the Live window."""
     return path.lower().endswith(VIDEO_SUFFIXES) and os.path.isfile(path)
 
 

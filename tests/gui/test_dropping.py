@@ -29,3 +29,13 @@ def test_ordinary_and_unicode_names_are_unchanged(tmp_path: Path) -> None:
     for name in ("plain.jpg", "été 2024.png", "猫.webp"):
         path = tmp_path / name
         assert local_path(QUrl.fromLocalFile(str(path))) == str(path)
+
+
+def test_a_dropped_video_goes_to_live_but_a_gif_stays_an_image(tmp_path) -> None:
+    from gui.dropping import is_video_path
+
+    for name in ("clip.mp4", "CLIP.WEBM", "clip.mkv", "clip.mov", "clip.avi", "anim.gif", "photo.jpg"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [n for n in sorted(p.name for p in tmp_path.iterdir()) if is_video_path(str(tmp_path / n))] == [
+        "CLIP.WEBM", "clip.avi", "clip.mkv", "clip.mov", "clip.mp4"]
+    assert not is_video_path(str(tmp_path / "missing.mp4")) and not is_video_path(str(tmp_path))
