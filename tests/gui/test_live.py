@@ -164,3 +164,38 @@ def test_a_video_dropped_on_the_main_window_opens_live_not_the_gallery(qtbot, ma
         pass
     assert window.gallery.rowCount() == 0
     live.close()
+
+
+@pytest.mark.slow
+def test_holding_space_on_a_playing_video_captures_five_frames_a_second(qtbot, photo_video, tmp_path):
+    """Space held from frame 10 to frame 60 (2 s of video) in the Live window: the frames shown meanwhile
+    are saved at 5 a second by media time, numbered, into FOLDER/CLASS."""
+    from PySide6.QtCore import Qt
+
+    video, _spans = photo_video
+    window = _open(qtbot, video, model=CHANGING_MODEL)
+    window.capture.set_folder(str(tmp_path / "shots"))
+    window.capture.class_edit.setText("cat")
+    window.activateWindow()
+    held: list[float] = []  # media times of the frames shown while Space was down
+
+    def on_frame(frame) -> None:
+        if frame.index >= 10 and not window.capture.capturing and not held:
+            qtbot.keyPress(window, Qt.Key.Key_Space)
+        if window.capture.capturing:
+            held.append(frame.t)
+        if frame.index >= 59 and window.capture.capturing:
+            qtbot.keyRelease(window, Qt.Key.Key_Space)
+
+    window.frameShown.connect(on_frame)
+    qtbot.waitUntil(lambda: bool(held) and not window.capture.capturing, timeout=TIMEOUT_MS)
+    expected, last = 0, None
+    for t in held:  # the rate rule, by media time: one frame per 0.2 s
+        if last is None or t - last >= 0.2 - 1e-3:
+            expected, last = expected + 1, t
+    assert 1.9 <= held[-1] - held[0] <= 2.1 and expected in (10, 11)
+    qtbot.waitUntil(lambda: window.capture.pending == 0 and window.capture.counts.get("cat") == expected,
+                    timeout=TIMEOUT_MS)
+    names = sorted(p.name for p in (tmp_path / "shots" / "cat").iterdir())
+    assert names == [f"cat-{n:04d}.jpg" for n in range(1, expected + 1)]
+    window.close()
