@@ -1,7 +1,7 @@
 """Screenshots of the Live window for the README: ``python -m benchmarks.screenshots.live``.
 
 A generated video of scikit-image's "chelsea" (a cat) plays in the Live window with Grad-CAM on: one
-model (ResNet-18), then the split view (ResNet-18 and AlexNet), each at 1280x800 and 800x600, saved as
+model (ResNet-18), then the split view (ResNet-18 and AlexNet), each at 1280x800, 800x600 and 1920x1080, saved as
 ``resources/screenshots/live[-split][-800x600].png``. The picture is paused once every pane has shown a
 heat map. Never touches the network or the user's settings: the models run untrained (random weights),
 and the window says so.
@@ -17,7 +17,7 @@ from pathlib import Path
 from benchmarks.screenshots import OUT_DIR, wait_until
 from tests.support.video import photo_scenes, write_video
 
-SIZES = ((1280, 800, ""), (800, 600, "-800x600"))
+SIZES = ((1280, 800, ""), (800, 600, "-800x600"), (1920, 1080, "-1920x1080"))
 
 
 def _shoot(app, window, target: Path, width: int, height: int) -> Path:
