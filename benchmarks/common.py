@@ -101,3 +101,19 @@ def write_section(section: str, markdown: str) -> None:
     tmp = BENCHMARKS_MD.with_suffix(".md.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, BENCHMARKS_MD)
+
+
+def spin_until(predicate, timeout_s: float) -> bool:
+    """Run the Qt event loop until ``predicate()`` holds; False when ``timeout_s`` passed first (the GUI
+    benchmarks wait this way so that the GUI thread's own timers keep measuring meanwhile)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    deadline = time.monotonic() + timeout_s
+    check = QTimer(interval=20)
+    check.timeout.connect(lambda: (predicate() or time.monotonic() > deadline) and loop.quit())
+    check.start()
+    if not predicate():
+        loop.exec()
+    check.stop()
+    return predicate()

@@ -33,7 +33,7 @@ def measure(count: int, model: str, device: str) -> dict:
     os.environ["CONVNET_STUDIO_OFFLINE"] = "1"
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
 
-    from benchmarks.common import temporary_torch_home, write_random_weights
+    from benchmarks.common import spin_until, temporary_torch_home, write_random_weights
     from gui.app import create_app
     from gui.settings import Settings
 
@@ -60,7 +60,7 @@ def measure(count: int, model: str, device: str) -> dict:
 
         # warm up: load the model before timing (first use, not what this measures)
         window.client.classify([], model)
-        _spin(app, lambda: not window.client.busy, 120)
+        spin_until(lambda: not window.client.busy, 120)
 
         gaps: list[float] = []
         clock = QElapsedTimer()
@@ -80,7 +80,7 @@ def measure(count: int, model: str, device: str) -> dict:
         clock.start()
         probe.start()
         window.open_paths([str(work / "photos")])
-        if not _spin(app, settled, 1800):
+        if not spin_until(settled, 1800):
             raise SystemExit("classification did not finish in 30 minutes")
         elapsed = time.perf_counter() - start
         probe.stop()
@@ -95,22 +95,6 @@ def measure(count: int, model: str, device: str) -> dict:
             "median_gap_ms": statistics.median(gaps),
             "failed": window.gallery.counts()[State.FAILED],
         }
-
-
-def _spin(app, predicate, timeout_s: float) -> bool:
-    """Run the event loop until ``predicate`` holds (returns False on timeout)."""
-    from PySide6.QtCore import QEventLoop, QTimer
-
-    loop = QEventLoop()
-    deadline = time.monotonic() + timeout_s
-    check = QTimer()
-    check.setInterval(20)
-    check.timeout.connect(lambda: (predicate() or time.monotonic() > deadline) and loop.quit())
-    check.start()
-    if not predicate():
-        loop.exec()
-    check.stop()
-    return predicate()
 
 
 def report(result: dict, command: str) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
 
-from benchmarks.common import machine, temporary_torch_home, write_section
+from benchmarks.common import machine, spin_until, temporary_torch_home, write_section
 from tests.support.video import digit_scenes, photo_scenes, write_video
 
 GOAL_MS = 50.0
@@ -34,18 +34,6 @@ MODELS = ("resnet18", "alexnet")
 def write_test_video(path: Path, size: int = 224) -> list[tuple[float, float]]:
     """10 s: four photos of 1.5 s, then four digits of 1 s."""
     return write_video(path, photo_scenes(1.5) + digit_scenes(1.0, (0, 1, 2, 3)), fps=FPS, size=size)
-
-
-def _spin(predicate, timeout_s: float) -> bool:
-    loop = QEventLoop()
-    deadline = time.monotonic() + timeout_s
-    check = QTimer(interval=20)
-    check.timeout.connect(lambda: (predicate() or time.monotonic() > deadline) and loop.quit())
-    check.start()
-    if not predicate():
-        loop.exec()
-    check.stop()
-    return predicate()
 
 
 def _lags(spans, drawn: dict[int, float], results: list[tuple[float, object]]) -> list[float]:
@@ -77,7 +65,7 @@ def measure(models=MODELS, device: str = "cpu", size: int = 224) -> dict:
         ready: set[str] = set()
         for pane in window.panes:
             pane.inference.modelReady.connect(lambda model, _u: ready.add(model))
-        _spin(lambda: len(ready) == len(models), 300)
+        spin_until(lambda: len(ready) == len(models), 300)
         drawn: dict[int, float] = {}
         results = {pane: [] for pane in window.panes}
         gaps: list[float] = []
@@ -98,7 +86,7 @@ def measure(models=MODELS, device: str = "cpu", size: int = 224) -> dict:
         ended: list[bool] = []
         window.source.ended.connect(lambda: ended.append(True))
         window.open_file(str(video))
-        if not _spin(lambda: bool(ended) or bool(window.error()), 120):
+        if not spin_until(lambda: bool(ended) or bool(window.error()), 120):
             raise SystemExit("the video did not end in 2 minutes")
         probe.stop()
         playing = max(drawn.values()) - min(drawn.values())
