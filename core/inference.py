@@ -302,11 +302,11 @@ class InferenceEngine:
     def _run_batch(self, chunk, decoded, loaded: _Loaded, topk: int) -> Iterator[Prediction]:
         good = [i for i, (tensor, _, _) in enumerate(decoded) if tensor is not None]
         results: dict[int, tuple[list[int], list[float]]] = {}
-        infer_ms = 0.0
+        infer_ms, runtime = 0.0, "torch"
         if good:
             start = time.perf_counter()
             batch = torch.stack([decoded[i][0].to(self._device) for i in good])
-            probs, indices = self._forward(loaded, batch, topk)
+            probs, indices, runtime = self._forward(loaded, batch, topk)
             infer_ms = (time.perf_counter() - start) * 1000 / len(good)
             for row, i in enumerate(good):
                 results[i] = (indices[row], probs[row])
@@ -322,19 +322,19 @@ class InferenceEngine:
                                  "this image; its weights look damaged (import them again)", **base)
                 continue
             top = tuple(TopK(index=k, label=loaded.labels[k], prob=p) for k, p in zip(idx, prob))
-            yield Prediction(ok=True, topk=top, infer_ms=infer_ms, **base)
+            yield Prediction(ok=True, topk=top, infer_ms=infer_ms, runtime=runtime, **base)
 
-    def _forward(self, loaded: _Loaded, batch: torch.Tensor, topk: int) -> tuple[list, list]:
+    def _forward(self, loaded: _Loaded, batch: torch.Tensor, topk: int) -> tuple[list, list, str]:
+        """(top-k probabilities, their indices, the runtime that ran the forward pass)."""
+        runner = _ready(loaded.fast)
         with torch.inference_mode():
-            logits = self._logits(loaded, batch)
+            logits = runner(batch) if runner is not None else self._logits(loaded, batch)
         probs = torch.softmax(logits.float(), dim=1)
         values, indices = probs.topk(topk, dim=1)
-        return values.cpu().tolist(), indices.cpu().tolist()
+        return values.cpu().tolist(), indices.cpu().tolist(), "torch" if runner is None else runner.runtime
 
     def _logits(self, loaded: _Loaded, batch: torch.Tensor) -> torch.Tensor:
-        runner = _ready(loaded.fast)
-        if runner is not None:  # ONNX Runtime on the CPU, once prepared in the background
-            return runner(batch)
+        """The torch module's forward pass (ONNX Runtime is chosen in ``_forward``)."""
         batch = self.on_device(batch, non_blocking=True)
         if use_cuda_graphs(self.cuda_graphs, self._device):
             if loaded.graphs is None:

@@ -74,6 +74,7 @@ class OrtForward:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
         self.path = path
+        self.runtime = "onnxruntime"  # Prediction.runtime of what this runs
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         array = batch.detach().to("cpu", torch.float32).contiguous().numpy()

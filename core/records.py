@@ -9,42 +9,8 @@ import torch
 from torch import nn
 
 from core.errors import StudioError
+from core.prediction import Prediction, TopK  # noqa: F401 (re-exported: the records every engine returns)
 from core.weights_store import WeightsInfo  # noqa: F401 (the type of LoadedModelInfo.source)
-
-
-@dataclass(frozen=True)
-class TopK:
-    index: int
-    label: str
-    prob: float
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The outcome for one image: its top-k, or the reason it failed.
-
-    ``infer_ms`` is the image's share of its batch's forward pass.
-    """
-
-    path: str
-    model: str
-    ok: bool
-    error: str | None = None
-    untrained: bool = False
-    topk: tuple[TopK, ...] = ()
-    decode_ms: float = 0.0
-    infer_ms: float = 0.0
-
-    def to_json(self) -> dict:
-        return {
-            "path": self.path,
-            "ok": self.ok,
-            "error": self.error,
-            "model": self.model,
-            "untrained": self.untrained,
-            "topk": [{"index": t.index, "label": t.label, "prob": t.prob} for t in self.topk],
-            "ms": {"decode": round(self.decode_ms, 3), "infer": round(self.infer_ms, 3)},
-        }
 
 
 @dataclass(frozen=True)

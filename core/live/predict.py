@@ -92,7 +92,7 @@ class LivePredictor:
             pixels = pixels[y:y + h, x:x + w]
         image = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
         batch = preprocess(image, loaded.spec.preprocess)[None]
-        probs, indices = self.engine._forward(loaded, batch.to(self.engine.device), self.topk)
+        probs, indices, _runtime = self.engine._forward(loaded, batch.to(self.engine.device), self.topk)
         if not all(np.isfinite(probs[0])):
             raise StudioError(f"{loaded.spec.name} produced NaN or infinite scores for frame {frame.index}; "
                               "its weights look damaged (import them again)")

@@ -48,7 +48,7 @@ def test_classify_json_format_and_order(tmp_path: Path, photos, fake_pretrained)
     rows = json.loads(result.stdout)
     assert [r["path"] for r in rows] == [str(photos[1]), str(missing), str(photos[0])]
     good = rows[0]
-    assert set(good) == {"path", "ok", "error", "model", "untrained", "topk", "ms"}
+    assert set(good) == {"path", "ok", "error", "model", "untrained", "topk", "ms", "runtime"}
     assert good["ok"] and good["error"] is None and good["model"] == "resnet18" and good["untrained"] is False
     assert len(good["topk"]) == 3 and set(good["topk"][0]) == {"index", "label", "prob"}
     assert set(good["ms"]) == {"decode", "infer"}
