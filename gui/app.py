@@ -88,7 +88,7 @@ def run_app(args: list[str]) -> int:
     install_excepthook()
     window = MainWindow()
     if startup.enabled():  # benchmarks/startup.py: print the start-up milestones, then quit
-        startup.StartupProbe(window)
+        startup.StartupProbe(window, photos=bool(paths))
     window.show()
     if paths:
         QTimer.singleShot(0, lambda: window.open_paths(paths))

@@ -51,6 +51,7 @@ from gui.controllers.view import ViewController
 from gui.dropping import mime_has_paths, paths_from_mime
 from gui.explain_tabs import ExplainTabs
 from gui.icons import app_icon
+from gui.quick_route import QUICK_HOLD_MS
 from gui.registry import LOADING_TEXT
 from gui.screens import fit_to_screen
 from gui.settings import Settings
@@ -103,8 +104,9 @@ class MainWindow(QMainWindow):
         self._restore()
         self.photos.refresh_status()
         self._show_loading()
-        after_first_paint(self, self.client.start_loading)
+        after_first_paint(self, self.client.start_loading)  # unless photos are on the quick route: then after them
         QTimer.singleShot(LOAD_FALLBACK_MS, self, self.client.start_loading)
+        QTimer.singleShot(QUICK_HOLD_MS, self, lambda: self.client.start_loading(now=True))
 
     # -- construction ----------------------------------------------------------
 

@@ -12,8 +12,11 @@ module was imported):
     startup painted 0.612     the main window's first frame has been painted
     startup registry 1.934    the model registry arrived (the picker is filled)
     startup engine 2.410      the inference engine exists (torch imported, device chosen)
+    startup predicted 0.930   the first prediction arrived (only when launched with photos)
 
-and closes the window once all three are in, which ends the app.
+each followed by ``rss_mb`` and the process's resident memory at that moment, and,
+for ``predicted``, ``runtime`` and what ran it (``onnxruntime`` on the quick route);
+and closes the window once all of them are in, which ends the app.
 """
 
 from __future__ import annotations
@@ -29,6 +32,18 @@ PROBE_ENV = "CONVNET_STUDIO_STARTUP_PROBE"
 LAUNCH_ENV = "CONVNET_STUDIO_LAUNCH_T"
 MILESTONES = ("painted", "registry", "engine")
 _IMPORTED_AT = time.time()
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MiB (Linux: /proc; elsewhere the peak, from ``resource``)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError, AttributeError):
+        import resource  # noqa: PLC0415 - lazy: a fallback off Linux (and absent on Windows)
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def enabled() -> bool:
@@ -66,21 +81,28 @@ def after_first_paint(widget, callback: Callable[[], None]) -> None:
 class StartupProbe(QObject):
     """Prints the milestones of ``window`` (a ``MainWindow``), then closes it."""
 
-    def __init__(self, window) -> None:
+    def __init__(self, window, *, photos: bool = False) -> None:
+        """``photos``: the app was launched with photos, so it also waits for the first prediction."""
         super().__init__(window)
         self._window = window
         self._launched = launch_time()
         self._seen: dict[str, float] = {}
+        self._milestones = MILESTONES + (("predicted",) if photos else ())
         after_first_paint(window, lambda: self.mark("painted"))
         window.registryLoaded.connect(lambda: self.mark("registry"))
         window.client.deviceChanged.connect(lambda _device: self.mark("engine"))
+        window.client.predicted.connect(self._on_predicted)
         if window.registry_ready:
             self.mark("registry")
 
-    def mark(self, milestone: str) -> None:
+    def _on_predicted(self, prediction) -> None:
+        if "predicted" in self._milestones and prediction.ok:
+            self.mark("predicted", f" runtime {prediction.runtime}")
+
+    def mark(self, milestone: str, extra: str = "") -> None:
         if milestone in self._seen:
             return
         self._seen[milestone] = elapsed = time.time() - self._launched
-        print(f"startup {milestone} {elapsed:.3f}", file=sys.stdout, flush=True)
-        if all(m in self._seen for m in MILESTONES):
+        print(f"startup {milestone} {elapsed:.3f} rss_mb {rss_mb():.1f}{extra}", file=sys.stdout, flush=True)
+        if all(m in self._seen for m in self._milestones):
             QTimer.singleShot(0, self._window.close)

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from core.errors import Cancelled, StudioError, WeightsMissingError
-from gui import registry
+from gui import quick_route, registry
 from gui.engine_worker import SHUTDOWN_WAIT_MS, EngineWorker, JobContext, error_text  # error_text re-exported
 from gui.jobs import Job  # noqa: F401 - re-exported: ``from gui.workers import Job``
 
@@ -42,14 +41,12 @@ WEIGHTS_MISSING = ("The pretrained weights of this model are not on this machine
 
 
 def window_engine(device: str, **options):
-    """The window's engine. ONNX Runtime only when asked (CONVNET_STUDIO_ONNX=1): on a 2-core CPU its thread
-    pool next to the decode threads, and the export after each new model, cost the window its < 50 ms stall
-    goal (26-76 ms against 23-38 ms eager, BENCHMARKS.md); the CLI uses it by default."""
-    from core import onnx_cpu  # noqa: PLC0415 - lazy: imports torch, which waits for the first paint
-    from core.inference import InferenceEngine  # noqa: PLC0415 - as above
+    """The window's engine: ONNX Runtime on the CPU unless turned off (``CONVNET_STUDIO_ONNX=0``). Its export,
+    made once per model in a niced child process, is also what the quick route (``gui.quick_route``) runs
+    at the next launch, before torch has loaded."""
+    from core.inference import InferenceEngine  # noqa: PLC0415 - lazy: imports torch, which waits for the first paint
 
-    wanted = os.environ.get(onnx_cpu.ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-    return InferenceEngine(device, onnx=wanted and onnx_cpu.enabled(), **options)
+    return InferenceEngine(device, **options)
 
 
 def registry_job(ctx: JobContext) -> None:
@@ -152,6 +149,12 @@ class InferenceClient(QObject):
         self.worker.result.connect(self._on_result)
         self.worker.errored.connect(self._on_errored)
         self.worker.busyChanged.connect(self._on_busy_changed)
+        self.quick: EngineWorker | None = None  # the torch-free route (gui.quick_route), made on first use
+        self._quick_channel, self._quick_close = EngineWorker.channel("quick"), EngineWorker.channel("quick-close")
+        self._quick_requests: dict[int, tuple[list, str, str]] = {}
+        self._holds = 0  # open_paths calls under way that may go the quick route: torch waits for them
+        self._load_wanted = False
+        self._busy_now = False
         if load_now:
             self.start_loading()
 
@@ -160,9 +163,15 @@ class InferenceClient(QObject):
         """The worker (engine, thread, model cache) the Compare window and the wizard may share."""
         return self.worker
 
-    def start_loading(self) -> None:
-        """Load the registry, then the engine, then run the requests made so far, in that order."""
+    def start_loading(self, *, now: bool = False) -> None:
+        """Load the registry, then the engine, then run the requests made so far, in that order.
+
+        While photos are on their way to the quick route (``hold_loading``) or it is classifying, this waits
+        for it to finish (``now`` does not wait: the window's deadline)."""
+        self._load_wanted = True
         if not self.worker.held or self.worker.shut_down:
+            return
+        if not now and (self._holds or self._quick_busy()):
             return
         self.worker.submit(self._setup, registry_job, first=True)  # first: the model picker waits for it
         self.worker.submit(self._setup, functools.partial(device_job, self._device), first=True)  # makes the engine
@@ -172,16 +181,53 @@ class InferenceClient(QObject):
     def loading_started(self) -> bool:
         return not self.worker.held
 
+    def hold_loading(self) -> None:
+        """Photos are being collected and may go the quick route: keep torch from loading until
+        ``release_loading``, so that the two do not share the cores (no-op once torch is loading)."""
+        if self.worker.held and quick_route.enabled():
+            self._holds += 1
+
+    def release_loading(self) -> None:
+        if self._holds:
+            self._holds -= 1
+            self._maybe_start_loading()
+
+    def _maybe_start_loading(self) -> None:
+        if self._load_wanted:
+            self.start_loading()
+
     # -- requests ------------------------------------------------------------------------------------
 
     def classify(self, paths: list[str], model: str, weights: str = "default") -> int:
-        """Queue a request (an empty list just loads the model); returns its id (-1 after shutdown)."""
+        """Queue a request (an empty list just loads the model); returns its id (-1 after shutdown).
+
+        Until the torch engine exists, a request with photos goes the quick route first (``gui.quick_route``)."""
+        if paths and weights != "none" and not self.device and not self.worker.shut_down and quick_route.enabled():
+            worker = self._quick_worker()
+            request_id = worker.submit(self._quick_channel, functools.partial(
+                quick_route.quick_job, list(paths), model, weights, BATCH_SIZE))
+            self._quick_requests[request_id] = (list(paths), model, weights)
+            return request_id
         return self.worker.submit(self._classify, functools.partial(classify_job, list(paths), model, weights))
 
     def supersede(self) -> None:
         """Cancel every current request; their late results will be dropped."""
         self.worker.cancel(self._classify)
+        if self.quick is not None:
+            self.quick.cancel(self._quick_channel)
         self.generation += 1
+
+    def _quick_worker(self) -> EngineWorker:
+        if self.quick is None:
+            self.quick = EngineWorker("cpu", self, engine_factory=quick_route.quick_engine, name="quick")
+            self.quick.result.connect(self._on_quick_result)
+            self.quick.errored.connect(self._on_errored_quick)
+            self.quick.finished.connect(self._on_quick_finished)
+            self.quick.busyChanged.connect(self._on_busy_changed)
+        return self.quick
+
+    def _quick_busy(self) -> bool:
+        return self.quick is not None and self.quick.busy(self._quick_channel)
 
     def explain(self, kind: str, **params) -> int:
         """Ask an explain question; it supersedes the pending one of the same kind. Returns its id."""
@@ -207,15 +253,16 @@ class InferenceClient(QObject):
 
     @property
     def busy(self) -> bool:
-        return self.worker.busy(self._classify)
+        return self.worker.busy(self._classify) or self._quick_busy()
 
     @property
     def running(self) -> bool:
         return self.worker.running
 
     def shutdown(self) -> bool:
-        """Cancel, ask the worker to close the engine and quit, wait. True if the thread ended."""
-        return self.worker.shutdown(SHUTDOWN_WAIT_MS)
+        """Cancel, ask the workers to close their engines and quit, wait. True if the threads ended."""
+        quick_ended = self.quick.shutdown(SHUTDOWN_WAIT_MS) if self.quick is not None else True
+        return self.worker.shutdown(SHUTDOWN_WAIT_MS) and quick_ended
 
     # -- worker results (GUI thread, already filtered by the worker) ------------------------------------
 
@@ -227,7 +274,32 @@ class InferenceClient(QObject):
             self.registry = args[0]
         elif name == "deviceChanged":
             self.device = args[0]
+            if self.quick is not None:  # the torch engine has taken over: free the quick route's sessions
+                self.quick.submit(self._quick_close, quick_route.close_job)
         getattr(self, name).emit(*args)
+
+    @Slot(int, str, str, object)
+    def _on_quick_result(self, request_id: int, _channel: str, name: str, args: tuple) -> None:
+        if name == "quickDeclined":  # no usable export: the same request goes to torch
+            request = self._quick_requests.pop(request_id, None)
+            if request is None:
+                return
+            paths, model, weights = request
+            self.worker.submit(self._classify, functools.partial(classify_job, paths, model, weights))
+            return
+        getattr(self, name).emit(*args)
+
+    @Slot(int, str, str)
+    def _on_errored_quick(self, request_id: int, _channel: str, message: str) -> None:
+        """The quick route failed unexpectedly: torch answers the request instead."""
+        log.warning("the quick route failed (%s); classifying with torch", message)
+        self._on_quick_result(request_id, _channel, "quickDeclined", ())
+
+    @Slot(int, str, bool)
+    def _on_quick_finished(self, request_id: int, _channel: str, _cancelled: bool) -> None:
+        self._quick_requests.pop(request_id, None)
+        if not self._quick_busy():
+            self._maybe_start_loading()
 
     @Slot(int, str, str)
     def _on_errored(self, _request_id: int, channel: str, message: str) -> None:
@@ -235,8 +307,12 @@ class InferenceClient(QObject):
             self.requestFailed.emit(message)
 
     @Slot(str, bool)
-    def _on_busy_changed(self, channel: str, busy: bool) -> None:
-        if channel == self._classify:
+    def _on_busy_changed(self, channel: str, _busy: bool) -> None:
+        if channel not in (self._classify, self._quick_channel):
+            return
+        busy = self.busy
+        if busy != self._busy_now:
+            self._busy_now = busy
             self.busyChanged.emit(busy)
             if not busy:
                 self.idle.emit()

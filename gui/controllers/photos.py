@@ -83,6 +83,7 @@ class PhotosController(QObject):
         if not paths:
             return
         self.message.emit("Looking for photos…")
+        self._client.hold_loading()  # they may go the torch-free route: torch waits for them (gui.quick_route)
         job = Job(_collect_images, paths, parent=self)
         job.returned.connect(self._on_collected)
         job.errored.connect(self._on_job_failed)
@@ -139,10 +140,12 @@ class PhotosController(QObject):
             self._client.classify(added, model, self._weights_for(model))
             if not had_current:
                 self._view.select_row(self._gallery.row_of(added[0]))
+        self._client.release_loading()
         self.schedule_status()
 
     @Slot(object)
     def _on_job_failed(self, exc) -> None:
+        self._client.release_loading()
         self.message.emit(error_text(exc))
 
     # -- classifying -----------------------------------------------------------------
