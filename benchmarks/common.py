@@ -6,6 +6,7 @@ two interleaved so that thermal drift and background load hit both alike.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -117,3 +118,31 @@ def spin_until(predicate, timeout_s: float) -> bool:
         loop.exec()
     check.stop()
     return predicate()
+
+
+GOALS_JSON = ROOT / "benchmarks" / "goals.json"
+GOAL_ORDER = ("launch", "oneshot", "int8-drop", "int8-folder", "int8-agreement", "gpu-latency", "gpu-throughput",
+              "gpu-training", "startup-rss", "gui-stall")
+
+
+def record_goal(key: str, *, what: str, goal: str, measured: str, meets: bool | None, command: str) -> None:
+    """Record one goal's latest figure (``meets`` None: not measured here) and rewrite BENCHMARKS.md's summary.
+
+    The table between the ``bench:summary`` markers is made from ``benchmarks/goals.json``: every benchmark
+    that measures a goal records it here when it writes its own section, so the summary is always the last
+    measured figure of each goal, with the command that produced it.
+    """
+    goals = json.loads(GOALS_JSON.read_text(encoding="utf-8")) if GOALS_JSON.exists() else {}
+    goals[key] = {"what": what, "goal": goal, "measured": measured, "meets": meets, "command": command}
+    tmp = GOALS_JSON.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(goals, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, GOALS_JSON)
+    write_section("summary", summary_table(goals))
+
+
+def summary_table(goals: dict) -> str:
+    order = [k for k in GOAL_ORDER if k in goals] + sorted(k for k in goals if k not in GOAL_ORDER)
+    verdict = {True: "meets", False: "**misses**", None: "not yet measured"}
+    rows = [f"| {goals[k]['what']} | {goals[k]['goal']} | {goals[k]['measured']} | {verdict[goals[k]['meets']]} "
+            f"| `{goals[k]['command']}` |" for k in order]
+    return "\n".join(["| goal (issue 18) | target | measured here | | command |", "|---|---|---|---|---|", *rows])

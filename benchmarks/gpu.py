@@ -13,7 +13,15 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import interleaved, machine, median_ms, temporary_torch_home, write_random_weights, write_section
+from benchmarks.common import (
+    interleaved,
+    machine,
+    median_ms,
+    record_goal,
+    temporary_torch_home,
+    write_random_weights,
+    write_section,
+)
 
 MODEL = "resnet50"
 COMMAND = "python -m benchmarks.gpu"
@@ -30,6 +38,20 @@ TRAINING_NOTE = ("\nFine-tuning images per second with AMP + channels_last again
                  "Correctness of these paths is tested on the CPU (`tests/core/test_fast_paths.py`).\n")
 
 
+GOALS = (  # BENCHMARKS.md's summary: key, what, target
+    ("gpu-latency", "4. GPU batch-1 latency, ResNet-50, CUDA graphs + AMP", "< 5 ms GPU time"),
+    ("gpu-throughput", "4. GPU throughput, AMP + channels_last vs eager fp32", ">= 3x"),
+    ("gpu-training", "4. GPU fine-tuning, AMP vs fp32", ">= 2x"),
+)
+
+
+def record_goals(figures: dict[str, tuple[str, bool]] | None) -> None:
+    """The GPU rows of the summary: measured figures, or "not yet measured" (never an estimate)."""
+    for key, what, target in GOALS:
+        measured, meets = (figures or {}).get(key, ("not yet measured: no GPU lent to this machine", None))
+        record_goal(key, what=what, goal=target, measured=measured, meets=meets, command=COMMAND)
+
+
 def not_measured() -> str:
     rows = "".join(f"| {what} | {base} | {ours} | not yet measured (no GPU on this machine) | {goal} |\n"
                    for what, base, ours, goal in ROWS)
@@ -37,7 +59,7 @@ def not_measured() -> str:
             "| path | baseline | ours | ratio | goal |\n|---|---|---|---|---|\n" + rows + TRAINING_NOTE)
 
 
-def measure(reps: int) -> str:
+def measure(reps: int) -> tuple[str, dict[str, tuple[str, bool]]]:
     from core.accel import CudaGraphForward, decode_jpegs
     from core.inference import InferenceEngine
     from core.zoo import get_spec
@@ -82,8 +104,12 @@ def measure(reps: int) -> str:
     for (what, base, ours, goal), (t, b, o) in zip(ROWS, timings):
         rows.append(f"| {what} | {base}: {median_ms(t[b]):.2f} ms | {ours}: {median_ms(t[o]):.2f} ms "
                     f"| {median_ms(t[b]) / median_ms(t[o]):.2f}x | {goal} |\n")
-    return (f"Machine: {machine()}.\nCommand: `{COMMAND} --reps {reps}`; medians of interleaved runs.\n\n"
+    graph_ms, fp32_ms, amp_ms = median_ms(latency["graph"]), median_ms(batch["fp32"]), median_ms(batch["amp"])
+    figures = {"gpu-latency": (f"{graph_ms:.2f} ms", graph_ms < 5.0),
+               "gpu-throughput": (f"{fp32_ms / amp_ms:.2f}x", fp32_ms / amp_ms >= 3.0)}
+    text = (f"Machine: {machine()}.\nCommand: `{COMMAND} --reps {reps}`; medians of interleaved runs.\n\n"
             "| path | baseline | ours | speed-up | goal |\n|---|---|---|---|---|\n" + "".join(rows))
+    return text, figures
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -91,15 +117,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
+    figures = None
     if torch.cuda.is_available():
         with temporary_torch_home():
             write_random_weights(MODEL)
-            text = measure(args.reps)
+            text, figures = measure(args.reps)
     else:
         text = not_measured()
     print(text)
     if not args.no_write:
         write_section("gpu", text)
+        record_goals(figures)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ gallery of a real MainWindow (resnet50 with random weights on CPU by
 default), scrolls the gallery while they are classified, and measures the
 gaps between ticks of a 10 ms QTimer on the GUI thread. The stall is the
 longest gap minus the 10 ms period. Goal: < 50 ms.
+
+By default the window's ONNX Runtime route is on (``--route onnxruntime``): the
+model's export is made before the window opens and the warm-up waits until the
+engine runs it; ``--route torch`` measures the torch forward (``CONVNET_STUDIO_ONNX=0``).
 """
 
 from __future__ import annotations
@@ -28,9 +32,20 @@ def _photos(folder: Path, count: int) -> list[Path]:
     return write_photos(folder, count, size=(1024, 768))
 
 
-def measure(count: int, model: str, device: str) -> dict:
+def _export(model: str) -> None:
+    """The model's ONNX export in the cache, as a first run of it in the window makes it."""
+    from core.inference import InferenceEngine
+
+    with InferenceEngine("cpu", onnx=True) as engine:
+        engine.load(model)
+        if engine.backend(model, wait=None) != "onnxruntime":
+            raise SystemExit(f"the ONNX export of {model} could not be made")
+
+
+def measure(count: int, model: str, device: str, route: str = "onnxruntime") -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ["CONVNET_STUDIO_OFFLINE"] = "1"
+    os.environ["CONVNET_STUDIO_ONNX"] = "1" if route == "onnxruntime" else "0"
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, Qt, QTimer
 
     from benchmarks.common import spin_until, temporary_torch_home, write_random_weights
@@ -40,7 +55,10 @@ def measure(count: int, model: str, device: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="cns-gui-stall-") as tmp, temporary_torch_home():
         work = Path(tmp)
         os.environ["CONVNET_STUDIO_SETTINGS"] = str(work / "settings.ini")
+        os.environ["XDG_CACHE_HOME"] = str(work / "cache")
         write_random_weights(model)
+        if route == "onnxruntime":
+            _export(model)
         _photos(work / "photos", count)
         app = create_app()
         from gui.gallery_model import State
@@ -58,9 +76,18 @@ def measure(count: int, model: str, device: str) -> dict:
             return (window.gallery.rowCount() == count and not window.client.busy
                     and counts[State.DONE] + counts[State.FAILED] == count)
 
-        # warm up: load the model before timing (first use, not what this measures)
-        window.client.classify([], model)
-        spin_until(lambda: not window.client.busy, 120)
+        # warm up: load the model before timing (first use, not what this measures), and with ONNX Runtime on,
+        # until the engine runs its session (opened in the background)
+        runtimes: list[str] = []
+        window.client.predicted.connect(lambda prediction: runtimes.append(prediction.runtime))
+        warm = str(_photos(work / "warm", 1)[0])
+        deadline = time.monotonic() + 120
+        while True:
+            window.client.classify([warm], model)
+            spin_until(lambda: not window.client.busy, 120)
+            if route != "onnxruntime" or (runtimes and runtimes[-1] == "onnxruntime") or time.monotonic() > deadline:
+                break
+        runtimes.clear()
 
         gaps: list[float] = []
         clock = QElapsedTimer()
@@ -94,6 +121,7 @@ def measure(count: int, model: str, device: str) -> dict:
             "p99_gap_ms": statistics.quantiles(gaps, n=100)[98] if len(gaps) >= 100 else max(gaps),
             "median_gap_ms": statistics.median(gaps),
             "failed": window.gallery.counts()[State.FAILED],
+            "runtimes": sorted(set(runtimes)),
         }
 
 
@@ -103,7 +131,8 @@ def report(result: dict, command: str) -> str:
         "### GUI stall while classifying a large drop\n\n"
         f"| photos | model | device | time | longest GUI stall | p99 gap | median gap |\n"
         f"|---|---|---|---|---|---|---|\n"
-        f"| {result['photos']} × 1024×768 JPEG | {result['model']} (random weights) | {result['device']} "
+        f"| {result['photos']} × 1024×768 JPEG | {result['model']} (random weights) "
+        f"| {result['device']}, {' + '.join(result['runtimes'])} "
         f"| {result['seconds']:.1f} s | **{result['longest_stall_ms']:.1f} ms** | {result['p99_gap_ms']:.1f} ms "
         f"| {result['median_gap_ms']:.1f} ms |\n\n"
         f"Longest gap between ticks of a {PERIOD_MS} ms QTimer on the GUI thread, minus its period, from the "
@@ -117,18 +146,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=200)
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--route", choices=("onnxruntime", "torch"), default="onnxruntime")
     parser.add_argument("--write", action="store_true", help="record the result in BENCHMARKS.md")
     args = parser.parse_args(argv)
-    result = measure(args.photos, args.model, args.device)
+    result = measure(args.photos, args.model, args.device, args.route)
     command = "python -m benchmarks.gui_stall " + " ".join(argv if argv is not None else sys.argv[1:])
     from benchmarks.common import machine
 
     text = report(result, command.strip()) + f"\n\nMachine: {machine()}"
     print(text)
     if args.write:
-        from benchmarks.common import write_section
+        from benchmarks.common import record_goal, write_section
 
         write_section("gui-stall", text)
+        record_goal("gui-stall", what="no regression: longest GUI stall while classifying 200 photos",
+                    goal=f"< {GOAL_MS:.0f} ms", meets=result["longest_stall_ms"] < GOAL_MS, command=command.strip(),
+                    measured=f"{result['longest_stall_ms']:.1f} ms ({' + '.join(result['runtimes'])})")
     return 0 if result["longest_stall_ms"] < GOAL_MS else 1
 
 

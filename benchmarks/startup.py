@@ -50,7 +50,7 @@ def launch(code: str | None, work: Path) -> dict[str, float]:
     marks = {}
     for line in done.stdout.splitlines():
         parts = line.split()
-        if len(parts) == 3 and parts[0] == "startup" and parts[1] in MILESTONES:
+        if len(parts) >= 3 and parts[0] == "startup" and parts[1] in MILESTONES:
             marks[parts[1]] = float(parts[2])
     if done.returncode != 0 or set(marks) != set(MILESTONES):
         raise SystemExit(f"the app did not report its start-up (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
