@@ -28,7 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ class QuickModel:
 
     name: str
     display_name: str
-    labels: tuple[str, ...]
+    labels: tuple[str, ...] = field(repr=False)
     preprocess: Numbers
     onnx: Path
     source: str  # the weights file's key (path@mtime_ns@size)
