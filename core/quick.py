@@ -130,6 +130,8 @@ def read_manifest(path: Path) -> dict | None:
         return None
     if data["kind"] == KIND_REGISTRY and not isinstance(data.get("weights_file_name"), str):
         return None
+    if data.get("input_size") != data["preprocess"]["crop_size"]:  # an export at another size cannot run these
+        return None
     return data
 
 

@@ -21,6 +21,7 @@ import torchvision
 from core import onnx_cpu, paths, quick, weights
 from core.inference import InferenceEngine
 from core.models import get_spec
+from tests.support.bundles import write_tiny_bundle
 from tests.support.photos import write_photos
 
 pytestmark = pytest.mark.skipif(not onnx_cpu.enabled(), reason="onnxruntime/onnx not installed (the onnx extra)")
@@ -205,3 +206,24 @@ def test_cli_classify_runs_without_torch_when_an_export_exists(installed, photos
     assert [t["index"] for t in result["topk"]] == [t.index for t in expected.topk]
     env["CONVNET_STUDIO_ONNX"] = "0"  # the route off: the torch path, which the blocker stops
     assert subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120).returncode != 0
+
+
+def test_a_saved_model_is_found_by_name_and_folder_and_answers_as_torch(photos) -> None:
+    folder = write_tiny_bundle("pets")
+    spec = get_spec("pets")
+    with InferenceEngine(device="cpu", onnx=False) as engine:
+        expected = engine.classify(photos, model="pets", topk=2)
+        module = engine.module("pets")[0]
+    source = quick.file_key(spec.local_weights)
+    onnx = onnx_cpu.export(module, onnx_cpu.cache_file(spec.name, source, spec.input_size), spec.input_size)
+    onnx_cpu.write_manifest(onnx, onnx_cpu.manifest(spec, "default", spec.local_weights, source, onnx))
+    found = quick.find("PETS")
+    assert found is not None and found.kind == quick.KIND_BUNDLE and found.labels == ("a", "b")
+    assert quick.find(str(folder)) == found
+    with quick.QuickEngine(threads=1) as engine:
+        got = engine.classify(photos, model=found, topk=2)
+    assert _tops(got) == _tops(expected)
+    assert _probs(got) == pytest.approx(_probs(expected), abs=PROB_TOL)
+    meta = folder / "meta.json"
+    os.utime(meta, ns=(meta.stat().st_mtime_ns + 10**9,) * 2)  # labels or preprocessing may have changed
+    assert quick.find("pets") is None
