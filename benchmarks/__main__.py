@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from benchmarks.common import ROOT
 
-SECTIONS = ("core", "folder", "memory", "gpu", "runtimes", "gui", "startup", "launch")
+SECTIONS = ("core", "folder", "memory", "gpu", "runtimes", "gui", "startup", "launch", "oneshot")
 OPTIONAL = ("training",)  # issue 6's trainer overhead and decode cache: --only training (about 6 minutes)
 
 
@@ -87,6 +87,13 @@ def _launch(quick: bool, write: bool) -> None:
     _offscreen("benchmarks.launch", ["--runs", "2" if quick else "5"], write)
 
 
+def _oneshot(quick: bool, write: bool) -> None:
+    """One photo from the command line, whole process, against the naive torchvision script."""
+    from benchmarks import oneshot
+
+    oneshot.main(["--runs", "2" if quick else "7"] + (["--write"] if write else []))
+
+
 def _training(quick: bool, write: bool) -> None:
     from benchmarks import training
 
@@ -96,7 +103,7 @@ def _training(quick: bool, write: bool) -> None:
 
 RUNNERS: dict[str, Callable[[bool, bool], None]] = {
     "core": _core, "folder": _folder, "memory": _memory, "gpu": _gpu, "runtimes": _runtimes, "gui": _gui,
-    "startup": _startup, "launch": _launch, "training": _training,
+    "startup": _startup, "launch": _launch, "oneshot": _oneshot, "training": _training,
 }
 
 

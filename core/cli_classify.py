@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterator, Sequence
+import platform
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from core.cli_common import (
     EXIT_FAILED,
@@ -32,6 +35,7 @@ from core.cli_common import (
 )
 from core.errors import StudioError
 from core.io import check_user_target, png_bytes, write_user_file
+from core.prediction import Prediction
 from core.textout import json_text
 
 # core.inference and core.explain (torch, 2-5 s), core.images and Pillow (numpy + Pillow, ~0.3 s) are imported
@@ -45,16 +49,16 @@ UNTRAINED_NOTE = "note: {} runs with untrained (random) weights: its {} mean not
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from core.images import collect_images  # noqa: PLC0415 - lazy: numpy + Pillow (~0.3 s) stay out of CLI start-up
-    from core.inference import InferenceEngine, Prediction  # noqa: PLC0415 - lazy: torch (2-5 s) stays out of CLI start-up
 
-    spec = check_model(args.model)
-    topk = resolve_topk(args.topk, spec.num_classes, spec.name)
-    check_device(args.device)
+    route = _quick_route(args)
+    if route is None:
+        route = _torch_route(args)
+    name, topk, engine, results_of, failure_of = route
     collection = collect_images(args.paths)
-    failed = [Prediction(path=err.path, model=spec.name, ok=False, error=str(err)) for err in collection.errors]
+    failed = [Prediction(path=err.path, model=name, ok=False, error=str(err)) for err in collection.errors]
     for folder in args.paths:
         if Path(folder).is_dir() and not any(_is_under(p, folder) for p in collection.images):
-            failed.append(Prediction(path=str(folder), model=spec.name, ok=False,
+            failed.append(Prediction(path=str(folder), model=name, ok=False,
                                      error=f"{folder}: no images found in this folder"))
     if collection.skipped:
         eprint(f"skipped {len(collection.skipped)} non-image file{'s' * (len(collection.skipped) != 1)}")
@@ -67,9 +71,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     total = len(entries)
     finished: list = []
     load_failure: list[str] = []  # the one reason every remaining image failed, said once on stderr
-    engine = InferenceEngine(device=args.device)
     try:
-        for prediction in _stream(engine, spec, entries, args.weights, topk, load_failure):
+        for prediction in _stream(name, entries, lambda images: results_of(images, topk), failure_of, load_failure):
             finished.append(prediction)
             _show(prediction, args, load_failure)
     except KeyboardInterrupt as exc:
@@ -83,21 +86,73 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.json:
         emit_json([p.to_json() for p in finished])
     if any(p.ok and p.untrained for p in finished):
-        eprint(UNTRAINED_NOTE.format(spec.name, "predictions"))
+        eprint(UNTRAINED_NOTE.format(name, "predictions"))
     return EXIT_OK if finished and all(p.ok for p in finished) else EXIT_FAILED
 
 
-def _stream(engine, spec, entries: list, weights: str, topk: int, load_failure: list[str]) -> Iterator:
+# (model name, top-k, engine to close, images + topk -> Predictions, exception -> reason)
+Route = tuple[str, int, Any, Callable[[list[str], int], Iterator], Callable[[BaseException], str]]
+
+
+def _torch_route(args: argparse.Namespace) -> Route:
+    from core.inference import InferenceEngine  # noqa: PLC0415 - lazy: torch (2-5 s) stays out of CLI start-up
+
+    spec = check_model(args.model)
+    topk = resolve_topk(args.topk, spec.num_classes, spec.name)
+    check_device(args.device)
+    engine = InferenceEngine(device=args.device)
+
+    def results_of(images: list[str], k: int) -> Iterator:
+        return engine.classify_iter(images, model=spec.name, weights=args.weights, topk=k,
+                                    progress=progress_printer(f"downloading {spec.name}"))
+
+    return spec.name, topk, engine, results_of, lambda exc: weights_failure(spec, args.weights, exc)
+
+
+def _quick_route(args: argparse.Namespace) -> Route | None:
+    """ONNX Runtime on a current export, torch never imported (core.quick); None: the torch route.
+
+    Only where torch would run on the CPU too: ``--device cpu``, or ``auto`` on a machine without
+    a GPU driver. Unknown names, ``--weights none`` and models without a current export go to torch,
+    which also gives their errors.
+    """
+    from core import quick  # noqa: PLC0415 - lazy: numpy + Pillow (~0.3 s) stay out of CLI start-up
+
+    if args.device not in ("auto", "cpu") or (args.device == "auto" and _gpu_driver_present()):
+        return None
+    model = quick.find(args.model, args.weights)
+    if model is None:
+        return None
+    topk = resolve_topk(args.topk, model.num_classes, model.name)
+    engine = quick.QuickEngine()
+    try:
+        engine.session(model)  # opened before anything is printed: an export ORT refuses means torch
+    except StudioError:
+        engine.close()
+        return None
+
+    def results_of(images: list[str], k: int) -> Iterator:
+        return engine.classify_iter(images, model=model, topk=k)
+
+    return model.name, topk, engine, results_of, lambda exc: plain_error(exc, model=model.name)
+
+
+def _gpu_driver_present() -> bool:
+    """Whether ``--device auto`` may mean a GPU for torch (NVIDIA or ROCm driver, Apple silicon), torch-free."""
+    if sys.platform == "darwin":
+        return platform.machine() == "arm64"
+    return any(os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/kfd"))
+
+
+def _stream(name: str, entries: list, results_of: Callable[[list[str]], Iterator],
+            failure_of: Callable[[BaseException], str], load_failure: list[str]) -> Iterator:
     """Yield one Prediction per entry, in order: known failures as they come, images from the engine.
 
     If the model cannot be loaded, or a batch fails in a way the engine does not
     catch (out of memory), every image still waiting gets that reason.
     """
-    from core.inference import Prediction  # noqa: PLC0415 - lazy: torch (2-5 s) stays out of CLI start-up
-
     images = [path for path, known in entries if known is None]
-    results = engine.classify_iter(images, model=spec.name, weights=weights, topk=topk,
-                                   progress=progress_printer(f"downloading {spec.name}"))
+    results = results_of(images)
     reason = None
     for path, known in entries:
         if known is not None:
@@ -107,14 +162,14 @@ def _stream(engine, spec, entries: list, weights: str, topk: int, load_failure: 
             try:
                 result = next(results, None)
             except (StudioError, RuntimeError, MemoryError, OSError) as exc:
-                result, reason = None, weights_failure(spec, weights, exc)
+                result, reason = None, failure_of(exc)
             if result is not None:
                 yield result
                 continue
-            reason = reason or f"{spec.name} stopped before reaching this image"
+            reason = reason or f"{name} stopped before reaching this image"
             load_failure.append(reason)
             eprint(f"error: {reason}")
-        yield Prediction(path=path, model=spec.name, ok=False, error=reason)
+        yield Prediction(path=path, model=name, ok=False, error=reason)
 
 
 def _show(prediction, args: argparse.Namespace, load_failure: list[str]) -> None:

@@ -32,6 +32,7 @@ from core.images import load_image
 from core.meta import build_on_meta
 from core.models import get_spec
 from core.preprocess import preprocess
+from core.quick import file_key as _file_key  # one key for the engine and the export manifests
 from core.records import (  # noqa: F401  (re-exported: callers import them from here)
     LoadedModelInfo,
     Prediction,
@@ -142,7 +143,7 @@ class InferenceEngine:
         loaded = self._load_uncached(spec, weights, **download_opts)
         if self._onnx is not None and self._device.type == "cpu" and loaded.file is not None:
             # an untrained (random-init) model stays on torch: nothing to export it from
-            loaded.fast = self._onnx.request(loaded.file, spec.name, loaded.source, spec.input_size)
+            loaded.fast = self._onnx.request(spec, weights, loaded.file, loaded.source)
         self._cache[key] = loaded
         while len(self._cache) > 1 and (len(self._cache) > self.cache_size or self.cached_bytes() > self.memory_budget):
             self._cache.popitem(last=False)
@@ -394,14 +395,6 @@ class InferenceEngine:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _file_key(path: Path) -> str:
-    resolved = path.expanduser().resolve()
-    with contextlib.suppress(OSError):
-        st = resolved.stat()
-        return f"{resolved}@{st.st_mtime_ns}@{st.st_size}"
-    return str(resolved)
 
 
 def _ready(future: Future | None):

@@ -28,10 +28,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core import paths, weights
-from core.io import atomic_path
+from core import paths, quick, weights
+from core.fastprep import Numbers
+from core.io import atomic_path, atomic_write_json
 from core.meta import build_on_meta
 from core.models import get_spec
+from core.zoo import ModelSpec
 
 try:  # the TorchScript-based exporter, see _legacy_export
     from torch.onnx._internal.torchscript_exporter.utils import export as _torchscript_export
@@ -64,14 +66,8 @@ class OrtForward:
     """``logits = runner(batch)`` for a float32 NCHW CPU batch, through one ORT session."""
 
     def __init__(self, path: Path, threads: int) -> None:
-        import onnxruntime as ort  # noqa: PLC0415 - optional extra (onnx): may not be installed
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # leave the cores to decoding
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # no spinning (the cores are left to decoding); ORT's optimized graph is saved beside the export
+        self.session = quick.open_session(path, threads)
         self.input = self.session.get_inputs()[0].name
         self.path = path
         self.runtime = "onnxruntime"  # Prediction.runtime of what this runs
@@ -137,6 +133,40 @@ def _child(argv: list[str]) -> int:
     return 0
 
 
+def weights_kind(spec: ModelSpec, weights: str) -> str:
+    """What the engine loaded: the registry's default file, a saved bundle's, or a file named explicitly."""
+    if weights != "default":
+        return quick.KIND_FILE
+    return quick.KIND_BUNDLE if spec.local_weights is not None else quick.KIND_REGISTRY
+
+
+def manifest(spec: ModelSpec, weights: str, weights_file: Path, source: str, onnx_path: Path) -> dict:
+    """Everything ``core.quick`` needs to use the export at ``onnx_path`` without torch (its sidecar)."""
+    kind = weights_kind(spec, weights)
+    names = [spec.name] if kind == quick.KIND_BUNDLE else [spec.name, spec.display_name]
+    if kind == quick.KIND_BUNDLE:
+        names.append(str(spec.local_weights.expanduser().resolve().parent))
+    return {
+        "format": quick.MANIFEST_FORMAT, "version": quick.MANIFEST_VERSION,
+        "model": spec.name, "display_name": spec.display_name, "names": list(dict.fromkeys(names)), "kind": kind,
+        "weights": str(weights_file.expanduser().resolve()), "weights_key": source,
+        "weights_file_name": spec.weights_file if kind == quick.KIND_REGISTRY else None,
+        "input_size": spec.input_size, "labels": list(spec.categories),
+        "preprocess": Numbers.of(spec.preprocess).to_json(), "onnx": onnx_path.name,
+        "torch": torch.__version__, "opset": OPSET,
+        # a saved model's labels and preprocessing live in its meta.json: a changed one is another model
+        "meta_key": quick.file_key(spec.local_weights.parent / "meta.json") if kind == quick.KIND_BUNDLE else None,
+    }
+
+
+def write_manifest(onnx_path: Path, data: dict) -> None:
+    """Write the sidecar (atomic) unless the same one is already there."""
+    target = quick.manifest_path(onnx_path)
+    if quick.read_manifest(target) == data:
+        return
+    atomic_write_json(target, data)
+
+
 class Preparer:
     """Makes ``OrtForward`` runners in the background, one model at a time.
 
@@ -150,28 +180,35 @@ class Preparer:
         self._session = threading.Lock()  # held while ORT builds a session: close() waits for that (< 1 s)
         self._closed = threading.Event()
 
-    def request(self, weights_file: Path, model: str, source: str, input_size: int) -> Future:
-        """A Future of an OrtForward, or of None when anything fails (the caller stays on torch)."""
+    def request(self, spec: ModelSpec, weights: str, weights_file: Path, source: str) -> Future:
+        """A Future of an OrtForward, or of None when anything fails (the caller stays on torch).
+
+        ``weights`` is what the engine was asked for ("default" or a file), ``weights_file`` the file it
+        loaded and ``source`` that file's key (path@mtime_ns@size): with ``spec`` they go into the
+        export's manifest, which lets ``core.quick`` use the export before torch is imported.
+        """
         future: Future = Future()
 
         def work() -> None:
             if not future.set_running_or_notify_cancel():
                 return
             with self._one_at_a_time:
-                runner = None if self._closed.is_set() else self._prepare(weights_file, model, source, input_size)
+                runner = None if self._closed.is_set() else self._prepare(spec, weights, weights_file, source)
             future.set_result(runner)
 
         # (a daemon thread may be abandoned at exit while it waits for the export process, never while
         # native code builds a session: that aborts the interpreter's shutdown)
 
-        threading.Thread(target=work, name=f"onnx-prepare-{model}", daemon=True).start()
+        threading.Thread(target=work, name=f"onnx-prepare-{spec.name}", daemon=True).start()
         return future
 
-    def _prepare(self, weights_file: Path, model: str, source: str, input_size: int) -> OrtForward | None:
+    def _prepare(self, spec: ModelSpec, weights: str, weights_file: Path, source: str) -> OrtForward | None:
+        model, input_size = spec.name, spec.input_size
         path = cache_file(model, source, input_size)
         try:
             if not path.is_file():
                 export_in_child(weights_file, model, path, input_size)
+            write_manifest(path, manifest(spec, weights, weights_file, source, path))
             with self._session:
                 return None if self._closed.is_set() else OrtForward(path, torch.get_num_threads())
         except Exception as exc:  # noqa: BLE001 - an optional speed-up: never an error for the user

@@ -7,12 +7,14 @@ No torch import here: the window asks before torch has loaded.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import platformdirs
 
 __all__ = ["APP_DIR", "data_dir", "cache_dir", "models_dir", "runs_dir", "imported_weights_dir",
-           "weights_hash_cache", "decoded_cache_dir", "onnx_cache_dir", "pasted_images_dir", "bakeoffs_dir"]
+           "weights_hash_cache", "decoded_cache_dir", "onnx_cache_dir", "pasted_images_dir", "bakeoffs_dir",
+           "torch_hub_dir"]
 
 APP_DIR = "convnet-studio"  # the folder name under the platform's data and cache folders
 
@@ -65,3 +67,15 @@ def onnx_cache_dir() -> Path:
 def pasted_images_dir() -> Path:
     """Bitmaps pasted into the window, saved as PNG files so they can be classified like photos."""
     return cache_dir() / "pasted"
+
+
+def torch_hub_dir() -> Path:
+    """torch's hub folder as ``torch.hub.get_dir()`` computes it, without importing torch.
+
+    ``$TORCH_HOME/hub``, else ``$XDG_CACHE_HOME/torch/hub``, else ``~/.cache/torch/hub``
+    (tests/core/test_quick.py checks it equals torch's). ``core.weights`` keeps asking torch,
+    which also honours ``torch.hub.set_dir``; the torch-free route (``core.quick``) asks here
+    and verifies what it finds, so a difference only sends it back to torch.
+    """
+    home = os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
+    return Path(os.path.join(os.path.expanduser(home), "hub"))  # torch's own steps, empty values and all

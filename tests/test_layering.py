@@ -210,6 +210,35 @@ def test_importing_the_whole_core_loads_no_qt() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+TORCH_FREE = ("core.quick", "core.fastprep", "core.prediction")  # the ONNX Runtime route runs before torch loads
+
+
+def reached_from(graph: dict[str, set[str]], start: str) -> set[str]:
+    """``start`` and every module of core/gui it imports, directly or through others (functions included)."""
+    seen, todo = set(), [start]
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(graph.get(module, ()))
+    return seen
+
+
+@pytest.mark.parametrize("start", TORCH_FREE)
+def test_the_onnx_runtime_route_never_imports_torch(start: str) -> None:
+    files = {module_name(p): p for p in source_files()}
+    reached = reached_from(import_graph(), start)
+    offenders = {m: bad for m in sorted(reached) if (bad := [hit for forbidden in ("torch", "torchvision")
+                                                          for hit in _hits({i.target for i in imports(files[m])
+                                                                            if not i.type_checking}, forbidden)])}
+    assert offenders == {}, f"{start} reaches torch through: {offenders}"
+    assert "core.zoo" not in reached and "core.inference" not in reached
+
+
+def test_the_torch_check_sees_torch_through_core() -> None:
+    assert "core.zoo" in reached_from(import_graph(), "core.onnx_cpu")
+
+
 # -- views stay apart ---------------------------------------------------------------------------------
 
 
