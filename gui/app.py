@@ -9,10 +9,10 @@ import traceback
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow
 
-from gui import startup
+from gui import quick_route, startup
 from gui.icons import app_icon
 from gui.main_window import MainWindow
-from gui.settings import APPLICATION, ORGANIZATION
+from gui.settings import APPLICATION, ORGANIZATION, Settings
 from gui.style import dark_palette, stylesheet
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,8 @@ def run_app(args: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(dark=dark)
     install_excepthook()
+    if paths:  # the first prediction: its ONNX Runtime session opens while the window is built
+        quick_route.prewarm(Settings().model)
     window = MainWindow()
     if startup.enabled():  # benchmarks/startup.py: print the start-up milestones, then quit
         startup.StartupProbe(window, photos=bool(paths))
@@ -96,3 +98,4 @@ def run_app(args: list[str]) -> int:
         return app.exec()
     finally:
         window.shutdown()
+        quick_route.discard_prewarm()

@@ -19,7 +19,10 @@ Torch-free, like everything the window imports before its first paint.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from concurrent.futures import Future
 
 from gui.engine_worker import JobContext
 
@@ -32,8 +35,59 @@ def enabled() -> bool:
     return os.environ.get("CONVNET_STUDIO_ONNX", "").strip().lower() not in OFF_VALUES
 
 
+_prewarmed: Future | None = None  # of a QuickEngine whose session for the launch model is open (or None)
+PREWARM_WAIT_S = 30
+
+
+def prewarm(model: str, weights: str = "default") -> None:
+    """Launched with photos: import the route and open ``model``'s session on a thread of its own now, while
+    the window is being built (ONNX Runtime builds a session without holding the GIL). The quick thread's
+    engine is then this one; ``discard_prewarm`` releases it if it was never used."""
+    global _prewarmed
+    if _prewarmed is not None or weights == "none" or not enabled():
+        return
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            from core.quick import QuickEngine, find  # noqa: PLC0415 - lazy: numpy, Pillow, onnxruntime
+
+            engine = QuickEngine()
+            found = find(model, weights)
+            if found is not None:
+                with contextlib.suppress(Exception):  # only a head start: quick_job meets the failure and declines
+                    engine.session(found)
+            future.set_result(engine)
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the engine
+            future.set_exception(exc)
+
+    _prewarmed = future
+    threading.Thread(target=work, name="quick-prewarm", daemon=True).start()
+
+
+def _take_prewarmed():
+    global _prewarmed
+    future, _prewarmed = _prewarmed, None
+    if future is None:
+        return None
+    try:
+        return future.result(timeout=PREWARM_WAIT_S)
+    except Exception:  # noqa: BLE001 - a failed head start: make the engine afresh
+        return None
+
+
+def discard_prewarm() -> None:
+    """At shutdown: close a prewarmed engine nobody took (waits for it to be made, at most 30 s)."""
+    engine = _take_prewarmed()
+    if engine is not None:
+        engine.close()
+
+
 def quick_engine(_device: str, **_options):
-    """The quick thread's engine (``EngineWorker`` factory): made on the first request, on that thread."""
+    """The quick thread's engine (``EngineWorker`` factory): the prewarmed one, else made on first use there."""
+    engine = _take_prewarmed()
+    if engine is not None:
+        return engine
     from core.quick import QuickEngine  # noqa: PLC0415 - lazy: numpy, Pillow and onnxruntime wait for a request
 
     return QuickEngine()
@@ -55,6 +109,18 @@ def quick_job(paths: list, model: str, weights: str, batch_size: int, ctx: JobCo
         ctx.emit("predicted", prediction)
         if done % batch_size == 0 and done < len(paths) and not ctx.cancel.is_set():
             ctx.emit("batchStarted", paths[done : done + batch_size])
+
+
+def warm_job(model: str, weights: str, ctx: JobContext) -> None:
+    """Import the route and open ``model``'s session while the photos are still being collected."""
+    from core import quick  # noqa: PLC0415 - lazy: numpy and Pillow, on the quick thread
+
+    found = quick.find(model, weights)
+    if found is not None and not ctx.cancel.is_set():
+        try:
+            ctx.engine.session(found)
+        except Exception:  # noqa: BLE001 - only a head start: quick_job meets the same failure and declines
+            return
 
 
 def close_job(ctx: JobContext) -> None:

@@ -150,7 +150,7 @@ class InferenceClient(QObject):
         self.worker.errored.connect(self._on_errored)
         self.worker.busyChanged.connect(self._on_busy_changed)
         self.quick: EngineWorker | None = None  # the torch-free route (gui.quick_route), made on first use
-        self._quick_channel, self._quick_close = EngineWorker.channel("quick"), EngineWorker.channel("quick-close")
+        self._quick_channel, self._quick_setup = EngineWorker.channel("quick"), EngineWorker.channel("quick-setup")
         self._quick_requests: dict[int, tuple[list, str, str]] = {}
         self._holds = 0  # open_paths calls under way that may go the quick route: torch waits for them
         self._load_wanted = False
@@ -209,6 +209,11 @@ class InferenceClient(QObject):
             self._quick_requests[request_id] = (list(paths), model, weights)
             return request_id
         return self.worker.submit(self._classify, functools.partial(classify_job, list(paths), model, weights))
+
+    def warm_quick(self, model: str, weights: str = "default") -> None:
+        """Photos are on their way and torch is not ready: open ``model``'s quick-route session meanwhile."""
+        if weights != "none" and not self.device and not self.worker.shut_down and quick_route.enabled():
+            self._quick_worker().submit(self._quick_setup, functools.partial(quick_route.warm_job, model, weights))
 
     def supersede(self) -> None:
         """Cancel every current request; their late results will be dropped."""
@@ -275,7 +280,7 @@ class InferenceClient(QObject):
         elif name == "deviceChanged":
             self.device = args[0]
             if self.quick is not None:  # the torch engine has taken over: free the quick route's sessions
-                self.quick.submit(self._quick_close, quick_route.close_job)
+                self.quick.submit(self._quick_setup, quick_route.close_job)
         getattr(self, name).emit(*args)
 
     @Slot(int, str, str, object)

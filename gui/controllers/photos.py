@@ -84,6 +84,8 @@ class PhotosController(QObject):
             return
         self.message.emit("Looking for photos…")
         self._client.hold_loading()  # they may go the torch-free route: torch waits for them (gui.quick_route)
+        model = self._current_model()
+        self._client.warm_quick(model, self._weights_for(model))
         job = Job(_collect_images, paths, parent=self)
         job.returned.connect(self._on_collected)
         job.errored.connect(self._on_job_failed)
