@@ -45,7 +45,8 @@ RUNTIME_FP32, RUNTIME_INT8 = "onnxruntime", "onnxruntime-int8"
 BATCH = 8
 MAX_VERDICT_BYTES = 64 * 1024
 MAX_SKIPPED_NAMES = 20  # names kept in the verdict (the count is always exact)
-CALIB_MERGE_EVERY = 4  # MinMax merges its ranges every 4 batches: bounded memory whatever the image count
+# (no "CalibMaxIntermediateOutputs": in onnxruntime 1.32 it drops the batches collected before each merge,
+# and MinMax's augmented graph keeps two scalars per tensor and batch, so memory stays small without it)
 
 ProgressFn = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -220,6 +221,7 @@ def _session(path: Path, threads: int = 0):
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # leave the cores to the rest
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
@@ -241,8 +243,7 @@ def quantize_file(fp32: Path, out: Path, arrays: list[np.ndarray], cancel: threa
         quantize_static(str(prepared), str(target), _Calibration(arrays, input_name, cancel),
                         quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax,
-                        extra_options={"CalibMaxIntermediateOutputs": CALIB_MERGE_EVERY})
+                        calibrate_method=CalibrationMethod.MinMax)
     return out
 
 
