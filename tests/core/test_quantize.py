@@ -172,3 +172,28 @@ def test_cli_quantize_makes_the_export_and_prints_the_verdict(tmp_path: Path, fa
     assert quantize.read_verdict(fp32).to_json() == report["verdict"]
     assert report["verdict"]["images"] == 8 and report["verdict"]["calibration_images"] == 4
     assert (report["int8"] is not None) == quantize.int8_path(fp32).is_file() == report["accepted"]
+
+
+def test_saved_model_checks_on_its_validation_images_with_labels(tmp_path: Path) -> None:
+    from core.cli_quantize import _validation_images
+    from core.training.bundles import write_bundle
+    from core.training.setup import replace_head
+    from core.zoo import get_spec
+
+    data = tmp_path / "data"
+    for label, name in enumerate(("a", "b")):
+        for i, path in enumerate(_images(data / name, 6, seed=10 + label)):
+            path.rename(data / name / f"{name}{i}.png")  # distinct content, file name free of the other class
+    model = get_spec("resnet18").build()
+    replace_head(model, 2)
+    meta = {"architecture": "resnet18", "classes": ["a", "b"], "metrics": {},
+            "preprocess": {"resize_size": 32, "crop_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3,
+                           "interpolation": "bilinear"},
+            "training": {"data": str(data), "val_fraction": 0.5, "seed": 0}}
+    write_bundle("colours", model.state_dict(), meta)
+
+    labelled = _validation_images("colours", ("a", "b"))
+    assert len(labelled) == 6 and sorted(labelled.values()) == [0, 0, 0, 1, 1, 1]  # half of each class
+    assert all(Path(path).parent.name == "ab"[label] for path, label in labelled.items())
+    assert _validation_images("colours", ("b", "a")) == {}  # the classes changed since: no accuracy check
+    assert _validation_images("resnet18", get_spec("resnet18").categories) == {}
