@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from PIL import Image
 from torch import nn
 
 from core import onnx_cpu, quantize
+from core.errors import Cancelled
 from core.fastprep import Numbers, preprocess_array
 from core.images import load_image
 
@@ -116,6 +118,22 @@ def test_clear_margins_are_accepted_with_figures_from_both_models(tmp_path: Path
     assert quantize.pick(fp32, "int8") == (int8, "onnxruntime-int8", None)
     assert quantize.pick(fp32, "auto") == (int8, "onnxruntime-int8", None)
     assert quantize.pick(fp32, "fp32") == (fp32, "onnxruntime", None)
+
+
+def test_cancel_stops_with_nothing_written(tmp_path: Path) -> None:
+    fp32 = _export(tmp_path, torch.eye(3), "cancelled")
+    images = _images(tmp_path / "photos", 4, seed=4)
+    stop = threading.Event()
+    phases = []
+
+    def progress(phase: str, done: int, total: int) -> None:
+        phases.append(phase)
+        if phase == "quantize":
+            stop.set()  # during calibration, inside onnxruntime's quantize_static
+
+    with pytest.raises(Cancelled):
+        quantize.quantize(fp32, PP, images[:2], images[2:], progress=progress, cancel=stop)
+    assert "quantize" in phases and sorted(p.name for p in fp32.parent.iterdir()) == ["cancelled.onnx"]
 
 
 def _write_export(tmp_path: Path) -> Path:
