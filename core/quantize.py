@@ -4,8 +4,9 @@ ONNX Runtime static quantization: per-channel int8 weights, uint8 activations
 calibrated (MinMax) on the user's own images, QDQ format, after
 ``quant_pre_process``. Measured on this 2-core AVX2 CPU (no VNNI), random-init
 ResNet-50: batch 1 0.67x and batch 8 0.57x the fp32 ORT time; QOperator and
-``reduce_range`` were slower at batch 1 and flipped more answers
-(BENCHMARKS.md, "int8").
+``reduce_range`` were slower at batch 1 (0.85x, 0.86x), ``reduce_range`` also
+flipped more answers, Percentile and Entropy calibration kept no more of them
+(BENCHMARKS.md, "int8 on the CPU").
 
 The int8 file is used only when it agrees with fp32 on images the user has:
 top-1 agreement >= 99 %, mean top-5 overlap >= 97 %, and for a labelled set an
