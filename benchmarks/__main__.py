@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from benchmarks.common import ROOT
 
-SECTIONS = ("core", "folder", "memory", "gpu", "runtimes", "gui", "startup", "launch", "oneshot")
+SECTIONS = ("core", "folder", "int8", "memory", "gpu", "runtimes", "gui", "startup", "launch", "oneshot")
 OPTIONAL = ("training",)  # issue 6's trainer overhead and decode cache: --only training (about 6 minutes)
 
 
@@ -33,6 +33,15 @@ def _folder(quick: bool, write: bool) -> None:
     from benchmarks import folder
 
     folder.run(16 if quick else 120, 1 if quick else 3, write=write, tune=not quick)
+
+
+def _int8(quick: bool, write: bool) -> None:
+    from benchmarks import int8
+
+    if quick:
+        int8.run(8, 1, write=write, calibrate=8, check=16)
+    else:
+        int8.run(48, 3, write=write)
 
 
 def _memory(quick: bool, write: bool) -> None:
@@ -102,8 +111,8 @@ def _training(quick: bool, write: bool) -> None:
 
 
 RUNNERS: dict[str, Callable[[bool, bool], None]] = {
-    "core": _core, "folder": _folder, "memory": _memory, "gpu": _gpu, "runtimes": _runtimes, "gui": _gui,
-    "startup": _startup, "launch": _launch, "oneshot": _oneshot, "training": _training,
+    "core": _core, "folder": _folder, "int8": _int8, "memory": _memory, "gpu": _gpu, "runtimes": _runtimes,
+    "gui": _gui, "startup": _startup, "launch": _launch, "oneshot": _oneshot, "training": _training,
 }
 
 

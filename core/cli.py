@@ -40,6 +40,7 @@ from core.cli_common import (  # noqa: F401  (EXIT_*, UsageError: re-exported fo
     whole_number,
 )
 from core.cli_compare import cmd_compare, cmd_evaluate
+from core.cli_quantize import register as register_quantize
 from core.defaults import DEFAULT_MODEL
 from core.doctor.cli import register as register_doctor
 from core.errors import StudioError
@@ -49,7 +50,7 @@ from core.training.cli import register as register_training
 from core.training.manage_cli import register as register_storage
 
 SUBCOMMANDS = ("models", "classify", "weights", "explain", "compare", "evaluate", "train", "export", "runs", "bakeoff",
-               "doctor", "live")
+               "doctor", "live", "quantize")
 _eprint = eprint
 _check_model = check_model
 _progress_printer = progress_printer
@@ -260,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_bakeoff(sub)
     register_doctor(sub)
     register_live(sub)
+    register_quantize(sub)
     register_storage(sub, models_parser)  # models saved / models delete NAME / runs list / runs delete NAME
     return parser
 

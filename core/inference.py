@@ -358,6 +358,13 @@ class InferenceEngine:
                 loaded.fast.result(timeout=wait)
         return "onnxruntime" if _ready(loaded.fast) is not None else "torch"
 
+    def onnx_file(self, model: str, weights: str = "default", *, wait: float | None = 0.0) -> Path | None:
+        """The fp32 ONNX export classify runs for this model once it is ready (None: torch); ``wait`` as in
+        ``backend``. ``core.quantize`` makes its int8 variant beside it."""
+        if self.backend(model, weights, wait=wait) != "onnxruntime":
+            return None
+        return _ready(self._get(model, weights).fast).path
+
     # -- raw access for explain, compare and tests ----------------------------
 
     def module(self, model: str, weights: str = "default",
