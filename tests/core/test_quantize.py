@@ -193,7 +193,7 @@ def test_cli_quantize_makes_the_export_and_prints_the_verdict(tmp_path: Path, fa
 
 
 def test_saved_model_checks_on_its_validation_images_with_labels(tmp_path: Path) -> None:
-    from core.cli_quantize import _validation_images
+    from core.quantize_model import _validation_images
     from core.training.bundles import write_bundle
     from core.training.setup import replace_head
     from core.zoo import get_spec
@@ -210,8 +210,11 @@ def test_saved_model_checks_on_its_validation_images_with_labels(tmp_path: Path)
             "training": {"data": str(data), "val_fraction": 0.5, "seed": 0}}
     write_bundle("colours", model.state_dict(), meta)
 
-    labelled = _validation_images("colours", ("a", "b"))
+    notes: list[str] = []
+    labelled = _validation_images("colours", ("a", "b"), notes)
     assert len(labelled) == 6 and sorted(labelled.values()) == [0, 0, 0, 1, 1, 1]  # half of each class
     assert all(Path(path).parent.name == "ab"[label] for path, label in labelled.items())
-    assert _validation_images("colours", ("b", "a")) == {}  # the classes changed since: no accuracy check
-    assert _validation_images("resnet18", get_spec("resnet18").categories) == {}
+    assert notes == []
+    assert _validation_images("colours", ("b", "a"), notes) == {}  # the classes changed since: no accuracy check
+    assert notes and "classes changed" in notes[-1]
+    assert _validation_images("resnet18", get_spec("resnet18").categories, notes) == {}
