@@ -97,6 +97,9 @@ ACTIONS: dict[str, tuple[str, str | None, tuple, str]] = {
     "stop": ("&Stop", "stop", ("Esc",), "Stop classifying"),
     "choose_model": ("Choose &Model…", "model", ("Ctrl+M",), "Pick another network"),
     "choose_device": ("Choose De&vice…", "chip", ("Ctrl+Shift+M",), "Pick where the network runs"),
+    "make_int8": ("Make int&8 Variant…", "chip", ("Ctrl+Shift+8",),
+                  "Quantize the current model to int8 for the CPU, calibrated and checked on a folder of your photos; "
+                  "it is used only if it keeps fp32's answers"),
     "compare": ("Com&pare Models…", "compare", ("Ctrl+K",),
                 "Compare architectures side by side on the selected photos"),
     "live": ("&Live…", "chip", ("Ctrl+Shift+L",),
@@ -113,13 +116,13 @@ ROLES = {"quit": QAction.MenuRole.QuitRole, "about": QAction.MenuRole.AboutRole}
 
 # disabled until the model registry (and with it torch) has loaded
 REGISTRY_ACTIONS = ("import_weights", "download_weights", "compare", "choose_model", "choose_device", "train_model",
-                    "manage_models", "live")
+                    "manage_models", "live", "make_int8")
 
 MENUS: list[tuple[str, list[str | None]]] = [
     ("&File", ["open", "open_folder", None, "import_weights", "download_weights", None, "train_model", "manage_models",
                None, "export", None, "quit"]),
     ("&Edit", ["paste", None, "clear"]),
-    ("&Classify", ["reclassify", "stop", None, "choose_model", "choose_device", None, "compare"]),
+    ("&Classify", ["reclassify", "stop", None, "choose_model", "choose_device", None, "make_int8", None, "compare"]),
     ("&View", ["live", None, "zoom_in", "zoom_out"]),
     ("&Help", ["about"]),
 ]

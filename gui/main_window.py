@@ -46,6 +46,7 @@ from gui.catalog import ModelCatalog
 from gui.controllers.export import ExportController
 from gui.controllers.models import ModelController
 from gui.controllers.photos import PhotosController
+from gui.controllers.precision import PrecisionController
 from gui.controllers.training import TrainingController
 from gui.controllers.view import ViewController
 from gui.dropping import mime_has_paths, paths_from_mime
@@ -177,6 +178,10 @@ class MainWindow(QMainWindow):
                                            choose_model=self.models.set_model, engine_worker=self.client.engine_worker)
         self.view = ViewController(self, self.settings, self.catalog, self.client, self.gallery_view,
                                    training=self.training)
+        self.precision = PrecisionController(self, self.settings, self.client, self.model_picker,
+                                             current_model=lambda: self.models.model,
+                                             weights_for=self.flow.weights_for, jobs=self.jobs)
+        self.menus["Classify"].insertMenu(self.actions.make_int8, self.precision.menu)
 
     def _commands(self) -> dict:
         """What each action of ``gui.actions.ACTIONS`` does."""
@@ -188,8 +193,8 @@ class MainWindow(QMainWindow):
             "export": self.exporter.export_dialog, "quit": self.close,
             "clear": photos.clear_gallery, "reclassify": photos.reclassify, "stop": photos.stop,
             "choose_model": models.focus_model_picker, "choose_device": models.focus_device_picker,
-            "compare": view.compare_models, "live": view.open_live, "zoom_in": view.zoom_in, "zoom_out": view.zoom_out,
-            "about": view.about,
+            "make_int8": self.precision.make_int8_dialog, "compare": view.compare_models, "live": view.open_live,
+            "zoom_in": view.zoom_in, "zoom_out": view.zoom_out, "about": view.about,
         }
 
     def _wire(self) -> None:
@@ -198,8 +203,9 @@ class MainWindow(QMainWindow):
         self.models.modelChanged.connect(self.photos.reclassify)
         self.models.deviceChosen.connect(self.photos.reclassify_if_any)
         self.flow.resolved.connect(self._on_weights_resolved)
-        for controller in (self.photos, self.flow, self.exporter, self.training):
+        for controller in (self.photos, self.flow, self.exporter, self.training, self.precision):
             controller.message.connect(self.show_message)
+        self.precision.precisionChanged.connect(self.photos.reclassify_if_any)
         self.photos.galleryChanged.connect(self._enable_gallery_actions)
         self.photos.videoOpened.connect(self.view.open_live)
         self.catalog.loaded.connect(self._on_catalog_loaded)
@@ -347,6 +353,7 @@ class MainWindow(QMainWindow):
         self.flow.shutdown()
         self.view.shutdown()
         self.training.shutdown()
+        self.precision.shutdown()
         self.client.shutdown()
         self.loader.shutdown()
         for pool in (self.scans, self.jobs):

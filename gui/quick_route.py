@@ -93,7 +93,8 @@ def quick_engine(_device: str, **_options):
     return QuickEngine()
 
 
-def quick_job(paths: list, model: str, weights: str, batch_size: int, ctx: JobContext) -> None:
+def quick_job(paths: list, model: str, weights: str, batch_size: int, ctx: JobContext, *,
+              precision: str = "auto") -> None:
     """Classify ``paths`` with ``model``'s ONNX export, or answer ``quickDeclined`` when it has none."""
     from core import quick  # noqa: PLC0415 - lazy: numpy and Pillow, on the quick thread
 
@@ -104,7 +105,8 @@ def quick_job(paths: list, model: str, weights: str, batch_size: int, ctx: JobCo
     if not paths or ctx.cancel.is_set():
         return
     ctx.emit("batchStarted", paths[:batch_size])
-    stream = ctx.engine.classify_iter(paths, model=found, batch_size=batch_size, cancel=ctx.cancel)
+    stream = ctx.engine.classify_iter(paths, model=found, batch_size=batch_size, cancel=ctx.cancel,
+                                      precision=precision)
     for done, prediction in enumerate(stream, start=1):
         ctx.emit("predicted", prediction)
         if done % batch_size == 0 and done < len(paths) and not ctx.cancel.is_set():

@@ -14,6 +14,8 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from core.defaults import DEFAULT_MODEL
 
+PRECISIONS = ("auto", "fp32", "int8")  # core.quantize.PRECISIONS, without importing numpy before the first paint
+
 ORGANIZATION = "ConvNetStudio"
 APPLICATION = "ConvNet Studio"
 SETTINGS_ENV = "CONVNET_STUDIO_SETTINGS"
@@ -63,6 +65,16 @@ class Settings:
     @model_label.setter
     def model_label(self, text: str) -> None:
         self._qs.setValue("inference/model_label", text)
+
+    @property
+    def precision(self) -> str:
+        """auto (int8 where its check accepted it), fp32 or int8: core.quantize.pick."""
+        value = self._str("inference/precision", "auto")
+        return value if value in PRECISIONS else "auto"
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        self._qs.setValue("inference/precision", value if value in PRECISIONS else "auto")
 
     @property
     def device(self) -> str:

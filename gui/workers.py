@@ -68,9 +68,11 @@ def device_job(device: str, ctx: JobContext) -> None:
             ctx.emit("deviceChanged", ctx.engine.device)
 
 
-def classify_job(paths: list, model: str, weights: str, ctx: JobContext) -> None:
-    """Load ``model`` (never downloading), then stream one prediction per path."""
+def classify_job(paths: list, model: str, weights: str, ctx: JobContext, precision: str = "auto") -> None:
+    """Load ``model`` (never downloading), then stream one prediction per path (``precision``: auto, fp32 or
+    int8, for the ONNX Runtime forward: core.quantize.pick)."""
     engine, cancel = ctx.engine, ctx.cancel
+    engine.precision = precision
     try:
         info = engine.load(model, weights, download=False)
     except WeightsMissingError as exc:
@@ -137,6 +139,7 @@ class InferenceClient(QObject):
         its first paint, so that importing torch does not compete with painting)."""
         super().__init__(parent)
         self.generation = 0
+        self.precision = "auto"  # of the ONNX Runtime forward: auto, fp32 or int8 (the window sets it)
         self.device = ""
         self.registry = None  # gui.registry.Registry once loaded
         self._device = device
@@ -205,10 +208,14 @@ class InferenceClient(QObject):
         if paths and weights != "none" and not self.device and not self.worker.shut_down and quick_route.enabled():
             worker = self._quick_worker()
             request_id = worker.submit(self._quick_channel, functools.partial(
-                quick_route.quick_job, list(paths), model, weights, BATCH_SIZE))
+                quick_route.quick_job, list(paths), model, weights, BATCH_SIZE, precision=self.precision))
             self._quick_requests[request_id] = (list(paths), model, weights)
             return request_id
-        return self.worker.submit(self._classify, functools.partial(classify_job, list(paths), model, weights))
+        return self._submit_torch(list(paths), model, weights)
+
+    def _submit_torch(self, paths: list, model: str, weights: str) -> int:
+        return self.worker.submit(self._classify, functools.partial(classify_job, paths, model, weights,
+                                                                     precision=self.precision))
 
     def warm_quick(self, model: str, weights: str = "default") -> None:
         """Photos are on their way and torch is not ready: open ``model``'s quick-route session meanwhile."""
@@ -290,7 +297,7 @@ class InferenceClient(QObject):
             if request is None:
                 return
             paths, model, weights = request
-            self.worker.submit(self._classify, functools.partial(classify_job, paths, model, weights))
+            self._submit_torch(paths, model, weights)
             return
         getattr(self, name).emit(*args)
 

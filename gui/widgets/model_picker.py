@@ -65,6 +65,7 @@ class ModelPicker(QComboBox):
         self.setMaxVisibleItems(24)
         self._specs: dict = {}
         self._notes: dict[str, str | None] = {}  # model -> what its loaded weights are
+        self._badges: dict[str, str | None] = {}  # model -> what runs it, when not plain ("int8")
         self._last: str | None = None
         self._catalog = None  # gui.catalog.ModelCatalog, once given (set_catalog)
         self._model = QStandardItemModel(self)
@@ -127,6 +128,8 @@ class ModelPicker(QComboBox):
         self.setEnabled(True)
         for name, note in list(self._notes.items()):  # what was learnt of loaded models' weights stays
             self.set_weights_note(name, note)
+        for name, badge in list(self._badges.items()):
+            self.set_badge(name, badge)
 
     def set_catalog(self, catalog) -> None:
         """Follow ``catalog`` (a ``gui.catalog.ModelCatalog``): refilled whenever it changes, keeping the model
@@ -175,6 +178,18 @@ class ModelPicker(QComboBox):
                 self.set_current_model(self._last)
             return
         self._sync(name, emit=True)
+
+    def set_badge(self, name: str, badge: str | None) -> None:
+        """Show ``badge`` after ``name``'s entry ("ResNet-50 · int8": what runs it), or nothing."""
+        spec = self._specs.get(name)
+        row = self._row_of(name)
+        if spec is None or row < 0:
+            return
+        self._badges[name] = badge
+        self._model.item(row).setText(f"{spec.display_name} · {badge}" if badge else spec.display_name)
+
+    def badge(self, name: str) -> str | None:
+        return self._badges.get(name)
 
     def set_weights_note(self, name: str, note: str | None) -> None:
         """Add what ``name``'s weights are ("pretrained", "imported (FILE)", ...) to its tooltip."""

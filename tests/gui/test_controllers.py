@@ -165,6 +165,8 @@ def test_every_action_does_its_command(qtbot, make_window, fake_pretrained, tmp_
         without_multimedia.setattr(QMessageBox, "warning", lambda _parent, _title, text: warned.append(text))
         trigger("live")
     assert len(warned) == 1 and "pip install 'convnet-studio[live]'" in warned[0]
+    trigger("make_int8")  # asks for a folder of photos to calibrate on (cancelled here: nothing starts)
+    assert asked[-1] == "getExistingDirectory" and window.precision._job is None
     trigger("clear")
     assert window.gallery.rowCount() == 0
     qtbot.waitUntil(lambda: not a.clear.isEnabled() and not a.export.isEnabled(), timeout=TIMEOUT_MS)
