@@ -210,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topk", type=whole_number, default=None,
                    help="labels per image (default: 5, or the number of classes if fewer)")
     p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "int8"),
+                   help="CPU ONNX Runtime file to run: int8 where `quantize` accepted it (auto, the default), "
+                        "fp32, or int8 (fp32 with a note when it has none)")
     output = p.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON list, one object per image, at the end")
     output.add_argument("--jsonl", action="store_true", help="print JSON Lines: one object per image as it finishes")

@@ -53,7 +53,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
     route = _quick_route(args)
     if route is None:
         route = _torch_route(args)
-    name, topk, engine, results_of, failure_of = route
+    name, topk, engine, results_of, failure_of, note = route
+    if note:
+        eprint(f"note: {note}")
     collection = collect_images(args.paths)
     failed = [Prediction(path=err.path, model=name, ok=False, error=str(err)) for err in collection.errors]
     for folder in args.paths:
@@ -90,8 +92,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return EXIT_OK if finished and all(p.ok for p in finished) else EXIT_FAILED
 
 
-# (model name, top-k, engine to close, images + topk -> Predictions, exception -> reason)
-Route = tuple[str, int, Any, Callable[[list[str], int], Iterator], Callable[[BaseException], str]]
+# (model name, top-k, engine to close, images + topk -> Predictions, exception -> reason, precision note or None)
+Route = tuple[str, int, Any, Callable[[list[str], int], Iterator], Callable[[BaseException], str], str | None]
 
 
 def _torch_route(args: argparse.Namespace) -> Route:
@@ -100,13 +102,14 @@ def _torch_route(args: argparse.Namespace) -> Route:
     spec = check_model(args.model)
     topk = resolve_topk(args.topk, spec.num_classes, spec.name)
     check_device(args.device)
-    engine = InferenceEngine(device=args.device)
+    engine = InferenceEngine(device=args.device, precision=args.precision)
 
     def results_of(images: list[str], k: int) -> Iterator:
         return engine.classify_iter(images, model=spec.name, weights=args.weights, topk=k,
                                     progress=progress_printer(f"downloading {spec.name}"))
 
-    return spec.name, topk, engine, results_of, lambda exc: weights_failure(spec, args.weights, exc)
+    note = engine.precision_note(spec.name, args.weights)
+    return spec.name, topk, engine, results_of, lambda exc: weights_failure(spec, args.weights, exc), note
 
 
 def _quick_route(args: argparse.Namespace) -> Route | None:
@@ -126,15 +129,16 @@ def _quick_route(args: argparse.Namespace) -> Route | None:
     topk = resolve_topk(args.topk, model.num_classes, model.name)
     engine = quick.QuickEngine()
     try:
-        engine.session(model)  # opened before anything is printed: an export ORT refuses means torch
+        engine.session(model, args.precision)  # opened before anything is printed: an export ORT refuses: torch
     except StudioError:
         engine.close()
         return None
 
     def results_of(images: list[str], k: int) -> Iterator:
-        return engine.classify_iter(images, model=model, topk=k)
+        return engine.classify_iter(images, model=model, topk=k, precision=args.precision)
 
-    return model.name, topk, engine, results_of, lambda exc: plain_error(exc, model=model.name)
+    return (model.name, topk, engine, results_of, lambda exc: plain_error(exc, model=model.name),
+            quick.note(model, args.precision))
 
 
 def _gpu_driver_present() -> bool:

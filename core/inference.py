@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from core import onnx_cpu
+from core import onnx_cpu, quantize
 from core import weights as weights_mod
 from core.accel import CudaGraphForward, decode_jpegs, forward_format, use_cuda_graphs, use_gpu_decode
 from core.errors import StudioError, WeightsError, WeightsMissingError
@@ -46,6 +46,7 @@ from core.weights_store import WeightsInfo
 from core.zoo import ModelSpec
 
 ProgressFn = Callable[[int, "int | None"], None]  # (bytes done, bytes total or None)
+PRECISIONS = ("auto", "fp32", "int8")
 
 
 @dataclass
@@ -82,9 +83,12 @@ class InferenceEngine:
         cuda_graphs: bool = False,
         gpu_decode: bool = False,
         onnx: bool | None = None,
+        precision: str = "auto",
     ) -> None:
         """``cuda_graphs`` and ``gpu_decode`` (see core.accel) take effect on CUDA only;
-        ``onnx`` (default: when onnxruntime is installed, see core.onnx_cpu) on the CPU only."""
+        ``onnx`` (default: when onnxruntime is installed, see core.onnx_cpu) on the CPU only, and with it
+        ``precision`` (fp32 | int8 | auto, see ``core.quantize.pick``; settable between requests)."""
+        self.precision = precision
         self._device = resolve_device(device)
         self._cache: OrderedDict[tuple[str, str], _Loaded] = OrderedDict()
         self.cache_size = max(1, cache_size)
@@ -97,7 +101,45 @@ class InferenceEngine:
         self._decode_workers = decode_workers or max(2, min(4, os.cpu_count() or 2))
         self._pool: ThreadPoolExecutor | None = None
 
-    # -- device and models -------------------------------------------------
+    # -- device, precision and models ----------------------------------------
+
+    @property
+    def precision(self) -> str:
+        """fp32 | int8 | auto: which ONNX Runtime file classify runs once the export is ready (torch never
+        changes: int8 is a CPU ONNX Runtime path). auto: int8 where its verdict accepted it, else fp32."""
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        if value not in PRECISIONS:
+            raise StudioError(f"precision must be fp32, int8 or auto, not {value!r}")
+        self._precision = value
+
+    def precision_note(self, model: str, weights: str = "default") -> str | None:
+        """Why int8 does not run for ``model`` (loaded or not), in words; None when fp32 was asked, int8
+        runs, or auto runs fp32 with nothing to say (``core.quantize.pick``'s note)."""
+        if self.precision == "fp32":
+            return None
+        spec = get_spec(model)
+        loaded = self._cache.get((spec.name, self._weights_key(weights, spec)))
+        runner = _ready(loaded.fast) if loaded is not None else None
+        if runner is None:
+            return self._torch_note(weights, loaded) if self.precision == "int8" else None
+        if runner.int8_failed():
+            return "int8 not used, fp32 kept: ONNX Runtime could not open the int8 file (see the log)"
+        return quantize.pick(runner.path, self.precision)[2]
+
+    def _torch_note(self, weights: str, loaded: _Loaded | None) -> str:
+        """Why torch, not int8, runs a model (int8 is a CPU ONNX Runtime path)."""
+        lead = "int8 not used: it is a CPU ONNX Runtime path, and torch runs this model"
+        if self._device.type != "cpu":
+            return f"{lead} on {self.device}"
+        if self._onnx is None:
+            return f"{lead} (ONNX Runtime is off or not installed)"
+        if weights == "none" or (loaded is not None and loaded.file is None):
+            return f"{lead} (untrained weights are never exported to ONNX)"
+        return (f"{lead} until its ONNX export is ready (made in the background on a first CPU run; "
+                "then: python main.py quantize MODEL --images FOLDER)")
 
     @property
     def device(self) -> str:
@@ -328,6 +370,8 @@ class InferenceEngine:
     def _forward(self, loaded: _Loaded, batch: torch.Tensor, topk: int) -> tuple[list, list, str]:
         """(top-k probabilities, their indices, the runtime that ran the forward pass)."""
         runner = _ready(loaded.fast)
+        if runner is not None:
+            runner = runner.variant(self.precision)
         with torch.inference_mode():
             logits = runner(batch) if runner is not None else self._logits(loaded, batch)
         probs = torch.softmax(logits.float(), dim=1)

@@ -8,7 +8,9 @@ a single background thread exports it once into the user cache (keyed by model,
 weights file and torch version; atomic writes) and opens a session; until that
 session is ready, and whenever anything fails, the engine runs the torch
 module as before. Only ``classify`` uses it: explain and compare keep the
-torch module. ``CONVNET_STUDIO_ONNX=0`` turns it off.
+torch module. ``CONVNET_STUDIO_ONNX=0`` turns it off. ``OrtForward.variant`` runs
+the int8 variant beside the export instead where its verdict accepted it
+(``core.quantize``; precision fp32 | int8 | auto).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core import paths, quick, weights
+from core import paths, quantize, quick, weights
 from core.fastprep import Numbers
 from core.io import atomic_path, atomic_write_json
 from core.meta import build_on_meta
@@ -70,7 +72,38 @@ class OrtForward:
         self.session = quick.open_session(path, threads)
         self.input = self.session.get_inputs()[0].name
         self.path = path
-        self.runtime = "onnxruntime"  # Prediction.runtime of what this runs
+        self.threads = threads
+        self.runtime = quantize.RUNTIME_FP32  # Prediction.runtime of what this runs
+        self._int8: tuple[str, OrtForward | None] | None = None  # (int8 file key, its runner or None: failed)
+
+    def variant(self, precision: str) -> OrtForward:
+        """The runner for ``precision`` (fp32 | int8 | auto, see ``core.quantize.pick``): this one, or a
+        cached runner on the int8 file beside this export when its verdict accepted it.
+
+        Picked again on every call (a small JSON read), so a new verdict or a new int8 file is seen at the
+        next batch. An int8 file ONNX Runtime cannot open means fp32 (logged once), never an error.
+        """
+        path, runtime, _ = quantize.pick(self.path, precision)
+        if runtime != quantize.RUNTIME_INT8:
+            return self
+        key = quantize.file_key(path)
+        if self._int8 is None or self._int8[0] != key:
+            self._int8 = (key, self._open_int8(path))
+        return self._int8[1] or self
+
+    def int8_failed(self) -> bool:
+        """True when the int8 file now beside this export was tried and could not be opened."""
+        return (self._int8 is not None and self._int8[1] is None
+                and self._int8[0] == quantize.file_key(quantize.int8_path(self.path)))
+
+    def _open_int8(self, path: Path) -> OrtForward | None:
+        try:
+            runner = OrtForward(path, self.threads)
+        except Exception as exc:  # noqa: BLE001 - an optional speed-up: fp32 runs instead
+            log.warning("int8 variant not used, fp32 kept: %s: %s", path.name, str(exc)[:200])
+            return None
+        runner.runtime = quantize.RUNTIME_INT8
+        return runner
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         array = batch.detach().to("cpu", torch.float32).contiguous().numpy()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import math
 import os
 import threading
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from core import paths, weights_store
+from core import paths, quantize, weights_store
 from core.errors import StudioError
 from core.fastprep import PIL_FILTERS, Numbers, preprocess_array, softmax_topk
 from core.images import load_image
@@ -42,9 +43,10 @@ from core.io import atomic_path
 from core.prediction import Prediction, TopK
 from core.userfiles import UnreadableFile, read_json
 
-__all__ = ["QuickModel", "QuickEngine", "find", "enabled", "file_key", "manifest_path", "read_manifest",
+__all__ = ["QuickModel", "QuickEngine", "find", "note", "enabled", "file_key", "manifest_path", "read_manifest",
            "MANIFEST_FORMAT", "MANIFEST_VERSION", "KIND_REGISTRY", "KIND_BUNDLE", "KIND_FILE", "RUNTIME"]
 
+log = logging.getLogger(__name__)
 ENV = "CONVNET_STUDIO_ONNX"  # the same switch as core.onnx_cpu's
 MANIFEST_FORMAT = "convnet-studio.onnx-export"
 MANIFEST_VERSION = 1
@@ -215,6 +217,11 @@ def find(model: str, weights: str = "default") -> QuickModel | None:
     return None
 
 
+def note(model: QuickModel, precision: str) -> str | None:
+    """Why int8 is not used for ``model`` at ``precision`` (fp32 | int8 | auto), or None: pick's note."""
+    return quantize.pick(model.onnx, precision)[2]
+
+
 # -- running --------------------------------------------------------------------------------------
 
 
@@ -238,13 +245,30 @@ class QuickEngine:
 
     # sessions
 
-    def session(self, model: QuickModel):
-        """The ORT session of ``model``'s export (opened once, then cached); raises StudioError if it cannot."""
-        if model.onnx in self._sessions:
-            self._sessions.move_to_end(model.onnx)
-            return self._sessions[model.onnx]
-        session = open_session(model.onnx, self.threads)
-        self._sessions[model.onnx] = session
+    def session(self, model: QuickModel, precision: str = "auto"):
+        """The ORT session of ``model``'s export at ``precision`` (see ``runner``); raises StudioError if the
+        fp32 export cannot be opened."""
+        return self.runner(model, precision)[0]
+
+    def runner(self, model: QuickModel, precision: str = "auto") -> tuple[Any, str]:
+        """(session, runtime) for ``model`` at ``precision`` (fp32 | int8 | auto, ``core.quantize.pick``):
+        the int8 file where its verdict accepted it, else the fp32 export. An int8 file ONNX Runtime cannot
+        open means fp32 (logged), never an error; an fp32 export it cannot open raises StudioError."""
+        path, runtime, _ = quantize.pick(model.onnx, precision)
+        if runtime == quantize.RUNTIME_INT8:
+            try:
+                return self._open(path), runtime
+            except StudioError as exc:
+                log.warning("int8 variant not used, fp32 kept: %s", exc)
+        return self._open(model.onnx), RUNTIME
+
+    def _open(self, onnx: Path):
+        """The session on ``onnx`` (opened once, then cached: the last SESSIONS_KEPT files)."""
+        if onnx in self._sessions:
+            self._sessions.move_to_end(onnx)
+            return self._sessions[onnx]
+        session = open_session(onnx, self.threads)
+        self._sessions[onnx] = session
         while len(self._sessions) > SESSIONS_KEPT:
             self._sessions.popitem(last=False)
         return session
@@ -255,21 +279,25 @@ class QuickEngine:
         return list(self.classify_iter(paths, **kwargs))
 
     def classify_iter(self, paths: Iterable[str | os.PathLike[str]], *, model: QuickModel, topk: int = 5,
-                      batch_size: int = 8, cancel: threading.Event | None = None) -> Iterator[Prediction]:
+                      batch_size: int = 8, cancel: threading.Event | None = None,
+                      precision: str = "auto") -> Iterator[Prediction]:
         """One Prediction per path, in input order, batch by batch (decoding one batch ahead).
 
         A bad file is ``ok=False`` with its reason; it never stops the rest. ``cancel`` stops
-        after the batch in flight. Raises StudioError for a bad ``topk`` or an export ORT refuses.
+        after the batch in flight. ``precision`` (fp32 | int8 | auto) picks the file once per call
+        (``runner``); ``Prediction.runtime`` says which ran. Raises StudioError for a bad ``topk``,
+        a bad ``precision`` or an export ORT refuses.
         """
         if not 1 <= topk <= model.num_classes:
             raise StudioError(f"top-k must be between 1 and {model.num_classes}, got {topk}")
+        quantize.pick(model.onnx, precision)  # a bad precision raises before anything starts
         items = iter([os.fspath(p) for p in paths] if isinstance(paths, (list, tuple)) else
                      (os.fspath(p) for p in paths))
         size = max(1, batch_size)
         current = _take(items, size)
         pending = self._submit(current, model)  # the first batch decodes while the session opens
         try:
-            session = self.session(model)
+            session, runtime = self.runner(model, precision)
         except BaseException:
             _discard(pending)
             raise
@@ -279,7 +307,7 @@ class QuickEngine:
                 return
             following = _take(items, size)
             decoding, pending = pending, self._submit(following, model)
-            yield from self._run_batch(session, model, current, [f.result() for f in decoding], topk)
+            yield from self._run_batch((session, runtime), model, current, [f.result() for f in decoding], topk)
             current = following
         _discard(pending)
 
@@ -290,8 +318,9 @@ class QuickEngine:
             self._pool = ThreadPoolExecutor(self._decode_workers, thread_name_prefix="quick-decode")
         return [self._pool.submit(_decode, path, model.preprocess) for path in chunk]
 
-    def _run_batch(self, session, model: QuickModel, chunk: list[str], decoded: list,
+    def _run_batch(self, runner: tuple[Any, str], model: QuickModel, chunk: list[str], decoded: list,
                    topk: int) -> Iterator[Prediction]:
+        session, runtime = runner
         good = [i for i, (array, _, _) in enumerate(decoded) if array is not None]
         results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         infer_ms = 0.0
@@ -308,7 +337,7 @@ class QuickEngine:
             results = {i: (indices[row], probs[row]) for row, i in enumerate(good)}
         for i, path in enumerate(chunk):
             _, error, decode_ms = decoded[i]
-            base = dict(path=path, model=model.name, decode_ms=decode_ms, runtime=RUNTIME)
+            base = dict(path=path, model=model.name, decode_ms=decode_ms, runtime=runtime)
             if i not in results:
                 yield Prediction(ok=False, error=error, **base)
                 continue
