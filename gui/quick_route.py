@@ -26,6 +26,8 @@ from concurrent.futures import Future
 
 from gui.engine_worker import JobContext
 
+TOPK = 5  # answers per photo card; fewer when the model has fewer classes (a small fine-tuned bundle)
+
 QUICK_HOLD_MS = 5_000  # torch starts loading at the latest this long after it was asked for
 OFF_VALUES = {"0", "false", "no", "off"}
 
@@ -105,8 +107,8 @@ def quick_job(paths: list, model: str, weights: str, batch_size: int, ctx: JobCo
     if not paths or ctx.cancel.is_set():
         return
     ctx.emit("batchStarted", paths[:batch_size])
-    stream = ctx.engine.classify_iter(paths, model=found, batch_size=batch_size, cancel=ctx.cancel,
-                                      precision=precision)
+    stream = ctx.engine.classify_iter(paths, model=found, topk=min(TOPK, found.num_classes), batch_size=batch_size,
+                                      cancel=ctx.cancel, precision=precision)
     for done, prediction in enumerate(stream, start=1):
         ctx.emit("predicted", prediction)
         if done % batch_size == 0 and done < len(paths) and not ctx.cancel.is_set():

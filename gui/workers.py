@@ -82,8 +82,8 @@ def classify_job(paths: list, model: str, weights: str, ctx: JobContext, precisi
     if not paths or cancel.is_set():
         return
     ctx.emit("batchStarted", paths[:BATCH_SIZE])
-    stream = engine.classify_iter(paths, model=model, weights=weights, batch_size=BATCH_SIZE, cancel=cancel,
-                                  download=False)
+    stream = engine.classify_iter(paths, model=model, weights=weights, topk=min(quick_route.TOPK, info.num_classes),
+                                  batch_size=BATCH_SIZE, cancel=cancel, download=False)
     for done, prediction in enumerate(stream, start=1):
         ctx.emit("predicted", prediction)
         if done % BATCH_SIZE == 0 and done < len(paths) and not cancel.is_set():
