@@ -180,12 +180,13 @@ class ModelPicker(QComboBox):
         self._sync(name, emit=True)
 
     def set_badge(self, name: str, badge: str | None) -> None:
-        """Show ``badge`` after ``name``'s entry ("ResNet-50 · int8": what runs it), or nothing."""
+        """Show ``badge`` after ``name``'s entry ("ResNet-50 · int8": what runs it), or nothing. Remembered
+        for a model not listed yet (the quick route answers before the registry has loaded)."""
+        self._badges[name] = badge
         spec = self._specs.get(name)
         row = self._row_of(name)
         if spec is None or row < 0:
             return
-        self._badges[name] = badge
         self._model.item(row).setText(f"{spec.display_name} · {badge}" if badge else spec.display_name)
 
     def badge(self, name: str) -> str | None:
