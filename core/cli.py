@@ -41,7 +41,7 @@ from core.cli_common import (  # noqa: F401  (EXIT_*, UsageError: re-exported fo
 )
 from core.cli_compare import cmd_compare, cmd_evaluate
 from core.cli_quantize import register as register_quantize
-from core.defaults import DEFAULT_MODEL
+from core.defaults import DEFAULT_MODEL, SUBCOMMANDS  # noqa: F401 - SUBCOMMANDS: re-exported (main.py reads it there)
 from core.doctor.cli import register as register_doctor
 from core.errors import StudioError
 from core.live.cli import register as register_live
@@ -49,8 +49,6 @@ from core.textout import human_count, human_size
 from core.training.cli import register as register_training
 from core.training.manage_cli import register as register_storage
 
-SUBCOMMANDS = ("models", "classify", "weights", "explain", "compare", "evaluate", "train", "export", "runs", "bakeoff",
-               "doctor", "live", "quantize")
 _eprint = eprint
 _check_model = check_model
 _progress_printer = progress_printer

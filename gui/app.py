@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow
 from gui import quick_route, startup
 from gui.icons import app_icon
 from gui.main_window import MainWindow
-from gui.settings import APPLICATION, ORGANIZATION, Settings
+from gui.settings import APPLICATION, ORGANIZATION
 from gui.style import dark_palette, stylesheet
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,7 @@ def run_app(args: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(dark=dark)
     install_excepthook()
-    if paths:  # the first prediction: its ONNX Runtime session opens while the window is built
-        quick_route.prewarm(Settings().model)
+    quick_route.prewarm_launch(paths)  # (main.py has started it already): the first prediction, off the GUI thread
     window = MainWindow()
     if startup.enabled():  # benchmarks/startup.py: print the start-up milestones, then quit
         startup.StartupProbe(window, photos=bool(paths))

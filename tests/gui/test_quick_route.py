@@ -3,12 +3,13 @@ has an export, through torch when it has none, with the same labels either way."
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
 
 from core.inference import InferenceEngine
-from gui import registry
+from gui import quick_route, registry
 from gui.gallery_model import State
 from gui.settings import Settings
 from tests.gui.helpers import TIMEOUT_MS, drop_paths, photos, wait_registry, wait_settled
@@ -86,3 +87,28 @@ def test_the_first_predictions_come_through_onnx_runtime_when_an_export_exists_e
     for path in files:
         assert second[path].runtime == "onnxruntime"
         _same_answers(second[path], reference[path])
+
+    # launched with the photos (``main.py PHOTO...``): a thread classifies them before the window exists, and the
+    # window's quick route hands those answers over for the files still unchanged (a touched one is done again)
+    handed: list[list[str]] = []
+    real_take = quick_route.take_head_start
+
+    def spy(*args):
+        out = real_take(*args)
+        handed.append(sorted(out))
+        return out
+
+    monkeypatch.setattr(quick_route, "take_head_start", spy)
+    quick_route.prewarm(MODEL, photos=tuple(files), precision=Settings().precision)
+    try:
+        prewarmed = quick_route._prewarmed.result(timeout=TIMEOUT_MS / 1000)
+        assert len(prewarmed.head_start) == len(files)
+        st = os.stat(files[-1])
+        os.utime(files[-1], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        early, third = _drop_and_collect(qtbot, make_window, files, monkeypatch)
+    finally:
+        quick_route.discard_prewarm()
+    assert handed == [sorted(files[:-1])] and set(early) == set(files)
+    for path in files:
+        assert third[path].runtime == "onnxruntime" and third[path].path == path
+        _same_answers(third[path], reference[path])
