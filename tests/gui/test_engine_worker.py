@@ -6,15 +6,18 @@ the Compare test at the end uses the real engine the windows share.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import shiboken6
 
 from core.errors import StudioError
 from core.inference import InferenceEngine
-from gui.engine_worker import EngineWorker, make_engine
+from gui.engine_worker import BACKGROUND_NICE, EngineWorker, make_engine
 from tests.gui.helpers import TIMEOUT_MS, choose_model, drop_paths, wait_settled
 from tests.support.photos import write_photos
 
@@ -198,3 +201,23 @@ def test_compare_from_the_main_window_shares_its_engine_and_model_cache(qtbot, m
     assert main.client.engine_worker.runner._engine is engine and loads == []  # a cache hit, no second load
     compare.close()
     assert not compare.client.running and main.client.running  # the window's engine thread goes on
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority is a Linux notion")
+def test_the_engine_thread_and_the_threads_it_starts_yield_to_the_gui_thread(worker, qtbot) -> None:
+    """ONNX Runtime's and the decode pool's threads are started from the engine thread: they inherit its nice."""
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    gui_before = nice()
+    seen: dict[str, int] = {}
+
+    def job(ctx) -> None:
+        seen["engine"] = nice()
+        with ThreadPoolExecutor(1) as pool:
+            seen["started"] = pool.submit(nice).result()
+
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        worker.submit(worker.channel("nice"), job)
+    assert nice() == gui_before
+    assert seen == {"engine": min(19, gui_before + BACKGROUND_NICE), "started": min(19, gui_before + BACKGROUND_NICE)}
