@@ -21,6 +21,9 @@ from gui.thumbnails import ThumbnailLoader
 PREVIEW_SIZE = 720  # shorter side of the decoded preview, logical pixels
 FAILED_HEADLINE = "Couldn't classify this photo"
 
+# what ran the forward (Prediction.runtime), as the details line names it
+RUNTIME_NAMES = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime fp32", "onnxruntime-int8": "ONNX Runtime int8"}
+
 
 class ElidedLabel(QLabel):
     """A one-line label that elides its text instead of growing the layout."""
@@ -254,8 +257,10 @@ class PredictionsPane(QWidget):
         self.status.setVisible(bool(message))
         self._restyle()
         if prediction is not None:
+            runtime = RUNTIME_NAMES.get(getattr(prediction, "runtime", ""), "")
             self.details.setText(f"{model_label or prediction.model} · decode {prediction.decode_ms:.1f} ms"
-                                 + (f" · inference {prediction.infer_ms:.1f} ms" if ok else ""))
+                                 + (f" · inference {prediction.infer_ms:.1f} ms" if ok else "")
+                                 + (f" · {runtime}" if ok and runtime else ""))
         self.details.setVisible(prediction is not None)
 
     def _load_preview(self) -> None:

@@ -38,6 +38,7 @@ def test_dropped_files_are_classified_and_shown(qtbot, make_window, fake_pretrai
     assert [label for label, _ in rows] == [t.label for t in current.prediction.topk]
     assert math.isclose(rows[0][1], current.prediction.topk[0].prob)
     assert not window.predictions.note.isVisible()
+    assert window.predictions.details.text().endswith(" ms · PyTorch")  # tests run with ONNX Runtime off
     assert "ResNet-18" in window.status.model.text()
     assert "Inference" in window.status.timings.text()
     assert "5 photos" in window.status.progress.text()

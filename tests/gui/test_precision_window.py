@@ -42,6 +42,7 @@ def test_int8_in_the_window_accepted_refused_and_made(qtbot, make_window, made, 
     assert {p.runtime for p in got.values()} == {"onnxruntime-int8"}, got
     assert all(p.ok and len(p.topk) == 3 for p in got.values())
     assert window.model_picker.badge("robust") == "int8" and "int8" in window.model_picker.currentText()
+    assert window.predictions.details.text().endswith("· ONNX Runtime int8")  # the selected photo's line
 
     # refused: the fragile model runs in fp32 and the status bar says why, with the check's figures
     reason = made["fragile"][2].reason
