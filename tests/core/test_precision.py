@@ -21,7 +21,7 @@ from torch import nn
 
 from core import onnx_cpu, quantize, quick
 from core.errors import StudioError
-from core.fastprep import Numbers, preprocess_array, softmax_topk
+from core.fastprep import Numbers, preprocess_array
 from core.images import load_image
 from core.inference import InferenceEngine
 from core.models import get_spec

@@ -9,8 +9,8 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from gui.settings import Settings
-from tests.core.test_quantize import _images
 from tests.core.test_precision import install, made, route_on  # noqa: F401 - fixtures
+from tests.core.test_quantize import _images
 from tests.gui.helpers import TIMEOUT_MS, drop_paths, wait_registry, wait_settled
 from tests.gui.test_quick_route import _hold_registry
 
