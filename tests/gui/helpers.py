@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
@@ -72,3 +73,18 @@ def drop_paths(target, paths) -> None:
                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(target, drop)
     assert drop.isAccepted(), "the drop target refused the drop"
+
+
+def hold_registry(monkeypatch) -> threading.Event:
+    """The registry (and so torch and the torch engine) waits until the returned event is set."""
+    from gui import registry  # noqa: PLC0415 - only the tests that hold it back need it
+
+    release = threading.Event()
+    real = registry.load_registry
+
+    def held():
+        release.wait(TIMEOUT_MS / 1000)
+        return real()
+
+    monkeypatch.setattr(registry, "load_registry", held)
+    return release

@@ -11,8 +11,7 @@ from PySide6.QtWidgets import QMessageBox
 from gui.settings import Settings
 from tests.core.test_precision import install, made, route_on  # noqa: F401 - fixtures
 from tests.core.test_quantize import _images
-from tests.gui.helpers import TIMEOUT_MS, drop_paths, wait_registry, wait_settled
-from tests.gui.test_quick_route import _hold_registry
+from tests.gui.helpers import TIMEOUT_MS, drop_paths, hold_registry, wait_registry, wait_settled
 
 pytestmark = pytest.mark.slow  # two ONNX exports and quantizations (module scope) and a real quantization
 
@@ -30,7 +29,7 @@ def test_int8_in_the_window_accepted_refused_and_made(qtbot, make_window, made, 
 
     # accepted: int8 runs the photos (the quick route, torch held back), three answers each (the model has
     # three classes), and the picker says int8
-    release = _hold_registry(monkeypatch)
+    release = hold_registry(monkeypatch)
     try:
         window = make_window(wait_registry_loaded=False)
         drop_paths(window.gallery_view.viewport(), photos)

@@ -4,37 +4,23 @@ has an export, through torch when it has none, with the same labels either way."
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
 
 from core.inference import InferenceEngine
-from gui import quick_route, registry
+from gui import quick_route
 from gui.gallery_model import State
 from gui.settings import Settings
-from tests.gui.helpers import TIMEOUT_MS, drop_paths, photos, wait_registry, wait_settled
+from tests.gui.helpers import TIMEOUT_MS, drop_paths, hold_registry, photos, wait_registry, wait_settled
 
 pytestmark = pytest.mark.slow  # an ONNX export (a few seconds) and two windows
 
 MODEL = "resnet18"
 
 
-def _hold_registry(monkeypatch) -> threading.Event:
-    """The registry (and so the torch engine) waits until the returned event is set."""
-    release = threading.Event()
-    real = registry.load_registry
-
-    def held():
-        release.wait(TIMEOUT_MS / 1000)
-        return real()
-
-    monkeypatch.setattr(registry, "load_registry", held)
-    return release
-
-
 def _drop_and_collect(qtbot, make_window, files, monkeypatch) -> tuple[dict, object]:
     """A window whose torch engine is held back; drop ``files``; path -> Prediction once all are done."""
-    release = _hold_registry(monkeypatch)
+    release = hold_registry(monkeypatch)
     try:
         window = make_window(wait_registry_loaded=False)
         drop_paths(window.gallery_view.viewport(), files)

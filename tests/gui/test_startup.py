@@ -6,18 +6,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QLabel
 
-from gui import registry
 from gui.gallery_model import State
 from gui.registry import LOADING_TEXT
 from gui.settings import DEFAULT_MODEL, Settings
-from tests.gui.helpers import TIMEOUT_MS, drop_paths, photos, wait_registry, wait_settled
+from tests.gui.helpers import TIMEOUT_MS, drop_paths, hold_registry, photos, wait_registry, wait_settled
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "torchvision")
@@ -48,25 +46,12 @@ def test_the_app_paints_before_it_loads_torch_and_reports_it(tmp_path):
     assert 0 < marks["painted"] < marks["registry"], marks
 
 
-def _hold_registry(monkeypatch) -> threading.Event:
-    """Keep the registry loading until the returned event is set (in-process torch is already imported)."""
-    release = threading.Event()
-    real = registry.load_registry
-
-    def held():
-        release.wait(TIMEOUT_MS / 1000)
-        return real()
-
-    monkeypatch.setattr(registry, "load_registry", held)
-    return release
-
-
 def test_photos_dropped_while_loading_wait_then_are_classified(qtbot, make_window, fake_pretrained, tmp_path,
                                                                monkeypatch):
     fake_pretrained("resnet18")
     settings = Settings()
     settings.model, settings.model_label = "resnet18", "ResNet-18"
-    release = _hold_registry(monkeypatch)
+    release = hold_registry(monkeypatch)
     try:
         window = make_window(wait_registry_loaded=False)
         qtbot.waitUntil(lambda: window.client.loading_started, timeout=TIMEOUT_MS)  # right after the first paint
