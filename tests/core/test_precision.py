@@ -208,3 +208,13 @@ def test_cli_says_which_precision_ran(made, capsys) -> None:
                                       "--precision", "int8", "--json")  # the torch route
     assert code == 0 and '"runtime": "torch"' in out
     assert err.count("note: int8 not used: it is a CPU ONNX Runtime path") == 1
+
+
+def test_with_its_export_made_the_first_batch_already_runs_onnx_runtime(made, monkeypatch) -> None:
+    """No caller waits: the engine gives the session of an existing export time to open (the badge, the
+    precision and the answers are then those of every later batch)."""
+    monkeypatch.setattr("core.inference.SESSION_WAIT_S", 120.0)  # what is tested is the wait, not its length
+    install(made, "robust")
+    with InferenceEngine(device="cpu", onnx=True, precision="int8") as engine:
+        first = engine.classify(made["photos"][:2], model="robust", topk=3)
+    assert {p.runtime for p in first} == {"onnxruntime-int8"}

@@ -52,7 +52,7 @@ def test_int8_in_the_window_accepted_refused_and_made(qtbot, make_window, made, 
                         timeout=TIMEOUT_MS)
     assert told.args[0] == f"fp32 used: int8 not used, fp32 kept: {reason}"
     wait_settled(qtbot, window, len(photos))
-    assert {p.runtime for p in _predictions(window).values()} <= {"onnxruntime", "torch"}  # torch until ORT is ready
+    assert {p.runtime for p in _predictions(window).values()} <= {"onnxruntime", "torch"}  # torch: session > 2 s
     assert window.model_picker.badge("fragile") is None
 
     # Make int8 Variant… on the fragile model with the person's own photos: refused, and the box says so
