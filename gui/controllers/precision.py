@@ -171,6 +171,8 @@ class PrecisionController(QObject):
             text = f"The int8 variant of {result.model} was refused: fp32 stays in use.\n\n{verdict.reason}"
         details = [f"Calibrated on {verdict.calibration_images} photos, checked on {verdict.images} "
                    f"({os.path.basename(result.check_source) or result.check_source}), {verdict.seconds:.0f} s."]
+        if result.overlapping or verdict.check_overlaps_calibration:
+            details.append("Too few photos for separate sets: the check reused calibration photos.")
         if verdict.skipped_names:
             details.append("Skipped (unreadable): " + ", ".join(verdict.skipped_names[:5]))
         details.extend(result.notes)

@@ -65,6 +65,7 @@ def test_int8_in_the_window_accepted_refused_and_made(qtbot, make_window, made, 
     qtbot.waitUntil(lambda: window.findChild(QMessageBox, "int8VerdictBox") is not None, timeout=TIMEOUT_MS)
     box = window.findChild(QMessageBox, "int8VerdictBox")
     assert "was refused: fp32 stays in use" in box.text() and "top-1" in box.text()
+    assert "check reused calibration photos" in box.informativeText()  # 24 photos: too few for two sets
     assert job is not None
     box.close()
     wait_settled(qtbot, window, len(photos))
