@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import stat
 import threading
 from concurrent.futures import Future
 
@@ -82,24 +81,17 @@ def prewarm(model: str, weights: str = "default", *, photos: tuple[str, ...] = (
         imported.wait(head_start_s)
 
 
-def _file_key(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size) if stat.S_ISREG(st.st_mode) else None
-
-
 def _head_start(engine, found, photos: tuple[str, ...], precision: str) -> None:
     """Open ``found``'s session; with ``photos``, classify the first image files among them on the way."""
     from core.images import IMAGE_EXTENSIONS  # noqa: PLC0415 - already imported by core.quick
+    from core.quick import file_key  # noqa: PLC0415 - lazy, as above
 
-    files = [p for p in photos if os.path.splitext(p)[1].lower() in IMAGE_EXTENSIONS and _file_key(p)]
+    files = [p for p in photos if os.path.splitext(p)[1].lower() in IMAGE_EXTENSIONS and os.path.isfile(p)]
     files = files[:HEAD_START_PHOTOS]
     if not files:
         engine.session(found)
         return
-    keys = {p: _file_key(p) for p in files}
+    keys = {p: file_key(p) for p in files}
     answers = engine.classify(files, model=found, topk=min(TOPK, found.num_classes), precision=precision)
     engine.head_start = {(found.onnx, found.source, precision, p, keys[p]): a for p, a in zip(files, answers)}
 
@@ -109,10 +101,12 @@ def take_head_start(engine, found, precision: str, paths: list) -> dict:
     stored = getattr(engine, "head_start", None)
     if not stored:
         return {}
+    from core.quick import file_key  # noqa: PLC0415 - lazy: this runs on the quick thread, which has imported it
+
     engine.head_start = None
     out = {}
     for path in paths:
-        answer = stored.get((found.onnx, found.source, precision, path, _file_key(path)))
+        answer = stored.get((found.onnx, found.source, precision, path, file_key(path)))
         if answer is not None:
             out[path] = dataclasses.replace(answer, path=path)
     return out
